@@ -1,0 +1,113 @@
+"""The driver interface and the read-only guard.
+
+A driver is a small class with one job: ``collect`` a device's artifacts,
+read-only, over one connection, then ``close``.  Adding a protocol means adding
+one module and one line in ``drivers.registry``.
+
+Read-only is enforced here, not hoped for: every request a driver sends passes
+``guard(operation)`` first, and an operation outside the driver's
+``READ_OPERATIONS`` raises ``ReadOnlyViolationError`` before anything is sent.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from abc import ABC, abstractmethod
+from datetime import datetime, timezone
+from typing import Any, ClassVar, Mapping
+
+from integrity.errors import (
+    ConfigError,
+    DeviceError,
+    DeviceRefusedError,
+    DeviceTimeoutError,
+    DeviceUnreachableError,
+    ReadOnlyViolationError,
+)
+from integrity.model import Capture, Device, Mode
+
+
+class Driver(ABC):
+    """Read one device.  Use as a context manager so the connection is always closed.
+
+    Subclasses set:
+      protocol         the inventory's ``protocol`` value
+      default_port     used when the inventory gives none
+      READ_OPERATIONS  the only operations ``guard`` lets through
+    """
+
+    protocol: ClassVar[str]
+    default_port: ClassVar[int]
+    READ_OPERATIONS: ClassVar[frozenset[Any]]
+
+    def __init__(self, device: Device) -> None:
+        self.device = device
+
+    @classmethod
+    @abstractmethod
+    def parse_options(cls, table: Mapping[str, Any], *, file: str | None, device: str) -> Any:
+        """Validate the protocol's own inventory keys and return a frozen options object.
+
+        ``table`` holds everything but the common keys (name, protocol, host,
+        port, timeout, retries, tags, profile); a ``profile`` has already been
+        merged in by the inventory.  Unknown keys are an error.
+
+        Raises ConfigError naming file, device and field.
+        """
+
+    @abstractmethod
+    def collect(self, mode: Mode = Mode.DEEP, *, now: datetime | None = None) -> Capture:
+        """Read the device and return its artifacts.
+
+        Raises a DeviceError subclass when the device cannot be read fully.  A
+        partial read is never returned as a capture.
+        """
+
+    def close(self) -> None:  # noqa: B027 - drivers without a connection need nothing
+        """Close the connection.  Safe to call twice and after a failed open."""
+
+    def __enter__(self) -> "Driver":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def guard(self, operation: Any) -> None:
+        """Refuse, before sending, any operation that is not a read."""
+        if operation not in self.READ_OPERATIONS:
+            raise ReadOnlyViolationError(
+                f"{self.protocol} driver refused to send {operation!r} to {self.device.name}: "
+                "only read requests are allowed")
+
+    def fail(self, error_type: type[DeviceError], message: str) -> DeviceError:
+        """Build a DeviceError that names this device and its endpoint."""
+        return error_type(f"{self.device.name} ({self.device.endpoint}): {message}",
+                          device=self.device.name)
+
+    def translate_os_error(self, exc: BaseException) -> DeviceError:
+        """Map a socket-level failure to the error tree, most specific first."""
+        if isinstance(exc, (socket.timeout, TimeoutError)):
+            return self.fail(DeviceTimeoutError,
+                             f"no answer within {self.device.timeout:g} s")
+        if isinstance(exc, (ConnectionRefusedError,)):
+            return self.fail(DeviceRefusedError, "connection refused")
+        if isinstance(exc, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)):
+            return self.fail(DeviceRefusedError, f"connection closed by the device ({exc})")
+        if isinstance(exc, socket.gaierror):
+            return self.fail(DeviceUnreachableError, f"cannot resolve host: {exc}")
+        if isinstance(exc, OSError) and exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+            return self.fail(DeviceUnreachableError, f"no route to host ({exc.strerror})")
+        return self.fail(DeviceUnreachableError, f"{type(exc).__name__}: {exc}")
+
+
+def utcnow(now: datetime | None = None) -> datetime:
+    return now if now is not None else datetime.now(timezone.utc)
+
+
+def reject_unknown_keys(table: Mapping[str, Any], allowed: set[str], *, file: str | None,
+                        device: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}",
+                          file=file, device=device, field=unknown[0])

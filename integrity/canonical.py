@@ -1,0 +1,75 @@
+"""The one canonical encoding.
+
+Everything plc-integrity hashes or signs is either raw device bytes (an uploaded
+block image, kept exactly as the device sent it) or the output of ``encode``
+below: JSON with sorted keys, no insignificant white space, UTF-8, and only the
+types that round-trip exactly.  Nothing else is ever hashed or signed, and a
+value is never re-serialised before its signature is checked.
+
+Rules, so that two machines always produce the same bytes:
+- objects: keys are strings, sorted by code point; no duplicates;
+- integers of any size; booleans; null; strings (UTF-8, not ASCII-escaped);
+- floats only when finite, written with Python's shortest round-trip repr
+  (device REAL values are converted from float32 by the driver first);
+- bytes are not JSON: drivers give them as lowercase hex strings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from typing import Any
+
+
+class CanonicalError(ValueError):
+    """A value that has no canonical encoding (NaN, bytes, a non-string key...)."""
+
+
+def _check(value: Any, path: str) -> None:
+    if value is None or isinstance(value, (bool, int, str)):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise CanonicalError(f"{path or 'value'}: non-finite float {value!r} has no canonical form")
+        return
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check(item, f"{path}[{i}]")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise CanonicalError(f"{path or 'value'}: key {key!r} is not a string")
+            _check(item, f"{path}.{key}" if path else key)
+        return
+    raise CanonicalError(f"{path or 'value'}: {type(value).__name__} has no canonical form")
+
+
+def encode(value: Any) -> bytes:
+    """Return the canonical bytes of a JSON-able value.
+
+    Raises CanonicalError for anything outside the rules in the module docstring.
+    """
+    _check(value, "")
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode("utf-8")
+
+
+def decode(data: bytes) -> Any:
+    """Parse canonical bytes, and refuse bytes that are not in canonical form.
+
+    A stored document that parses but would not re-encode to the same bytes has
+    been edited by something other than plc-integrity.
+    """
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CanonicalError(f"not canonical JSON: {exc}") from exc
+    if encode(value) != data:
+        raise CanonicalError("document is valid JSON but not in canonical form")
+    return value
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
