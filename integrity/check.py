@@ -1,0 +1,165 @@
+"""One device, end to end: read it, verify its baseline, compare, record.
+
+Every expected failure becomes a value (a CheckResult with its status, reason
+and message), so a sweep of many devices always reports every device, and a
+device that could not be checked is never counted as OK.
+
+Reading devices happens in worker threads (one driver, one connection per
+device); baselines are verified and results recorded on the calling thread,
+so the store is never shared across threads.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable, Iterable, Iterator
+
+from drivers.base import Driver
+from drivers.registry import driver_class
+from integrity.compare import compare
+from integrity.errors import (
+    BaselineInvalidError,
+    DeviceError,
+    NoBaselineError,
+    ReadOnlyViolationError,
+)
+from integrity.model import Capture, CheckResult, Device, Mode, Status
+
+DriverFactory = Callable[[Device], Driver]
+
+
+def default_driver_factory(device: Device) -> Driver:
+    return driver_class(device.protocol)(device)
+
+
+def _now(now: datetime | None) -> datetime:
+    return now if now is not None else datetime.now(timezone.utc)
+
+
+def read_device(device: Device, mode: Mode = Mode.DEEP, *, now: datetime | None = None,
+                driver_factory: DriverFactory = default_driver_factory) -> Capture:
+    """Collect a capture.  Raises DeviceError (or ReadOnlyViolationError)."""
+    with driver_factory(device) as driver:
+        capture = driver.collect(mode, now=now)
+    if capture.device != device.name or capture.protocol != device.protocol:
+        raise DeviceError(f"{device.name}: driver returned a capture for "
+                          f"{capture.device}/{capture.protocol}", device=device.name)
+    return capture
+
+
+@dataclass(frozen=True)
+class ReadOutcome:
+    device: Device
+    capture: Capture | None
+    error: DeviceError | ReadOnlyViolationError | None
+
+
+def read_many(devices: Iterable[Device], mode: Mode, *, concurrency: int = 16,
+              now: datetime | None = None,
+              driver_factory: DriverFactory = default_driver_factory) -> Iterator[ReadOutcome]:
+    """Read devices concurrently; yields outcomes in the order given."""
+    devices = list(devices)
+
+    def one(device: Device) -> ReadOutcome:
+        try:
+            return ReadOutcome(device, read_device(device, mode, now=now,
+                                                   driver_factory=driver_factory), None)
+        except (DeviceError, ReadOnlyViolationError) as exc:
+            return ReadOutcome(device, None, exc)
+
+    if len(devices) <= 1 or concurrency <= 1:
+        for d in devices:
+            yield one(d)
+        return
+    with ThreadPoolExecutor(max_workers=min(concurrency, len(devices)),
+                            thread_name_prefix="plc-read") as pool:
+        yield from pool.map(one, devices)
+
+
+def unreachable(device: Device, error: Exception, mode: Mode, now: datetime) -> CheckResult:
+    return CheckResult(device=device.name, protocol=device.protocol, status=Status.UNREACHABLE,
+                       checked_at=now, mode=mode, reason=getattr(error, "reason", "error"),
+                       message=str(error))
+
+
+def evaluate(device: Device, outcome: ReadOutcome | None, store, trust, mode: Mode,
+             now: datetime) -> CheckResult:
+    """Hold a read (or its failure) against the device's latest valid baseline.
+
+    The baseline is verified first: a baseline that fails its integrity check
+    is the most serious finding and is reported whatever the device says.
+    """
+    base = CheckResult(device=device.name, protocol=device.protocol, status=Status.OK,
+                       checked_at=now, mode=mode)
+    try:
+        baseline = store.latest(device.name, trust)
+    except NoBaselineError as exc:
+        return base.replace(status=Status.NO_BASELINE, reason=exc.reason, message=str(exc))
+    except BaselineInvalidError as exc:
+        return base.replace(status=Status.BASELINE_INVALID, reason=exc.reason, message=str(exc))
+    base = base.replace(baseline_id=baseline.id, baseline_sequence=baseline.manifest.sequence,
+                        signer=baseline.keyid)
+    if outcome is None or outcome.error is not None:
+        err = outcome.error if outcome else DeviceError("not read")
+        return base.replace(status=Status.UNREACHABLE, reason=getattr(err, "reason", "error"),
+                            message=str(err))
+    capture = outcome.capture
+    try:
+        artifacts = store.load_artifacts(baseline)
+    except BaselineInvalidError as exc:
+        return base.replace(status=Status.BASELINE_INVALID, reason=exc.reason, message=str(exc))
+    comparison = compare(artifacts, capture, baseline_mode=Mode(baseline.manifest.mode))
+    return base.replace(status=comparison.status, mode=comparison.mode,
+                        fingerprint=capture.fingerprint, differences=comparison.differences,
+                        note=comparison.note)
+
+
+def verify(devices: Iterable[Device], store, trust, *, mode: Mode = Mode.DEEP,
+           concurrency: int = 16, now: datetime | None = None, record: bool = True,
+           driver_factory: DriverFactory = default_driver_factory) -> list[CheckResult]:
+    """Check devices against their latest valid baselines; one result per device."""
+    now = _now(now)
+    results = []
+    for outcome in read_many(devices, mode, concurrency=concurrency, now=now,
+                             driver_factory=driver_factory):
+        result = evaluate(outcome.device, outcome, store, trust, mode, now)
+        if record:
+            store.record_check(result)
+        results.append(result)
+    return results
+
+
+@dataclass(frozen=True)
+class CaptureOutcome:
+    device: Device
+    baseline: object | None      # baselines.manifest.Baseline when stored
+    capture: Capture | None
+    error: Exception | None
+
+
+def capture_baselines(devices: Iterable[Device], store, trust, key, reason: str, *,
+                      mode: Mode = Mode.DEEP, concurrency: int = 16,
+                      now: datetime | None = None,
+                      driver_factory: DriverFactory = default_driver_factory
+                      ) -> list[CaptureOutcome]:
+    """Read each device and append a signed baseline for it.
+
+    A device that cannot be read, or whose existing history fails
+    verification, gets no new baseline: extending a broken chain would bless it.
+    """
+    now = _now(now)
+    outcomes = []
+    for read in read_many(devices, mode, concurrency=concurrency, now=now,
+                          driver_factory=driver_factory):
+        if read.error is not None:
+            outcomes.append(CaptureOutcome(read.device, None, None, read.error))
+            continue
+        try:
+            baseline = store.append_baseline(read.capture, key, reason, trust=trust, now=now)
+        except (BaselineInvalidError,) as exc:
+            outcomes.append(CaptureOutcome(read.device, None, read.capture, exc))
+            continue
+        outcomes.append(CaptureOutcome(read.device, baseline, read.capture, None))
+    return outcomes

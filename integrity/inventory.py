@@ -1,0 +1,244 @@
+"""The site folder and its inventory.
+
+A site is a folder::
+
+    site.toml        settings, profiles, devices (and later alerts, schedules)
+    devices/*.toml   more [[devices]] tables, e.g. one file per line or area
+    trust/           public keys allowed to sign baselines (outside the database)
+    state/           small files kept outside the database (the baseline heads)
+    plc-integrity.db the store (SQLite by default; any SQLAlchemy URL in settings.store)
+
+Loading is all-or-nothing: every file is parsed and every device validated
+before anything is returned, and any problem raises ConfigError naming the
+file, the device and the field.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from drivers.registry import driver_class
+from integrity.errors import ConfigError
+from integrity.model import Device
+
+SITE_FILE = "site.toml"
+STORE_FILE = "plc-integrity.db"
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+COMMON_KEYS = {"name", "protocol", "host", "port", "timeout", "retries", "tags", "profile"}
+SETTINGS_KEYS = {"store", "timeout", "retries", "concurrency"}
+SITE_TOP_KEYS = {"settings", "profiles", "devices", "alerts", "schedules"}
+
+DEFAULT_TIMEOUT = 3.0
+DEFAULT_RETRIES = 1
+DEFAULT_CONCURRENCY = 16
+
+
+@dataclass(frozen=True)
+class Settings:
+    store: str = STORE_FILE
+    timeout: float = DEFAULT_TIMEOUT
+    retries: int = DEFAULT_RETRIES
+    concurrency: int = DEFAULT_CONCURRENCY
+
+
+@dataclass(frozen=True)
+class Site:
+    root: Path
+    settings: Settings
+    devices: tuple[Device, ...]
+    alerts: tuple[Mapping[str, Any], ...] = ()
+    schedules: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def trust_dir(self) -> Path:
+        return self.root / "trust"
+
+    @property
+    def heads_path(self) -> Path:
+        return self.root / "state" / "heads.json"
+
+    @property
+    def store_url(self) -> str:
+        """A SQLAlchemy URL; a bare path is a SQLite file relative to the site."""
+        store = self.settings.store
+        if "://" in store:
+            return store
+        path = Path(store)
+        if not path.is_absolute():
+            path = self.root / path
+        return f"sqlite:///{path}"
+
+    def device(self, name: str) -> Device:
+        for d in self.devices:
+            if d.name == name:
+                return d
+        raise ConfigError(f"no device named {name!r} in the inventory"
+                          + (f" (known: {', '.join(d.name for d in self.devices)})" if self.devices else ""))
+
+    def select(self, names: tuple[str, ...] | list[str], all_: bool = False,
+               tag: str | None = None) -> list[Device]:
+        """The devices a command names.  Raises ConfigError for unknown names or an empty choice."""
+        if all_:
+            chosen = list(self.devices)
+        elif tag:
+            chosen = [d for d in self.devices if tag in d.tags]
+            if not chosen:
+                raise ConfigError(f"no device has tag {tag!r}")
+        else:
+            chosen = [self.device(n) for n in dict.fromkeys(names)]
+        if not chosen:
+            raise ConfigError("no devices chosen: name devices, or use --all")
+        return chosen
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", file=str(path)) from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", file=str(path)) from exc
+
+
+def _number(table: Mapping[str, Any], key: str, default: Any, kind: type, lo: float, hi: float,
+            *, file: str, device: str | None) -> Any:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
+        raise ConfigError(f"must be {'a number' if kind is float else 'an integer'}, got {value!r}",
+                          file=file, device=device, field=key)
+    if not lo <= value <= hi:
+        raise ConfigError(f"must be between {lo:g} and {hi:g}, got {value!r}",
+                          file=file, device=device, field=key)
+    return kind(value)
+
+
+def _settings(doc: Mapping[str, Any], file: str) -> Settings:
+    table = doc.get("settings", {})
+    if not isinstance(table, dict):
+        raise ConfigError("[settings] must be a table", file=file, field="settings")
+    unknown = sorted(set(table) - SETTINGS_KEYS)
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {', '.join(unknown)}", file=file, field=unknown[0])
+    store = table.get("store", STORE_FILE)
+    if not isinstance(store, str) or not store:
+        raise ConfigError("must be a file name or a SQLAlchemy URL", file=file, field="store")
+    return Settings(
+        store=store,
+        timeout=_number(table, "timeout", DEFAULT_TIMEOUT, float, 0.05, 300, file=file, device=None),
+        retries=_number(table, "retries", DEFAULT_RETRIES, int, 0, 10, file=file, device=None),
+        concurrency=_number(table, "concurrency", DEFAULT_CONCURRENCY, int, 1, 1024, file=file,
+                            device=None),
+    )
+
+
+def _device(raw: Any, index: int, *, file: str, settings: Settings,
+            profiles: Mapping[str, Any]) -> Device:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"[[devices]] entry {index + 1} is not a table", file=file)
+    name = raw.get("name")
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise ConfigError(f"[[devices]] entry {index + 1}: name must be 1-64 letters, digits, "
+                          f"'_', '.', '-', got {name!r}", file=file, field="name")
+    table = dict(raw)
+    profile = table.get("profile")
+    if profile is not None:
+        if not isinstance(profile, str) or profile not in profiles:
+            raise ConfigError(f"unknown profile {profile!r}"
+                              + (f"; defined: {', '.join(sorted(profiles))}" if profiles else ""),
+                              file=file, device=name, field="profile")
+        # The device's own keys win over its profile's.
+        table = {**profiles[profile], **table}
+    protocol = table.get("protocol")
+    if not isinstance(protocol, str):
+        raise ConfigError("missing or not a string", file=file, device=name, field="protocol")
+    try:
+        driver = driver_class(protocol)
+    except ConfigError as exc:
+        raise ConfigError(exc.message, file=file, device=name, field="protocol") from None
+    host = table.get("host")
+    if not isinstance(host, str) or not host.strip():
+        raise ConfigError("missing or empty", file=file, device=name, field="host")
+    port = _number(table, "port", driver.default_port, int, 1, 65535, file=file, device=name)
+    tags = table.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
+        raise ConfigError("must be a list of non-empty strings", file=file, device=name, field="tags")
+    options = driver.parse_options({k: v for k, v in table.items() if k not in COMMON_KEYS},
+                                   file=file, device=name)
+    return Device(
+        name=name, protocol=protocol, host=host.strip(), port=port, options=options,
+        timeout=_number(table, "timeout", settings.timeout, float, 0.05, 300, file=file, device=name),
+        retries=_number(table, "retries", settings.retries, int, 0, 10, file=file, device=name),
+        tags=tuple(tags), source=file,
+    )
+
+
+def load_site(root: str | Path) -> Site:
+    """Read and validate a whole site.  Raises ConfigError; returns nothing half-read."""
+    root = Path(root)
+    site_file = root / SITE_FILE
+    if not site_file.is_file():
+        raise ConfigError(f"no {SITE_FILE} in {root} (create one with: plc-integrity init {root})",
+                          file=str(site_file))
+    doc = _read_toml(site_file)
+    unknown = sorted(set(doc) - SITE_TOP_KEYS)
+    if unknown:
+        raise ConfigError(f"unknown table or key {', '.join(unknown)}", file=str(site_file),
+                          field=unknown[0])
+    settings = _settings(doc, str(site_file))
+    profiles = doc.get("profiles", {})
+    if not isinstance(profiles, dict) or not all(isinstance(p, dict) for p in profiles.values()):
+        raise ConfigError("[profiles.NAME] entries must be tables", file=str(site_file),
+                          field="profiles")
+    for pname, ptable in profiles.items():
+        bad = sorted(set(ptable) & {"name", "host", "port", "profile"})
+        if bad:
+            raise ConfigError(f"profile {pname!r} may not set {', '.join(bad)}",
+                              file=str(site_file), field=bad[0])
+
+    sources: list[tuple[str, list[Any]]] = [(str(site_file), _device_list(doc, str(site_file)))]
+    devices_dir = root / "devices"
+    if devices_dir.is_dir():
+        for path in sorted(devices_dir.glob("*.toml")):
+            extra = _read_toml(path)
+            unknown = sorted(set(extra) - {"devices"})
+            if unknown:
+                raise ConfigError(f"a devices file holds only [[devices]] tables, found "
+                                  f"{', '.join(unknown)}", file=str(path), field=unknown[0])
+            sources.append((str(path), _device_list(extra, str(path))))
+
+    devices: list[Device] = []
+    seen: dict[str, str] = {}
+    for file, entries in sources:
+        for i, raw in enumerate(entries):
+            dev = _device(raw, i, file=file, settings=settings, profiles=profiles)
+            if dev.name in seen:
+                raise ConfigError(f"device name already used in {seen[dev.name]}", file=file,
+                                  device=dev.name, field="name")
+            seen[dev.name] = file
+            devices.append(dev)
+
+    alerts = doc.get("alerts", [])
+    if not isinstance(alerts, list) or not all(isinstance(a, dict) for a in alerts):
+        raise ConfigError("[[alerts]] entries must be tables", file=str(site_file), field="alerts")
+    schedules = doc.get("schedules", {})
+    if not isinstance(schedules, dict):
+        raise ConfigError("[schedules] must be a table", file=str(site_file), field="schedules")
+    return Site(root=root, settings=settings, devices=tuple(devices), alerts=tuple(alerts),
+                schedules=schedules)
+
+
+def _device_list(doc: Mapping[str, Any], file: str) -> list[Any]:
+    entries = doc.get("devices", [])
+    if not isinstance(entries, list):
+        raise ConfigError("devices must be written as [[devices]] tables", file=file, field="devices")
+    return entries
+
+
+def default_site_root() -> Path:
+    return Path(os.environ.get("PLC_INTEGRITY_SITE") or ".")
