@@ -64,7 +64,7 @@ def value_changes(old: Artifact, new: Artifact) -> tuple[tuple[ValueChange, ...]
     if old.encoding is Encoding.RAW or new.encoding is Encoding.RAW:
         return _raw_changes(old.content, new.content)
     out: list[ValueChange] = []
-    _diff(old.value(), new.value(), _root_name(old.key), out)
+    _diff(old.value(), new.value(), "", out, _root_name(old.key))
     truncated = len(out) > MAX_VALUE_CHANGES
     return tuple(out[:MAX_VALUE_CHANGES]), truncated
 
@@ -79,7 +79,7 @@ def _is_addressed_table(v: Any) -> bool:
             and isinstance(v.get("values"), list) and set(v) <= {"start", "values"})
 
 
-def _diff(old: Any, new: Any, path: str, out: list[ValueChange]) -> None:
+def _diff(old: Any, new: Any, path: str, out: list[ValueChange], root: str) -> None:
     if len(out) > MAX_VALUE_CHANGES:
         return
     if _is_addressed_table(old) and _is_addressed_table(new) and old["start"] == new["start"]:
@@ -88,7 +88,7 @@ def _diff(old: Any, new: Any, path: str, out: list[ValueChange]) -> None:
             va = a[i] if i < len(a) else None
             vb = b[i] if i < len(b) else None
             if va != vb or type(va) is not type(vb):
-                out.append(ValueChange(f"{path}[{start + i}]", va, vb))
+                out.append(ValueChange(f"{path or root}[{start + i}]", va, vb))
                 if len(out) > MAX_VALUE_CHANGES:
                     return
         return
@@ -100,14 +100,14 @@ def _diff(old: Any, new: Any, path: str, out: list[ValueChange]) -> None:
             elif k not in new:
                 out.append(ValueChange(sub, old[k], None))
             else:
-                _diff(old[k], new[k], sub, out)
+                _diff(old[k], new[k], sub, out, root)
         return
     if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
         for i, (a, b) in enumerate(zip(old, new)):
-            _diff(a, b, f"{path}[{i}]", out)
+            _diff(a, b, f"{path}[{i}]", out, root)
         return
     if old != new or type(old) is not type(new):
-        out.append(ValueChange(path, old, new))
+        out.append(ValueChange(path or root, old, new))
 
 
 def _raw_changes(a: bytes, b: bytes) -> tuple[tuple[ValueChange, ...], bool]:
