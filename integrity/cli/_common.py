@@ -1,0 +1,93 @@
+"""Shared CLI plumbing: the --site option, error mapping, site/store opening."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import click
+
+from integrity.errors import PlcIntegrityError
+from integrity.inventory import Site, default_site_root, load_site
+
+EXIT_CODES_HELP = """\b
+Exit codes (verify, diff, sweep):
+  0  every device matches its baseline
+  1  drift: something differs from the baseline
+  2  usage or configuration error; nothing was done
+  3  a device could not be checked (refused, timeout, protocol error, access denied)
+  4  a device has no baseline
+  5  a baseline failed its integrity check (bad signature, untrusted key,
+     broken chain, tampered store)
+With several devices the most serious wins: 5 > 1 > 3 > 4 > 0.
+"""
+
+
+class Group(click.Group):
+    """Maps our own errors to a one-line message and their exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PlcIntegrityError as exc:
+            click.echo(f"plc-integrity: error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+def site_option(f: Any) -> Any:
+    def callback(ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path:
+        root = value if value is not None else default_site_root()
+        ctx.ensure_object(dict)["site_root"] = root
+        return root
+
+    return click.option("--site", "site", type=click.Path(file_okay=False, path_type=Path),
+                        default=None, expose_value=False, is_eager=True, callback=callback,
+                        help="Site folder (default: $PLC_INTEGRITY_SITE or the current folder).")(f)
+
+
+def site_root(ctx: click.Context) -> Path:
+    return ctx.find_root().ensure_object(dict).get("site_root") or default_site_root()
+
+
+def open_site(ctx: click.Context) -> Site:
+    return load_site(site_root(ctx))
+
+
+@contextlib.contextmanager
+def open_store(site: Site) -> Iterator[Any]:
+    from baselines.store import Store
+
+    store = Store.open(site.store_url, heads_path=site.heads_path)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def trust_store(site: Site) -> Any:
+    from baselines.signing import TrustStore
+
+    return TrustStore(site.trust_dir)
+
+
+def json_option(f: Any) -> Any:
+    return click.option("--json", "as_json", is_flag=True,
+                        help="Print exactly one JSON document on stdout.")(f)
+
+
+def mode_option(f: Any) -> Any:
+    return click.option("--quick/--deep", "quick", default=False,
+                        help="Quick: identity and metadata only (no block uploads). "
+                             "Deep (default): read everything.")(f)
+
+
+def emit_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
+
+
+def selection_args(f: Any) -> Any:
+    f = click.option("--all", "all_", is_flag=True, help="Every device in the inventory.")(f)
+    return click.argument("devices", nargs=-1)(f)

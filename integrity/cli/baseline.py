@@ -1,0 +1,121 @@
+"""plc-integrity baseline capture | show | history"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from integrity import check
+from integrity.cli._common import (emit_json, json_option, mode_option, open_site, open_store,
+                                   selection_args, trust_store)
+from integrity.cli.keys import read_passphrase
+from integrity.errors import BaselineInvalidError, ConfigError
+from integrity.model import Mode
+from integrity.render import short
+
+
+@click.group("baseline")
+def baseline_group() -> None:
+    """Capture, show and list signed baselines."""
+
+
+@baseline_group.command("capture")
+@selection_args
+@click.option("--key", "key_path", required=True,
+              type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Your private signing key (its public key must be in trust/).")
+@click.option("--reason", required=True, help="Why this is the approved state (kept, signed).")
+@click.option("--passphrase-env", metavar="VAR", help="Read the key's passphrase from VAR.")
+@mode_option
+@click.pass_context
+def capture_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, key_path: Path,
+                reason: str, passphrase_env: str | None, quick: bool) -> None:
+    """Read devices now, sign what was read, and store it as their new baseline.
+
+    \b
+    Example:
+      plc-integrity baseline capture vfd-hoist --key ~/.plc-integrity/alice.key \\
+          --reason "commissioning, work order 4711"
+    """
+    from baselines.signing import SigningKey
+
+    if not reason.strip():
+        raise ConfigError("--reason must say why", field="--reason")
+    site = open_site(ctx)
+    chosen = site.select(devices, all_)
+    key = SigningKey.load(key_path, read_passphrase(key_path, passphrase_env))
+    mode = Mode.QUICK if quick else Mode.DEEP
+    failed = 0
+    with open_store(site) as store:
+        outcomes = check.capture_baselines(chosen, store, trust_store(site), key, reason,
+                                           mode=mode, concurrency=site.settings.concurrency)
+    for o in outcomes:
+        if o.error is not None:
+            failed = max(failed, getattr(o.error, "exit_code", 3))
+            click.echo(f"{o.device.name}: NOT captured: {o.error}", err=True)
+            continue
+        cap, b = o.capture, o.baseline
+        kinds: dict[str, int] = {}
+        for a in cap.artifacts:
+            kinds[a.kind.value] = kinds.get(a.kind.value, 0) + 1
+        summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+        click.echo(f"{o.device.name}: baseline #{b.manifest.sequence} {short(b.id)} "
+                   f"({len(cap.artifacts)} artifacts: {summary}; {mode.value}) "
+                   f"fingerprint {short(cap.fingerprint)} signed by {short(key.keyid, 16)}")
+    ctx.exit(failed)
+
+
+@baseline_group.command("show")
+@click.argument("device")
+@json_option
+@click.pass_context
+def show_cmd(ctx: click.Context, device: str, as_json: bool) -> None:
+    """Show a device's latest valid baseline (verified before it is shown)."""
+    site = open_site(ctx)
+    site.device(device)
+    with open_store(site) as store:
+        b = store.latest(device, trust_store(site))
+    m = b.manifest
+    if as_json:
+        emit_json({"id": b.id, "keyid": b.keyid, "verified": True, "manifest": m.to_dict()})
+        return
+    click.echo(f"baseline #{m.sequence} of {m.device} ({m.protocol})  id {b.id}")
+    click.echo(f"  signed by  {b.keyid}  at {m.signed_at.isoformat()}")
+    click.echo(f"  captured   {m.captured_at.isoformat()}  mode {m.mode}")
+    click.echo(f"  reason     {m.reason}")
+    click.echo(f"  previous   {m.previous or '-'}")
+    click.echo(f"  fingerprint {m.fingerprint}")
+    for a in m.artifacts:
+        click.echo(f"    {a.key:<32} {a.kind:<10} {a.size:>8} B  {short(a.digest, 16)}")
+
+
+@baseline_group.command("history")
+@click.argument("device")
+@json_option
+@click.pass_context
+def history_cmd(ctx: click.Context, device: str, as_json: bool) -> None:
+    """List every baseline of a device, each verified; exit 5 if any fails."""
+    site = open_site(ctx)
+    site.device(device)
+    with open_store(site) as store:
+        entries = store.history(device, trust_store(site))
+    bad = [e for e in entries if not e.ok]
+    if as_json:
+        emit_json({"device": device, "baselines": [e.to_dict() for e in entries],
+                   "valid": not bad})
+    else:
+        if not entries:
+            click.echo(f"{device}: no baselines")
+        for e in entries:
+            status = "ok" if e.ok else f"INVALID: {e.problem}"
+            click.echo(f"#{e.sequence:<4} {short(e.id)}  {e.signed_at or '-'}  "
+                       f"{short(e.keyid, 16)}  {e.reason!r}  {status}")
+    if bad:
+        ctx.exit(BaselineInvalidError.exit_code)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(baseline_group)
+
+

@@ -1,0 +1,105 @@
+"""Issue 2 acceptance: a tampered store or trust folder is exit 5, saying what failed."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+
+def _db(site):
+    return sqlite3.connect(site.root / "plc-integrity.db")
+
+
+def _edit_column(site, column, edit, sequence=None):
+    with _db(site) as db:
+        if sequence is None:
+            sequence = db.execute("SELECT max(sequence) FROM baselines").fetchone()[0]
+        (value,) = db.execute(f"SELECT {column} FROM baselines WHERE sequence = ?",
+                              (sequence,)).fetchone()
+        db.execute(f"UPDATE baselines SET {column} = ? WHERE sequence = ?", (edit(value), sequence))
+
+
+def flip_last_byte(v):
+    v = bytes(v)
+    return v[:-1] + bytes([v[-1] ^ 0x01])
+
+
+def edit_reason(v):
+    v = bytes(v)
+    assert b"second baseline" in v
+    return v.replace(b"second baseline", b"second baselinX")
+
+
+def other_keyid(v):
+    return "0" * 64
+
+
+def delete_first(site):
+    with _db(site) as db:
+        db.execute("DELETE FROM baselines WHERE sequence = 1")
+
+
+def delete_newest(site):
+    with _db(site) as db:
+        db.execute("DELETE FROM baselines WHERE sequence = 2")
+
+
+def swap_sequences(site):
+    with _db(site) as db:
+        db.execute("UPDATE baselines SET sequence = -1 WHERE sequence = 1")
+        db.execute("UPDATE baselines SET sequence = 1 WHERE sequence = 2")
+        db.execute("UPDATE baselines SET sequence = 2 WHERE sequence = -1")
+
+
+def untrust_key(site):
+    for pub in (site.root / "trust").glob("*.pub"):
+        pub.unlink()
+
+
+def replace_trusted_key(site):
+    from baselines.signing import generate_keypair
+
+    pubs = list((site.root / "trust").glob("*.pub"))
+    _, other_pub, _ = generate_keypair("intruder", site.keys_dir, None)
+    for pub in pubs:
+        pub.write_bytes(other_pub.read_bytes())
+
+
+def edit_blob(site):
+    with _db(site) as db:
+        (digest, content) = db.execute("SELECT digest, content FROM blobs LIMIT 1").fetchone()
+        db.execute("UPDATE blobs SET content = ? WHERE digest = ?", (flip_last_byte(content), digest))
+
+
+TAMPERS = [
+    pytest.param(lambda s: _edit_column(s, "manifest", edit_reason), "signature", id="manifest-edited"),
+    pytest.param(lambda s: _edit_column(s, "signature", flip_last_byte), "signature", id="signature-edited"),
+    pytest.param(lambda s: _edit_column(s, "keyid", other_keyid), "", id="signer-edited"),
+    pytest.param(delete_first, "", id="history-row-deleted"),
+    pytest.param(delete_newest, "", id="newest-deleted-rollback"),
+    pytest.param(swap_sequences, "", id="history-reordered"),
+    pytest.param(untrust_key, "trust", id="key-removed-from-trust"),
+    pytest.param(replace_trusted_key, "", id="trusted-key-replaced"),
+    pytest.param(edit_blob, "", id="artifact-content-edited", marks=pytest.mark.blob),
+]
+
+
+@pytest.mark.parametrize("tamper,words", TAMPERS)
+def test_tampering_is_exit_5(request, run, site, drive, inventory, tamper, words):
+    inventory.write(inventory.table(drive))
+    for reason in ("first baseline", "second baseline"):
+        r = run("baseline", "capture", "--all", "--key", str(site.key), "--reason", reason)
+        assert r.exit_code == 0, r.output
+    assert run("verify", "--all").exit_code == 0
+
+    tamper(site)
+
+    r = run("verify", "--all")
+    assert r.exit_code == 5, r.output
+    assert "BASELINE_INVALID" in r.output
+    assert words.lower() in r.output.lower()
+    if request.node.get_closest_marker("blob") is None:
+        # history verifies every manifest (not contents) and exits 5 on any problem
+        h = run("baseline", "history", "vfd-hoist")
+        assert h.exit_code == 5, h.output
