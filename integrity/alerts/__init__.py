@@ -1,0 +1,25 @@
+"""Drift alerts for unattended operation.
+
+    AlertTracker.observe(record, CheckResult, now=...) -> (AlertRecord, [Alert])
+        decides *whether* to alert (state changes, new drift, reminders,
+        recovery, maintenance windows); pure, clock passed in.
+    parse_alert_tables(site["alerts"], file=...) -> [Sink]
+        builds the sinks of site.toml's [[alerts]] tables.
+    Dispatcher(sinks).dispatch(alerts) -> DeliveryReport
+        sends them; a failing sink is reported, never fatal.
+
+This package sees only integrity.model values: no drivers, no baselines.
+"""
+
+from integrity.alerts.config import parse_alert_tables
+from integrity.alerts.dispatch import DeliveryReport, Dispatcher, SinkFailure
+from integrity.alerts.model import Alert, AlertKind, summarise_differences
+from integrity.alerts.sinks import (EmailSink, JsonlSink, LogSink, Sink, SinkError, SyslogSink,
+                                    WebhookSink)
+from integrity.alerts.tracker import (AlertRecord, AlertTracker, drift_signature, end_maintenance,
+                                      start_maintenance)
+
+__all__ = ["Alert", "AlertKind", "AlertRecord", "AlertTracker", "DeliveryReport", "Dispatcher",
+           "EmailSink", "JsonlSink", "LogSink", "Sink", "SinkError", "SinkFailure", "SyslogSink",
+           "WebhookSink", "drift_signature", "end_maintenance", "parse_alert_tables",
+           "start_maintenance", "summarise_differences"]
