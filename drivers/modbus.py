@@ -1,0 +1,295 @@
+"""Modbus TCP driver (pymodbus 3.16.1): declared register/bit ranges and FC 43/14 identity.
+
+Artifacts, all of them also read in QUICK mode (Modbus has no cheaper subset):
+  "identity"             kind identity  FC 43/14 objects, byte-exact (see modbus_identity)
+  "holding/0-1999", ...  kind config    {"start": s, "values": [...]} per declared range,
+                                        bits as 0/1; diffed by address by the core compare
+
+Read-only is enforced twice before anything is sent: the client's ``execute``
+(every pymodbus request method goes through it) and its ``trace_pdu`` hook
+(every PDU that is about to be framed, retries included) both pass the function
+code through ``Driver.guard``.  Only FC 1, 2, 3, 4 and 43/14 get through.
+
+Failure costs: a refused or closed port fails at once; a silent peer costs
+timeout x (retries + 1) once, because the first timed-out request ends the
+whole collect instead of trying every other range.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, Callable, ClassVar, Iterator, Mapping
+
+from pymodbus.client import ModbusTcpClient
+from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
+from pymodbus.pdu import ModbusPDU
+from pymodbus.pdu.mei_message import ReadDeviceInformationRequest
+
+from drivers.base import Driver, utcnow
+from drivers.modbus_identity import MalformedIdentity, object_key, object_value, parse_page
+from drivers.modbus_options import BIT_TABLES, TABLES, ModbusOptions, Range, parse_options
+from integrity.errors import (
+    ConfigError,
+    DeviceError,
+    DeviceProtocolError,
+    DeviceRefusedError,
+    DeviceTimeoutError,
+)
+from integrity.model import Artifact, Capture, Device, Kind, Mode
+
+# pymodbus logs every failure at ERROR; we translate them into our own errors instead.
+logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+
+READ_FC = {"holding": 3, "input": 4, "coils": 1, "discrete": 2}
+CHUNK = {"holding": 125, "input": 125, "coils": 2000, "discrete": 2000}  # protocol limits
+EXCEPTIONS = {1: "illegal function", 2: "illegal data address", 3: "illegal data value",
+              4: "server device failure", 5: "acknowledge", 6: "server device busy",
+              8: "memory parity error", 10: "gateway path unavailable",
+              11: "gateway target device failed to respond"}
+# Exceptions that mean "this device has no FC 43/14 (or not this category)": a stable
+# property worth recording.  Busy/failure/gateway exceptions are transient and would
+# flip the identity digest, so they stay errors.
+_NOT_SUPPORTED = frozenset({1, 2, 3})
+_MAX_IDENTITY_PAGES = 32
+
+
+def _operation(pdu: ModbusPDU) -> int | str:
+    """What the guard checks: the function code, and for FC 43 also its MEI type."""
+    fc = int(pdu.function_code)
+    if fc == 43:
+        mei = getattr(pdu, "sub_function_code", None)
+        return 43 if mei == 0x0E else f"FC43/MEI{mei}"
+    return fc
+
+
+def _exception_text(code: int) -> str:
+    return f"exception {code} ({EXCEPTIONS.get(code, 'unknown')})"
+
+
+class _NotSupported(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class GuardedModbusClient(ModbusTcpClient):
+    """pymodbus's sync client that refuses any non-read before it is sent, opens its
+    socket itself (so connect errors keep their cause) and remembers what it received
+    for the current request (to parse FC 43 strictly and to recognise non-Modbus peers)."""
+
+    def __init__(self, driver: "ModbusDriver") -> None:
+        dev = driver.device
+        self._driver = driver
+        self.received = bytearray()
+        self.timeouts = 0
+        super().__init__(dev.host, port=dev.port, name=dev.name, timeout=dev.timeout,
+                         retries=dev.retries, trace_pdu=self._trace_pdu)
+
+    def connect(self) -> bool:
+        """Raises OSError (refused, unreachable, timeout) instead of returning False."""
+        if self.socket is None:
+            self.socket = socket.create_connection(
+                (self.comm_params.host, self.comm_params.port),
+                timeout=self.comm_params.timeout_connect)
+        return True
+
+    def execute(self, no_response_expected: bool, request: ModbusPDU) -> ModbusPDU:
+        self._driver.guard(_operation(request))
+        self.received = bytearray()
+        return super().execute(no_response_expected, request)
+
+    def _trace_pdu(self, sending: bool, pdu: ModbusPDU) -> ModbusPDU:
+        if sending:  # the last point before bytes are framed and sent, retries included
+            self._driver.guard(_operation(pdu))
+        return pdu
+
+    def recv(self, size: int | None) -> bytes:
+        data = super().recv(size)
+        if data:
+            self.received += data
+        else:
+            self.timeouts += 1
+        return data
+
+    def frames(self) -> Iterator[tuple[int, int, bytes]]:
+        """(transaction id, unit, PDU) of each complete MBAP frame received for the
+        current request; stops at the first thing that is not Modbus TCP."""
+        data, pos = bytes(self.received), 0
+        while pos + 8 <= len(data) and data[pos + 2:pos + 4] == b"\x00\x00":
+            end = pos + 6 + int.from_bytes(data[pos + 4:pos + 6], "big")
+            if end > len(data):
+                return
+            yield int.from_bytes(data[pos:pos + 2], "big"), data[pos + 6], data[pos + 7:end]
+            pos = end
+
+    def looks_like_modbus(self) -> bool:
+        data = bytes(self.received)
+        return len(data) < 4 or data[2:4] == b"\x00\x00"
+
+
+class ModbusDriver(Driver):
+    protocol: ClassVar[str] = "modbus"
+    default_port: ClassVar[int] = 502
+    READ_OPERATIONS: ClassVar[frozenset[Any]] = frozenset({1, 2, 3, 4, 43})
+
+    def __init__(self, device: Device) -> None:
+        super().__init__(device)
+        options = device.options if device.options is not None else ModbusOptions()
+        if not isinstance(options, ModbusOptions):
+            raise ConfigError("options are not Modbus options", device=device.name, field="protocol")
+        self.options: ModbusOptions = options
+        self._client: GuardedModbusClient | None = None
+
+    @classmethod
+    def parse_options(cls, table: Mapping[str, Any], *, file: str | None, device: str) -> ModbusOptions:
+        return parse_options(table, file=file, device=device)
+
+    # --- connection ----------------------------------------------------------
+    def connect(self) -> GuardedModbusClient:
+        """The connected, read-only client.  Raises a DeviceError subclass."""
+        if self._client is None:
+            self._client = GuardedModbusClient(self)
+        with self._translated("connect"):
+            self._client.connect()
+        return self._client
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.close()
+            except OSError:
+                pass  # closing a dead socket has nothing left to report
+
+    # --- collect ---------------------------------------------------------------
+    def collect(self, mode: Mode = Mode.DEEP, *, now: datetime | None = None) -> Capture:
+        """Read identity and every declared range.  Raises a DeviceError subclass
+        (never a partial capture) or ReadOnlyViolationError."""
+        mode = Mode(mode)
+        try:
+            client = self.connect()
+            artifacts = []
+            if self.options.identity:
+                artifacts.append(self._read_identity(client))
+            for table in TABLES:
+                for rng in self.options.ranges(table):
+                    artifacts.append(self._read_range(client, table, rng))
+        finally:
+            self.close()
+        return Capture(device=self.device.name, protocol=self.protocol, mode=mode,
+                       captured_at=utcnow(now), artifacts=tuple(artifacts),
+                       policy=self.options.policy())
+
+    @contextmanager
+    def _translated(self, what: str) -> Iterator[None]:
+        """Translate socket and pymodbus failures while doing ``what``, most specific first."""
+        client = self._client
+        try:
+            yield
+        except DeviceError:
+            raise
+        except (ConnectionException, ModbusIOException, OSError) as exc:
+            if client is not None and not client.looks_like_modbus():
+                preview = bytes(client.received[:24])
+                raise self.fail(DeviceProtocolError, f"{what}: the peer does not speak Modbus TCP "
+                                f"(it sent {preview!r})") from exc
+            if isinstance(exc, OSError):
+                raise self.translate_os_error(exc) from exc
+            if isinstance(exc, ConnectionException):
+                raise self.fail(DeviceRefusedError,
+                                f"{what}: connection closed by the device without an answer") from exc
+            if client is not None and client.timeouts and not client.received:
+                raise self.fail(DeviceTimeoutError,
+                                f"{what}: no answer within {self.device.timeout:g} s "
+                                f"({self.device.retries + 1} attempts)") from exc
+            raise self.fail(DeviceProtocolError, f"{what}: bad reply ({exc})") from exc
+        except ModbusException as exc:
+            raise self.fail(DeviceProtocolError, f"{what}: {exc}") from exc
+
+    def _call(self, what: str, send: Callable[[], ModbusPDU], fc: int) -> ModbusPDU:
+        with self._translated(what):
+            reply = send()
+        if reply is None or (int(reply.function_code) & 0x7F) != fc:
+            raise self.fail(DeviceProtocolError, f"{what}: reply is not for function {fc} ({reply})")
+        return reply
+
+    # --- ranges ----------------------------------------------------------------
+    def _read_range(self, client: GuardedModbusClient, table: str, rng: Range) -> Artifact:
+        fc, unit = READ_FC[table], self.options.unit
+        reader = {"holding": client.read_holding_registers, "input": client.read_input_registers,
+                  "coils": client.read_coils, "discrete": client.read_discrete_inputs}[table]
+        values: list[int] = []
+        # Chunks never cross a declared range's end: a gap between ranges may be
+        # unreadable, and one unreadable address fails the whole request.
+        for start in range(rng.start, rng.end + 1, CHUNK[table]):
+            count = min(CHUNK[table], rng.end - start + 1)
+            what = f"reading {table} {start}-{start + count - 1}"
+            reply = self._call(what, lambda: reader(start, count=count, device_id=unit), fc)
+            if reply.isError():
+                raise self.fail(DeviceProtocolError,
+                                f"declared range {table} {rng.label} not readable: "
+                                f"{_exception_text(reply.exception_code)} to FC{fc} at {start}+{count}")
+            got = [int(bool(b)) for b in reply.bits] if table in BIT_TABLES else list(reply.registers)
+            # .bits is padded to a multiple of 8; registers must match exactly.
+            if len(got) < count or (table not in BIT_TABLES and len(got) != count):
+                raise self.fail(DeviceProtocolError, f"{what}: asked for {count} values, got {len(got)}")
+            values.extend(got[:count])
+        return Artifact.from_value(f"{table}/{rng.label}", Kind.CONFIG,
+                                   {"start": rng.start, "values": values}, quick=True)
+
+    # --- identity ----------------------------------------------------------------
+    def _read_identity(self, client: GuardedModbusClient) -> Artifact:
+        objects: dict[str, dict[str, str]] = {}
+        try:
+            basic = self._read_category(client, 1, objects)
+        except _NotSupported as exc:  # a device without FC 43/14: recorded, not a failure
+            value: dict[str, Any] = {"supported": False, "exception": exc.code}
+            return Artifact.from_value("identity", Kind.IDENTITY, value, quick=True)
+        value = {"supported": True, "conformity": f"0x{basic:02x}", "objects": objects}
+        # Conformity level 2 or 3 promises the regular objects (0x03-0x06); level 1
+        # devices (e.g. a Modicon M340) are not asked for them at all.
+        if basic & 0x7F >= 2:
+            try:
+                self._read_category(client, 2, objects)
+            except _NotSupported as exc:
+                value["regular"] = {"supported": False, "exception": exc.code}
+        return Artifact.from_value("identity", Kind.IDENTITY, value, quick=True)
+
+    def _read_category(self, client: GuardedModbusClient, read_code: int,
+                       objects: dict[str, dict[str, str]]) -> int:
+        """Read one category, following more-follows; merge into ``objects``.
+        Returns the conformity level.  Raises _NotSupported when the device answered
+        an exception that means "no such category", a DeviceError otherwise."""
+        object_id, conformity = 0, 0
+        for _ in range(_MAX_IDENTITY_PAGES):
+            what = f"reading device identification (FC 43/14, read code {read_code}, object {object_id})"
+            request = ReadDeviceInformationRequest(read_code, object_id, dev_id=self.options.unit)
+            reply = self._call(what, lambda: client.execute(False, request), 43)
+            if reply.isError():
+                if reply.exception_code in _NOT_SUPPORTED:
+                    raise _NotSupported(int(reply.exception_code))
+                raise self.fail(DeviceProtocolError, f"{what}: {_exception_text(reply.exception_code)}")
+            raw = [pdu for tid, _unit, pdu in client.frames() if tid == request.transaction_id]
+            try:
+                if not raw:
+                    raise MalformedIdentity("reply frame not found")
+                page = parse_page(raw[-1])
+            except MalformedIdentity as exc:
+                raise self.fail(DeviceProtocolError, f"{what}: malformed reply: {exc}") from exc
+            conformity = page.conformity
+            for oid, data in page.objects:
+                key, item = object_key(oid), object_value(oid, data)
+                if objects.setdefault(key, item) != item:
+                    raise self.fail(DeviceProtocolError,
+                                    f"{what}: object {key} answered twice with different values")
+            if not page.more_follows:
+                return conformity
+            if page.next_object_id <= object_id:
+                raise self.fail(DeviceProtocolError,
+                                f"{what}: next object id {page.next_object_id} does not advance")
+            object_id = page.next_object_id
+        raise self.fail(DeviceProtocolError, f"device identification did not end after "
+                        f"{_MAX_IDENTITY_PAGES} pages")
