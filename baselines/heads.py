@@ -1,0 +1,121 @@
+"""The head file: a rollback anchor kept outside the database.
+
+The hash chain inside the database proves that history was not edited,
+reordered or cut in the middle, but deleting the newest baselines leaves a
+shorter chain that is still perfectly consistent.  So after each append the
+store records, in a small file in the site folder (``state/heads.json``), the
+newest sequence and id of each device.  On read, a database whose newest
+baseline is behind that record has been rolled back.
+
+What it protects: someone with write access to the database only (a copied
+or restored DB file, SQL access) cannot roll a device back to an older
+baseline, nor delete all of its baselines, without verify saying so.
+What it does not: someone who can also write the site folder can roll back
+both together; a missing head file is accepted (a fresh or migrated site has
+none), and a device absent from it is not anchored.  A signed checkpoint (TUF's
+timestamp/snapshot roles) would close that; this is the cheap first step.
+A database ahead of the file is accepted: the newer rows are signed and chain
+to the recorded head (e.g. a crash between commit and file update, or another
+site folder writing to a shared database).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, NamedTuple
+
+from integrity import canonical
+from integrity.errors import ChainBrokenError, StoreError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on POSIX; appends are then not serialised
+    fcntl = None  # type: ignore[assignment]
+
+FORMAT_VERSION = 1
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class Head(NamedTuple):
+    sequence: int
+    id: str
+
+
+class HeadFile:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def read(self) -> dict[str, Head] | None:
+        """All heads, or None when the file does not exist (no anchor yet).
+
+        Raises ChainBrokenError if the file exists but cannot be read or parsed:
+        an anchor we cannot read cannot vouch against a rollback.
+        """
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise ChainBrokenError(f"rollback anchor {self.path} is unreadable: "
+                                   f"{exc.strerror or exc}") from exc
+        try:
+            doc = json.loads(data.decode("utf-8"))
+            if not isinstance(doc, dict) or doc.get("format_version") != FORMAT_VERSION:
+                raise ValueError(f"format_version must be {FORMAT_VERSION}")
+            heads = {}
+            for device, entry in doc["heads"].items():
+                seq, ident = entry["sequence"], entry["id"]
+                if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1 \
+                        or not isinstance(ident, str) or not _HEX64.match(ident):
+                    raise ValueError(f"bad entry for {device!r}")
+                heads[device] = Head(seq, ident)
+            return heads
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ChainBrokenError(f"rollback anchor {self.path} is damaged: {exc}") from exc
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        # Two processes appending at once must not lose each other's update.
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def advance(self, device: str, head: Head) -> None:
+        """Record ``head`` for ``device`` unless the file already records a newer
+        one; written to a temporary file, fsynced and renamed (atomic).
+
+        Raises StoreError if the file cannot be written.
+        """
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._locked():
+                heads = self.read() or {}
+                current = heads.get(device)
+                if current is not None and current.sequence >= head.sequence:
+                    return
+                heads[device] = head
+                doc = {"format_version": FORMAT_VERSION,
+                       "heads": {d: {"sequence": h.sequence, "id": h.id} for d, h in heads.items()}}
+                tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+                with open(tmp, "wb") as fh:
+                    fh.write(canonical.encode(doc))
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, self.path)
+                dir_fd = os.open(self.path.parent, os.O_RDONLY)
+                try:
+                    os.fsync(dir_fd)  # make the rename itself durable
+                finally:
+                    os.close(dir_fd)
+        except OSError as exc:
+            raise StoreError(f"cannot update rollback anchor {self.path}: {exc.strerror or exc}") \
+                from exc

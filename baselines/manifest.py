@@ -1,0 +1,248 @@
+"""The signed baseline manifest.
+
+A baseline is one canonical JSON document (``integrity.canonical``) naming the
+device, what was captured and how, who signed it and why, and where it sits in
+the device's history::
+
+    {"artifacts": [{"digest", "encoding", "key", "kind", "quick", "size"}, ...],
+     "captured_at", "device", "fingerprint", "format_version": 1, "mode", "policy",
+     "previous": <id of the device's previous baseline, null for sequence 1>,
+     "protocol", "reason", "sequence": 1, 2, 3 ..., "signed_at", "signer": <key id>,
+     "type": "plc-integrity/baseline"}
+
+The manifest's bytes are what Ed25519 signs, and their SHA-256 is the baseline
+id.  Those bytes are kept as signed and verified as stored; a ``Manifest`` is
+only parsed from bytes whose signature has already been checked, and parsing
+refuses anything that does not re-encode to exactly the same bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+from integrity import canonical
+from integrity.errors import StoreTamperedError
+from integrity.model import Artifact, Capture, Encoding, Kind, Mode, fingerprint, freeze
+
+FORMAT_VERSION = 1
+DOC_TYPE = "plc-integrity/baseline"
+REASON_MAX = 2000
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+# One fixed textual form for times, so a parsed manifest re-encodes byte for byte.
+_TIME_FMT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_FIELDS = {"artifacts", "captured_at", "device", "fingerprint", "format_version", "mode",
+           "policy", "previous", "protocol", "reason", "sequence", "signed_at", "signer", "type"}
+_ENTRY_FIELDS = {"digest", "encoding", "key", "kind", "quick", "size"}
+
+
+def format_time(ts: datetime) -> str:
+    if ts.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    return ts.astimezone(timezone.utc).strftime(_TIME_FMT)
+
+
+def parse_time(text: Any, what: str) -> datetime:
+    if not isinstance(text, str):
+        raise ValueError(f"{what} must be a string")
+    try:
+        return datetime.strptime(text, _TIME_FMT).replace(tzinfo=timezone.utc)
+    except ValueError as exc:
+        raise ValueError(f"{what} {text!r} is not a UTC time like 2024-01-31T12:00:00.000000Z") from exc
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class ArtifactEntry:
+    """One artifact as the manifest lists it: its content lives in the blob store."""
+
+    key: str
+    kind: Kind
+    digest: str
+    size: int
+    encoding: Encoding
+    quick: bool
+
+    def __post_init__(self) -> None:
+        # Artifact's own key rule, reused rather than copied.
+        Artifact(self.key, Kind(self.kind), b"", Encoding(self.encoding), bool(self.quick))
+        object.__setattr__(self, "kind", Kind(self.kind))
+        object.__setattr__(self, "encoding", Encoding(self.encoding))
+        if not isinstance(self.digest, str) or not _HEX64.match(self.digest):
+            raise ValueError(f"artifact {self.key}: digest {self.digest!r} is not a SHA-256 hex")
+        if not _is_int(self.size) or self.size < 0:
+            raise ValueError(f"artifact {self.key}: size {self.size!r} is not a byte count")
+        if not isinstance(self.quick, bool):
+            raise ValueError(f"artifact {self.key}: quick must be true or false")
+
+    @classmethod
+    def of(cls, artifact: Artifact) -> "ArtifactEntry":
+        return cls(artifact.key, artifact.kind, artifact.digest, artifact.size, artifact.encoding,
+                   artifact.quick)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "kind": self.kind.value, "digest": self.digest, "size": self.size,
+                "encoding": self.encoding.value, "quick": self.quick}
+
+    @classmethod
+    def from_dict(cls, d: Any, index: int) -> "ArtifactEntry":
+        if not isinstance(d, dict) or set(d) != _ENTRY_FIELDS:
+            raise ValueError(f"artifacts[{index}] must have exactly the fields "
+                             f"{', '.join(sorted(_ENTRY_FIELDS))}")
+        return cls(d["key"], d["kind"], d["digest"], d["size"], d["encoding"], d["quick"])
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The signed document.  Validated on construction; ``ValueError`` names the bad field."""
+
+    device: str
+    protocol: str
+    mode: Mode
+    captured_at: datetime
+    signed_at: datetime
+    artifacts: tuple[ArtifactEntry, ...]
+    fingerprint: str
+    sequence: int
+    previous: str | None
+    signer: str
+    reason: str
+    policy: Mapping[str, Any] = field(default_factory=lambda: freeze({}))
+    format_version: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        for name in ("device", "protocol"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value or len(value) > 200:
+                raise ValueError(f"{name} must be a non-empty string of at most 200 characters")
+        object.__setattr__(self, "mode", Mode(self.mode))
+        for name in ("captured_at", "signed_at"):
+            value = getattr(self, name)
+            if not isinstance(value, datetime) or value.tzinfo is None:
+                raise ValueError(f"{name} must be a timezone-aware datetime")
+            object.__setattr__(self, name, value.astimezone(timezone.utc))
+        arts = tuple(self.artifacts)
+        keys = [a.key for a in arts]
+        if keys != sorted(set(keys)):
+            raise ValueError("artifacts must be sorted by key, without duplicates")
+        object.__setattr__(self, "artifacts", arts)
+        expected = fingerprint([(a.key, a.digest) for a in arts])
+        if self.fingerprint != expected:
+            raise ValueError(f"fingerprint {self.fingerprint!r} does not match the artifact "
+                             f"digests ({expected})")
+        if not _is_int(self.sequence) or self.sequence < 1:
+            raise ValueError(f"sequence {self.sequence!r} must be an integer >= 1")
+        if self.sequence == 1 and self.previous is not None:
+            raise ValueError("sequence 1 must have previous = null")
+        if self.sequence > 1 and (not isinstance(self.previous, str)
+                                  or not _HEX64.match(self.previous)):
+            raise ValueError(f"sequence {self.sequence} needs previous = the previous baseline's "
+                             f"id, got {self.previous!r}")
+        if not isinstance(self.signer, str) or not _HEX64.match(self.signer):
+            raise ValueError(f"signer {self.signer!r} is not a key id")
+        if not isinstance(self.reason, str) or not self.reason.strip() \
+                or len(self.reason) > REASON_MAX:
+            raise ValueError(f"reason must be non-empty text of at most {REASON_MAX} characters")
+        canonical.encode(dict(self.policy))  # refuse a policy we could not sign
+        object.__setattr__(self, "policy", freeze(self.policy))
+        if self.format_version != FORMAT_VERSION:
+            raise ValueError(f"format_version {self.format_version!r} is not supported")
+
+    @classmethod
+    def from_capture(cls, capture: Capture, *, sequence: int, previous: str | None, signer: str,
+                     reason: str, signed_at: datetime) -> "Manifest":
+        return cls(device=capture.device, protocol=capture.protocol, mode=capture.mode,
+                   captured_at=capture.captured_at, signed_at=signed_at,
+                   artifacts=tuple(ArtifactEntry.of(a) for a in capture.artifacts),
+                   fingerprint=capture.fingerprint, sequence=sequence, previous=previous,
+                   signer=signer, reason=reason, policy=capture.policy)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": DOC_TYPE, "format_version": self.format_version, "device": self.device,
+                "protocol": self.protocol, "mode": self.mode.value,
+                "captured_at": format_time(self.captured_at),
+                "signed_at": format_time(self.signed_at),
+                "artifacts": [a.to_dict() for a in self.artifacts],
+                "fingerprint": self.fingerprint, "policy": dict(self.policy),
+                "sequence": self.sequence, "previous": self.previous, "signer": self.signer,
+                "reason": self.reason}
+
+    def to_bytes(self) -> bytes:
+        """The canonical bytes: what is signed and what the id hashes."""
+        return canonical.encode(self.to_dict())
+
+    @property
+    def id(self) -> str:
+        return canonical.sha256(self.to_bytes())
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "Manifest":
+        """Parse and validate stored manifest bytes.
+
+        ``format_version`` is checked before anything else is read.  Raises
+        StoreTamperedError for bytes that are not canonical JSON, a foreign or
+        unsupported document, a missing/unknown/invalid field, or bytes that
+        would not re-encode identically.
+        """
+        try:
+            doc = canonical.decode(bytes(data))
+        except canonical.CanonicalError as exc:
+            raise StoreTamperedError(f"manifest is not canonical JSON: {exc}") from exc
+        if not isinstance(doc, dict):
+            raise StoreTamperedError("manifest is not a JSON object")
+        version = doc.get("format_version")
+        if version != FORMAT_VERSION:
+            raise StoreTamperedError(f"manifest format_version {version!r} is not supported by this "
+                                     f"plc-integrity (it reads version {FORMAT_VERSION})")
+        if doc.get("type") != DOC_TYPE:
+            raise StoreTamperedError(f"document type {doc.get('type')!r} is not {DOC_TYPE!r}")
+        missing, unknown = sorted(_FIELDS - set(doc)), sorted(set(doc) - _FIELDS)
+        if missing or unknown:
+            raise StoreTamperedError(f"manifest fields wrong: missing {missing}, unknown {unknown}")
+        try:
+            if not isinstance(doc["artifacts"], list) or not isinstance(doc["policy"], dict):
+                raise ValueError("artifacts must be a list and policy an object")
+            manifest = cls(device=doc["device"], protocol=doc["protocol"], mode=doc["mode"],
+                           captured_at=parse_time(doc["captured_at"], "captured_at"),
+                           signed_at=parse_time(doc["signed_at"], "signed_at"),
+                           artifacts=tuple(ArtifactEntry.from_dict(d, i)
+                                           for i, d in enumerate(doc["artifacts"])),
+                           fingerprint=doc["fingerprint"], sequence=doc["sequence"],
+                           previous=doc["previous"], signer=doc["signer"], reason=doc["reason"],
+                           policy=doc["policy"])
+        except (ValueError, TypeError, canonical.CanonicalError) as exc:
+            raise StoreTamperedError(f"manifest is invalid: {exc}") from exc
+        if manifest.to_bytes() != data:
+            raise StoreTamperedError("manifest does not re-encode to its stored bytes")
+        return manifest
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A VERIFIED baseline.  Only the store builds these, after checking the
+    signature over ``manifest_bytes`` with a trusted key, the row against the
+    manifest and the device's hash chain.  ``signer_name`` is the trust file's
+    name for ``keyid`` (display only)."""
+
+    id: str
+    manifest: Manifest
+    manifest_bytes: bytes
+    signature: bytes
+    keyid: str
+    signer_name: str | None = None
+
+    @property
+    def device(self) -> str:
+        return self.manifest.device
+
+    @property
+    def sequence(self) -> int:
+        return self.manifest.sequence
+
+    def artifacts(self) -> tuple[ArtifactEntry, ...]:
+        return self.manifest.artifacts

@@ -1,0 +1,184 @@
+"""Verifying a device's stored history: every row, the chain, the head.
+
+Each row is checked on its own (signature over the exact stored bytes with a
+trusted key, manifest valid, row columns equal to what the manifest says), then
+as a chain (sequences 1..n contiguous, each ``previous`` equal to the id of the
+row before), then against the head file (rollback).  Problems are collected as
+exception values, not raised, so ``history`` can show every bad row while
+``latest`` raises the first.
+
+Key rotation: the newest baseline must be signed by a key in trust/.  An older
+baseline whose signer has since been removed from trust/ is still accepted when
+an intact chain from a trusted newer baseline vouches for it: that newer
+manifest names the older one's id, i.e. the SHA-256 of its exact bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Sequence
+
+from integrity import canonical
+from integrity.errors import (BaselineInvalidError, ChainBrokenError, SignatureInvalidError,
+                              StoreTamperedError, UntrustedKeyError)
+
+from baselines.heads import Head
+from baselines.manifest import Manifest
+from baselines.signing import TrustSnapshot, short_keyid
+
+
+@dataclass(frozen=True)
+class Row:
+    """A ``baselines`` table row as read, nothing trusted yet."""
+
+    id: str
+    device: str
+    sequence: int
+    keyid: str
+    manifest: bytes
+    signature: bytes
+    created_at: str
+
+
+@dataclass(frozen=True)
+class RowReport:
+    row: Row
+    manifest: Manifest | None
+    signer_name: str | None
+    problem: BaselineInvalidError | None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One line of ``baseline history``.  ``ok`` False means ``problem`` says why
+    (``problem_kind`` is the machine word, e.g. ``bad-signature``)."""
+
+    sequence: int
+    id: str | None
+    keyid: str | None
+    signer_name: str | None
+    reason: str | None
+    captured_at: datetime | None
+    signed_at: datetime | None
+    ok: bool
+    problem: str | None = None
+    problem_kind: str | None = None
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sequence": self.sequence, "id": self.id, "keyid": self.keyid,
+                "signer_name": self.signer_name, "reason": self.reason,
+                "captured_at": self.captured_at.isoformat() if self.captured_at else None,
+                "signed_at": self.signed_at.isoformat() if self.signed_at else None,
+                "ok": self.ok, "problem": self.problem, "problem_kind": self.problem_kind,
+                "note": self.note}
+
+
+def _where(device: str, sequence: int) -> str:
+    return f"baseline {device} #{sequence}"
+
+
+def _peek_signer(data: bytes) -> Any:
+    """The signer a manifest claims, read BEFORE verification and used only to
+    tell an edited keyid column apart from a bad signature in the message."""
+    try:
+        doc = json.loads(bytes(data).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return doc.get("signer") if isinstance(doc, dict) else None
+
+
+def check_row(row: Row, trust: TrustSnapshot) -> tuple[Manifest | None, BaselineInvalidError | None, bool]:
+    """(manifest, problem, untrusted) for one row on its own."""
+    where = _where(row.device, row.sequence)
+    claimed = _peek_signer(row.manifest)
+    if isinstance(claimed, str) and claimed != row.keyid:
+        return None, StoreTamperedError(
+            f"{where}: keyid column {short_keyid(row.keyid)} disagrees with the signer "
+            f"{short_keyid(claimed)} named in the signed manifest (row edited)"), False
+    untrusted = False
+    try:
+        key = trust.get(row.keyid)
+    except UntrustedKeyError as exc:
+        key, untrusted = None, True
+        untrusted_problem = UntrustedKeyError(f"{where}: {exc}")
+    if key is not None:
+        try:
+            key.verify(row.signature, row.manifest)
+        except SignatureInvalidError:
+            return None, SignatureInvalidError(
+                f"{where}: signature by {short_keyid(row.keyid)} does not match the stored "
+                "manifest bytes (manifest or signature edited)"), False
+    try:
+        manifest = Manifest.from_bytes(row.manifest)
+    except StoreTamperedError as exc:
+        return None, StoreTamperedError(f"{where}: {exc}"), untrusted
+    actual_id = canonical.sha256(row.manifest)
+    for column, stored, signed in (("device", row.device, manifest.device),
+                                   ("sequence", row.sequence, manifest.sequence),
+                                   ("keyid", row.keyid, manifest.signer),
+                                   ("id", row.id, actual_id)):
+        if stored != signed:
+            return manifest, StoreTamperedError(
+                f"{where}: {column} column is {stored!r} but the signed manifest says {signed!r} "
+                "(row edited or rows reordered)"), untrusted
+    if untrusted:
+        return manifest, untrusted_problem, True
+    return manifest, None, False
+
+
+def verify_rows(device: str, rows: Sequence[Row], trust: TrustSnapshot,
+                head: Head | None) -> tuple[list[RowReport], list[BaselineInvalidError]]:
+    """Check ``rows`` (ordered by their sequence column).  Returns one report
+    per row, plus problems that belong to no row (a rollback)."""
+    checked = [check_row(row, trust) for row in rows]
+    problems: list[BaselineInvalidError | None] = [p for _m, p, _u in checked]
+    untrusted = [u for _m, _p, u in checked]
+
+    # The chain: contiguous sequences, each previous = id (hash) of the row before.
+    expected, prev_id = 1, None
+    for i, (row, (manifest, _p, _u)) in enumerate(zip(rows, checked)):
+        where = _where(device, row.sequence)
+        if row.sequence != expected:
+            gap = (f"#{expected}" if row.sequence == expected + 1
+                   else f"#{expected}..#{row.sequence - 1}")
+            problems[i] = problems[i] or ChainBrokenError(
+                f"{where}: baseline {gap} is missing from the history (deleted)")
+        elif manifest is not None and manifest.previous != prev_id:
+            problems[i] = problems[i] or ChainBrokenError(
+                f"{where}: previous names {str(manifest.previous)[:16]} but #{expected - 1} in the "
+                f"store has id {str(prev_id)[:16]} (history edited or replaced)")
+        expected, prev_id = row.sequence + 1, canonical.sha256(row.manifest)
+
+    # Head file: the newest must not be behind, and the recorded head must be this chain's.
+    extra: list[BaselineInvalidError] = []
+    if head is not None:
+        newest = rows[-1].sequence if rows else 0
+        if newest < head.sequence:
+            extra.append(ChainBrokenError(
+                f"baseline {device}: the store's history ends at #{newest} but the head file "
+                f"records #{head.sequence} ({head.id[:16]}): newer baselines were deleted "
+                "(rollback)"))
+        for i, row in enumerate(rows):
+            if row.sequence == head.sequence and canonical.sha256(row.manifest) != head.id:
+                problems[i] = problems[i] or ChainBrokenError(
+                    f"{_where(device, row.sequence)}: id differs from the head file's "
+                    f"{head.id[:16]} (history replaced)")
+
+    # Untrusted signers: acceptable only below an intact, trusted newer baseline.
+    notes: list[str | None] = [None] * len(rows)
+    for i in range(len(rows) - 1, -1, -1):
+        if not untrusted[i] or not isinstance(problems[i], UntrustedKeyError):
+            continue
+        newer = i + 1
+        if newer < len(rows) and problems[newer] is None:
+            problems[i] = None
+            notes[i] = (f"signer {short_keyid(rows[i].keyid)} is no longer in trust/; vouched for "
+                        f"by the hash chain from #{rows[newer].sequence}")
+
+    reports = [RowReport(row, manifest, trust.name_of(row.keyid), problems[i], notes[i])
+               for i, (row, (manifest, _p, _u)) in enumerate(zip(rows, checked))]
+    return reports, extra
