@@ -1,0 +1,247 @@
+"""Siemens S7-300/400 driver (classic S7comm, python-snap7 3.3.0).
+
+What one capture holds (``quick`` artifacts are also read in Mode.QUICK):
+
+    identity                 order number, firmware (SZL 0x0011), module type,
+                             serial, plant id, module name (SZL 0x001C)    quick
+    protection               protection levels (SZL 0x0232 index 4)        quick
+    mode                     operating mode (SZL 0x0424): RUN -> STOP is drift quick
+    blocks                   every block number per type, SFC/SFB included quick
+    blocks/<T>/<n>/info      block info: sizes, checksum, version, author,
+                             family, name, dates (not for SFC/SFB)         quick
+    blocks/<T>/<n>           deep only: the full_upload image (code blocks,
+                             SDBs, ``content`` DBs), or for ``structure`` DBs
+                             header, interface and footer without the values
+
+DB policy (inventory ``dbs``): ``content`` hashes the whole image, ``structure``
+(the default) everything but the values, ``ignore`` leaves info and image out;
+the ``blocks`` list still names every DB, so an added or removed block is drift.
+
+Failures are never an empty program: a failed list, info or upload raises a
+DeviceError; a CPU whose block counts disagree with its block lists is a
+protocol error.  Connection losses are retried ``Device.retries`` times with a
+fresh connection, restarting the step that failed (an upload restarts whole).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, ClassVar, Mapping, TypeVar
+
+from drivers.base import Driver, reject_unknown_keys, utcnow
+from drivers.s7_format import S7FormatError, block_info, cpu_info, operating_mode, order_code
+from drivers.s7_format import protection as parse_protection
+from drivers.s7_format import split_image
+from drivers.s7_session import READ_OPERATIONS, S7Session
+from integrity.canonical import sha256
+from integrity.errors import (
+    ConfigError,
+    DeviceError,
+    DeviceProtocolError,
+    DeviceRefusedError,
+    DeviceTimeoutError,
+    DeviceUnreachableError,
+)
+from integrity.model import Artifact, Capture, Device, Kind, Mode
+
+DB_POLICIES = ("content", "structure", "ignore")
+LISTED_TYPES = ("OB", "FB", "FC", "DB", "SDB", "SFC", "SFB")
+READ_TYPES = ("OB", "FB", "FC", "DB", "SDB")  # SFC/SFB live in the CPU firmware: numbers only
+_RANGE = re.compile(r"^\s*(\d{1,5})\s*(?:-\s*(\d{1,5}))?\s*$")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DbRule:
+    first: int
+    last: int
+    policy: str
+
+    def label(self) -> str:
+        return str(self.first) if self.first == self.last else f"{self.first}-{self.last}"
+
+
+@dataclass(frozen=True)
+class S7Options:
+    rack: int = 0
+    slot: int = 2
+    dbs: tuple[DbRule, ...] = ()
+
+    def db_policy(self, number: int) -> str:
+        for rule in self.dbs:
+            if rule.first <= number <= rule.last:
+                return rule.policy
+        return "structure"
+
+
+def _int_option(table: Mapping[str, Any], key: str, default: int, low: int, high: int, *,
+                file: str | None, device: str) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{key} must be an integer {low}..{high}, got {value!r}",
+                          file=file, device=device, field=key)
+    return value
+
+
+def parse_db_rules(value: Any, *, file: str | None, device: str) -> tuple[DbRule, ...]:
+    """``{"10" = "content", "20-29" = "structure"}`` -> sorted, non-overlapping rules."""
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"dbs must be a table of DB number or range -> policy, got {value!r}",
+                          file=file, device=device, field="dbs")
+    rules = []
+    for key, policy in value.items():
+        match = _RANGE.match(str(key))
+        first, last = (int(match.group(1)), int(match.group(2) or match.group(1))) if match else (-1, -1)
+        if not match or first > last or last > 65535:
+            raise ConfigError(f"DB {key!r} is not a DB number or range like \"20-29\" (0..65535)",
+                              file=file, device=device, field=f"dbs.{key}")
+        if policy not in DB_POLICIES:
+            raise ConfigError(f"DB {key}: policy must be one of {', '.join(DB_POLICIES)}, got {policy!r}",
+                              file=file, device=device, field=f"dbs.{key}")
+        rules.append(DbRule(first, last, policy))
+    rules.sort(key=lambda r: (r.first, r.last))
+    for a, b in zip(rules, rules[1:]):
+        if b.first <= a.last:
+            raise ConfigError(f"DB {b.label()} overlaps DB {a.label()}: each DB needs one policy",
+                              file=file, device=device, field=f"dbs.{b.label()}")
+    return tuple(rules)
+
+
+class S7Driver(Driver):
+    protocol: ClassVar[str] = "s7"
+    default_port: ClassVar[int] = 102
+    READ_OPERATIONS: ClassVar[frozenset[Any]] = READ_OPERATIONS
+
+    def __init__(self, device: Device) -> None:
+        super().__init__(device)
+        self.options: S7Options = device.options if isinstance(device.options, S7Options) else S7Options()
+        self._session: S7Session | None = None
+
+    @classmethod
+    def parse_options(cls, table: Mapping[str, Any], *, file: str | None, device: str) -> S7Options:
+        reject_unknown_keys(table, {"rack", "slot", "dbs"}, file=file, device=device)
+        rack = _int_option(table, "rack", 0, 0, 7, file=file, device=device)
+        slot = _int_option(table, "slot", 2, 0, 31, file=file, device=device)
+        dbs = parse_db_rules(table.get("dbs", {}), file=file, device=device)
+        return S7Options(rack, slot, dbs)
+
+    # -- connection with our own reconnect ------------------------------------
+    def _connected(self) -> S7Session:
+        if self._session is None:
+            session = S7Session(self)
+            try:
+                session.connect()
+            except BaseException:
+                session.close()
+                raise
+            self._session = session
+        return self._session
+
+    def _call(self, step: Callable[[S7Session], T]) -> T:
+        """Run one step; on a lost connection or timeout reconnect and rerun it
+        (``Device.retries`` times).  Refusals and malformed replies are not retried:
+        asking again would get the same answer."""
+        attempts = max(0, self.device.retries) + 1
+        for attempt in range(attempts):
+            try:
+                return step(self._connected())
+            except (DeviceRefusedError, DeviceTimeoutError, DeviceUnreachableError):
+                self.close()
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            session.close()
+
+    # -- collection ---------------------------------------------------------------
+    def _decode(self, what: str, parse: Callable[[bytes], T], data: bytes) -> T:
+        try:
+            return parse(data)
+        except S7FormatError as exc:
+            raise self.fail(DeviceProtocolError, f"malformed {what}: {exc}") from exc
+
+    def collect(self, mode: Mode = Mode.DEEP, *, now: datetime | None = None) -> Capture:
+        """Read identity, state, block lists, block info and (DEEP) every block image.
+
+        Raises DeviceError subclasses; always closes the connection.
+        """
+        mode = Mode(mode)
+        captured_at = utcnow(now)
+        try:
+            artifacts = self._collect(mode)
+        except DeviceError:
+            raise
+        except (S7FormatError, ValueError) as exc:  # a reply we could not place
+            raise self.fail(DeviceProtocolError, f"unexpected reply: {exc}") from exc
+        finally:
+            self.close()
+        return Capture(self.device.name, self.protocol, mode, captured_at, tuple(artifacts),
+                       policy=self._policy(mode))
+
+    def _policy(self, mode: Mode) -> dict[str, Any]:
+        return {"code_blocks": "content", "system_blocks": "SFC/SFB numbers only",
+                "db_default": "structure",
+                "dbs": {r.label(): r.policy for r in self.options.dbs},
+                "uploads": "full_upload image, sha256" if mode is Mode.DEEP else "none (quick)"}
+
+    def _collect(self, mode: Mode) -> list[Artifact]:
+        szl = lambda sid, idx=0: self._call(lambda s: s.read_szl(sid, idx))  # noqa: E731
+        identity = {**self._decode("SZL 0x0011", order_code, szl(0x0011)),
+                    **self._decode("SZL 0x001C", cpu_info, szl(0x001C))}
+        arts = [Artifact.from_value("identity", Kind.IDENTITY, identity),
+                Artifact.from_value("protection", Kind.STATE,
+                                    self._decode("SZL 0x0232", parse_protection, szl(0x0232, 4))),
+                Artifact.from_value("mode", Kind.STATE,
+                                    self._decode("SZL 0x0424", operating_mode, szl(0x0424)))]
+
+        counts = self._call(lambda s: s.list_blocks())
+        blocks: dict[str, list[int]] = {}
+        for block_type in LISTED_TYPES:
+            numbers = sorted(self._call(lambda s: s.list_blocks_of_type(block_type)))
+            if len(numbers) != counts.get(block_type, 0) or len(set(numbers)) != len(numbers):
+                # A short list would read as deleted blocks: refuse it instead.
+                raise self.fail(DeviceProtocolError,
+                                f"CPU counts {counts.get(block_type, 0)} {block_type} blocks but listed "
+                                f"{len(numbers)}")
+            blocks[block_type] = numbers
+        arts.append(Artifact.from_value("blocks", Kind.STRUCTURE, blocks))
+
+        for block_type in READ_TYPES:
+            for number in blocks[block_type]:
+                arts.extend(self._block(block_type, number, mode))
+        return arts
+
+    def _block(self, block_type: str, number: int, mode: Mode) -> list[Artifact]:
+        policy = self.options.db_policy(number) if block_type == "DB" else "content"
+        if policy == "ignore":
+            return []
+        kind = {"DB": Kind.CONFIG if policy == "content" else Kind.STRUCTURE,
+                "SDB": Kind.CONFIG}.get(block_type, Kind.CODE)
+        key = f"blocks/{block_type}/{number}"
+        info = self._decode(f"block info of {block_type} {number}", block_info,
+                            self._call(lambda s: s.block_info(block_type, number)))
+        if (info["type"], info["number"]) != (block_type, number):
+            raise self.fail(DeviceProtocolError, f"asked for info on {block_type} {number}, "
+                                                 f"got {info['type']} {info['number']}")
+        arts = [Artifact.from_value(f"{key}/info", kind, info)]
+        if mode is Mode.QUICK:
+            return arts
+        image = self._call(lambda s: s.full_upload(block_type, number))
+        parts = self._decode(f"upload of {block_type} {number}", split_image, image)
+        if (parts.header["type"], parts.header["number"]) != (block_type, number):
+            raise self.fail(DeviceProtocolError, f"upload of {block_type} {number} returned "
+                                                 f"{parts.header['type']} {parts.header['number']}")
+        if policy == "structure":
+            # Everything that says what the DB is, nothing of what it holds now.
+            value = {"header": {k: v for k, v in parts.header.items()}, "footer": parts.footer,
+                     "mc7_size": len(parts.mc7), "interface_sha256": sha256(parts.interface),
+                     "interface_size": len(parts.interface), "add_sha256": sha256(parts.add)}
+            arts.append(Artifact.from_value(key, kind, value, quick=False))
+        else:
+            arts.append(Artifact.from_bytes(key, kind, image))
+        return arts
