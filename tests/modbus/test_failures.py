@@ -1,0 +1,147 @@
+"""Devices that cannot be checked: each failure is its own DeviceError, names the
+device and the cause, and costs at most about timeout x (retries + 1)."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from drivers.modbus import ModbusDriver
+from integrity.errors import (
+    DeviceError,
+    DeviceProtocolError,
+    DeviceRefusedError,
+    DeviceTimeoutError,
+    ReadOnlyViolationError,
+)
+
+TIMEOUT = 0.5
+
+
+def failing_collect(device) -> tuple[DeviceError, float]:
+    started = time.monotonic()
+    with pytest.raises(DeviceError) as err:
+        with ModbusDriver(device) as drv:
+            drv.collect()
+    return err.value, time.monotonic() - started
+
+
+def test_refused_port_fails_at_once(free_port, device):
+    error, elapsed = failing_collect(device(free_port, timeout=TIMEOUT, holding=["0-1999"]))
+    assert type(error) is DeviceRefusedError
+    assert "dut" in str(error) and "refused" in str(error)
+    assert isinstance(error.__cause__, ConnectionRefusedError)
+    assert elapsed < 4
+
+
+def test_port_that_closes_on_connect(peer, device):
+    p = peer(lambda conn: conn.close())
+    error, elapsed = failing_collect(device(p.port, timeout=TIMEOUT, holding=["0-1999"]))
+    assert type(error) is DeviceRefusedError
+    assert "dut" in str(error) and "closed" in str(error)
+    assert error.__cause__ is not None
+    assert elapsed < 4
+
+
+def test_silent_listener_costs_one_timeout_per_attempt_for_the_whole_device(peer, device):
+    p = peer(lambda conn: p.recv_frame(conn) and time.sleep(30))  # reads, never answers
+    dev = device(p.port, timeout=TIMEOUT, retries=1, holding=["0-1999", "3000-3003"],
+                 input=["0-9"])
+    error, elapsed = failing_collect(dev)
+    assert type(error) is DeviceTimeoutError
+    assert "dut" in str(error) and "no answer within 0.5 s" in str(error)
+    assert error.__cause__ is not None
+    # Fails fast: 2 attempts of the first request, not every range (that would be 2 x 18 x 0.5 s).
+    assert elapsed < 5
+    assert len(p.received) <= 2
+
+
+def test_listener_that_never_reads_at_all(peer, device):
+    p = peer(None)  # accepts (via the backlog), never reads, never answers
+    error, elapsed = failing_collect(device(p.port, timeout=TIMEOUT, retries=0, holding=["0-9"]))
+    assert type(error) is DeviceTimeoutError
+    assert elapsed < 5
+
+
+def test_non_modbus_peer_is_a_protocol_error(peer, device):
+    def http(conn: socket.socket) -> None:
+        conn.recv(1024)  # like a web server answering a binary request
+        conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        conn.close()
+
+    p = peer(http)
+    error, elapsed = failing_collect(device(p.port, timeout=TIMEOUT, holding=["0-9"]))
+    assert type(error) is DeviceProtocolError
+    assert "dut" in str(error) and "does not speak Modbus TCP" in str(error) and "HTTP" in str(error)
+    assert error.__cause__ is not None
+    assert elapsed < 5
+
+
+def test_peer_that_streams_garbage_without_closing(peer, device):
+    def noisy(conn: socket.socket) -> None:
+        conn.recv(1024)
+        conn.sendall(b"\xde\xad\xbe\xef" * 4)
+        time.sleep(30)
+
+    p = peer(noisy)
+    error, elapsed = failing_collect(device(p.port, timeout=TIMEOUT, holding=["0-9"]))
+    assert type(error) is DeviceProtocolError
+    assert elapsed < 5
+
+
+def test_wrong_unit_answer_is_a_protocol_error(simulator, device):
+    sim = simulator()
+    error, _ = failing_collect(device(sim.port, unit=7, identity=False, holding=["0-9"]))
+    assert type(error) is DeviceProtocolError and "exception 11" in str(error)
+
+
+def test_no_pymodbus_exception_escapes_on_unreachable_host(device):
+    # Port 0 cannot be connected to: an OSError the driver must translate too.
+    error, elapsed = failing_collect(device(0, timeout=TIMEOUT, holding=["0-9"]))
+    assert isinstance(error, DeviceError) and elapsed < 5
+
+
+# --- read-only guard -----------------------------------------------------------------
+
+@pytest.mark.parametrize("attempt", [
+    pytest.param(lambda c: c.write_register(17, 1, device_id=1), id="FC6"),
+    pytest.param(lambda c: c.write_registers(0, [1, 2], device_id=1), id="FC16"),
+    pytest.param(lambda c: c.write_coil(0, True, device_id=1), id="FC5"),
+    pytest.param(lambda c: c.write_coils(0, [True], device_id=1), id="FC15"),
+    pytest.param(lambda c: c.readwrite_registers(read_address=0, read_count=1, write_address=0,
+                                                 values=[1], device_id=1), id="FC23"),
+    pytest.param(lambda c: c.mask_write_register(address=0, and_mask=0, or_mask=1, device_id=1),
+                 id="FC22"),
+    pytest.param(lambda c: c.diag_restart_communication(False, device_id=1), id="FC8"),
+])
+def test_write_through_the_driver_client_is_refused_before_sending(simulator, device, attempt):
+    sim = simulator()
+    drv = ModbusDriver(device(sim.port, holding=["0-9"]))
+    try:
+        client = drv.connect()
+        with pytest.raises(ReadOnlyViolationError):
+            attempt(client)
+        # The connection is still usable and the device saw nothing but this read.
+        assert client.read_holding_registers(17, count=1, device_id=1).registers == [119]
+    finally:
+        drv.close()
+    assert [r.operation for r in sim.requests] == ["FC3"]
+    assert sim.values("holding", 0, 2) == [0, 7]
+
+
+def test_guard_also_sits_below_execute(simulator, device):
+    """A PDU pushed straight into the transaction layer is stopped by the trace hook."""
+    from pymodbus.pdu.register_message import WriteSingleRegisterRequest
+
+    sim = simulator()
+    drv = ModbusDriver(device(sim.port, holding=["0-9"]))
+    try:
+        client = drv.connect()
+        with pytest.raises(ReadOnlyViolationError):
+            client.transaction.sync_execute(False, WriteSingleRegisterRequest(dev_id=1, address=17, registers=[1]))
+    finally:
+        drv.close()
+    time.sleep(0.05)  # give a (wrongly) sent frame time to arrive before asserting absence
+    assert sim.requests == []
