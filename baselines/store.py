@@ -178,7 +178,9 @@ class Store:
         snapshot = trust.snapshot() if isinstance(trust, TrustStore) else trust
         rows = self._rows(conn, device)
         reports, extra = verify_rows(device, rows, snapshot, self._head(device))
-        for problem in [r.problem for r in reports if r.problem is not None] + extra:
+        # The newest bad row first: it is the one closest to what the caller is
+        # about to trust (e.g. "the current baseline's signer is not trusted").
+        for problem in [r.problem for r in reversed(reports) if r.problem is not None] + extra:
             raise problem
         return [Baseline(r.row.id, r.manifest, r.row.manifest, r.row.signature, r.row.keyid,
                          r.signer_name) for r in reports if r.manifest is not None]

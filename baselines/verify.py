@@ -147,7 +147,11 @@ def verify_rows(device: str, rows: Sequence[Row], trust: TrustSnapshot,
                    else f"#{expected}..#{row.sequence - 1}")
             problems[i] = problems[i] or ChainBrokenError(
                 f"{where}: baseline {gap} is missing from the history (deleted)")
-        elif manifest is not None and manifest.previous != prev_id:
+        elif manifest is not None and manifest.previous != prev_id and not (
+                i and problems[i - 1] is not None
+                and not isinstance(problems[i - 1], UntrustedKeyError)):
+            # (A row after an edited one is left unmarked: the edited row is the
+            # finding, and the broken link is only its echo.)
             problems[i] = problems[i] or ChainBrokenError(
                 f"{where}: previous names {str(manifest.previous)[:16]} but #{expected - 1} in the "
                 f"store has id {str(prev_id)[:16]} (history edited or replaced)")
@@ -174,7 +178,8 @@ def verify_rows(device: str, rows: Sequence[Row], trust: TrustSnapshot,
         if not untrusted[i] or not isinstance(problems[i], UntrustedKeyError):
             continue
         newer = i + 1
-        if newer < len(rows) and problems[newer] is None:
+        if newer < len(rows) and problems[newer] is None and checked[newer][0] is not None \
+                and checked[newer][0].previous == canonical.sha256(rows[i].manifest):
             problems[i] = None
             notes[i] = (f"signer {short_keyid(rows[i].keyid)} is no longer in trust/; vouched for "
                         f"by the hash chain from #{rows[newer].sequence}")
