@@ -108,6 +108,9 @@ class _CpuServer(Server):
     def _process_request(self, request_data: bytes, client_address: tuple[str, int]) -> bytes | None:
         op, read, detail = classify(request_data)
         self.sim.record(client_address, op, read, detail)
+        if self.sim.take_drop(op):
+            # snap7's client handler closes the connection on this error.
+            raise ConnectionResetError(f"simulated connection loss on {op}")
         return super()._process_request(request_data, client_address)
 
     # -- USERDATA: block functions and SZL -----------------------------------------
@@ -238,6 +241,7 @@ class S7Simulator(Simulator):
                                                                           "sch_rel": 1, "bart_sch": 2,
                                                                           "anl_sch": 0}))
         self._faults: dict[tuple[str, int], int] = {}
+        self._drops: dict[str, int] = {}
         self._server: _CpuServer | None = None
 
     # -- lifecycle ----------------------------------------------------------------
@@ -362,6 +366,19 @@ class S7Simulator(Simulator):
     def set_protection(self, level: int) -> None:
         """1 none, 2 write-protected, 3 read/write-protected (uploads refused with 0xD241)."""
         self.protection = {**self.protection, "sch_schal": level}
+
+    def drop_connection_on(self, operation: str, times: int = 1) -> None:
+        """Close the client's connection when ``operation`` arrives, ``times`` times
+        (a cable pulled mid-upload), to exercise the driver's reconnect."""
+        with self._lock:
+            self._drops[operation] = times
+
+    def take_drop(self, operation: str) -> bool:
+        with self._lock:
+            if self._drops.get(operation, 0) > 0:
+                self._drops[operation] -= 1
+                return True
+            return False
 
     def refuse_block(self, block_type: str, number: int, code: int = NOT_FOUND) -> None:
         """Answer block info and upload of one block with an S7 error code (0 clears it)."""
