@@ -101,7 +101,8 @@ def test_https_with_a_trusted_self_signed_certificate(tls_files, alert):
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(*tls_files)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
     thread.start()
     try:
         url = f"https://127.0.0.1:{server.server_address[1]}/hook"
