@@ -192,7 +192,8 @@ class Store:
         """Sign ``capture`` as the device's next baseline and store it, in one transaction.
 
         Refuses (UntrustedKeyError) a key whose public half is not in trust/:
-        every later verify would reject what it signs.  Refuses to extend a
+        every later verify would reject what it signs.  Refuses an empty capture
+        (ConfigError).  Refuses to extend a
         history that fails verification (the verification error is raised), so a
         broken chain is never papered over by a new link.  Raises ConfigError for
         an empty reason, StoreError if the database cannot be written, and
@@ -201,6 +202,10 @@ class Store:
         if not isinstance(reason, str) or not reason.strip() or len(reason) > REASON_MAX:
             raise ConfigError(f"a reason is required (at most {REASON_MAX} characters)",
                               device=capture.device, field="reason")
+        if not capture.artifacts:
+            # A baseline of nothing would make every later check pass vacuously.
+            raise ConfigError("the capture has no artifacts; refusing to sign an empty baseline",
+                              device=capture.device)
         snapshot = trust.snapshot()
         try:
             public = snapshot.get(key.keyid)

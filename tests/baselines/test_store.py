@@ -18,7 +18,7 @@ from baselines.signing import SigningKey
 from baselines.store import Store
 from integrity.errors import (ConfigError, NoBaselineError, StoreError, StoreTamperedError,
                               UntrustedKeyError)
-from integrity.model import CheckResult, Mode, Status
+from integrity.model import Capture, CheckResult, Mode, Status
 
 T0 = datetime(2024, 5, 1, 8, 30, 0, 123456, tzinfo=timezone.utc)
 
@@ -92,6 +92,12 @@ def test_a_reason_is_required(site, make_capture: Callable, reason: str) -> None
     with pytest.raises(ConfigError, match="a reason is required") as caught:
         site.store.append_baseline(make_capture(), site.alice, reason, trust=site.trust)
     assert caught.value.field == "reason"
+
+
+def test_an_empty_capture_is_refused(site, make_capture: Callable) -> None:
+    empty = Capture("vfd-hoist", "modbus", Mode.DEEP, T0, ())
+    with pytest.raises(ConfigError, match="no artifacts; refusing to sign an empty baseline"):
+        site.store.append_baseline(empty, site.alice, "nothing", trust=site.trust)
 
 
 def test_a_broken_chain_is_not_extended(three, make_capture: Callable) -> None:
