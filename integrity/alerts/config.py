@@ -13,6 +13,7 @@
     protocol = "tcp"                 # udp (default) | tcp
     format = "cef"                   # rfc5424 (default) | cef
     facility = "local4"              # name or 0-23; default local0
+    hostname = "checker-01"          # HOSTNAME field; default: this machine's name
 
     [[alerts]]
     type = "webhook"
