@@ -205,7 +205,7 @@ class ModbusDriver(Driver):
                 raise self.fail(DeviceTimeoutError,
                                 f"{what}: no answer within {self.device.timeout:g} s "
                                 f"({self.device.retries + 1} attempts)") from exc
-            raise self.fail(DeviceProtocolError, f"{what}: bad reply ({exc})") from exc
+            raise self.fail(DeviceProtocolError, f"{what}: reply could not be decoded ({exc})") from exc
         except ModbusException as exc:
             raise self.fail(DeviceProtocolError, f"{what}: {exc}") from exc
 
@@ -213,7 +213,8 @@ class ModbusDriver(Driver):
         with self._translated(what):
             reply = send()
         if reply is None or (int(reply.function_code) & 0x7F) != fc:
-            raise self.fail(DeviceProtocolError, f"{what}: reply is not for function {fc} ({reply})")
+            got = None if reply is None else int(reply.function_code) & 0x7F
+            raise self.fail(DeviceProtocolError, f"{what}: reply is for function {got}, not {fc}")
         return reply
 
     # --- ranges ----------------------------------------------------------------

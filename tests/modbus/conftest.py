@@ -104,6 +104,11 @@ class Peer:
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
+    @property
+    def stopped(self) -> threading.Event:
+        """Set when the test ends: a handler that plays dead waits on it, not on sleep."""
+        return self._stop
+
     def _serve(self) -> None:
         self.sock.settimeout(0.1)
         while not self._stop.is_set():

@@ -46,7 +46,7 @@ def test_port_that_closes_on_connect(peer, device):
 
 
 def test_silent_listener_costs_one_timeout_per_attempt_for_the_whole_device(peer, device):
-    p = peer(lambda conn: p.recv_frame(conn) and time.sleep(30))  # reads, never answers
+    p = peer(lambda conn: p.recv_frame(conn) and p.stopped.wait(30))  # reads, never answers
     dev = device(p.port, timeout=TIMEOUT, retries=1, holding=["0-1999", "3000-3003"],
                  input=["0-9"])
     error, elapsed = failing_collect(dev)
@@ -83,11 +83,28 @@ def test_peer_that_streams_garbage_without_closing(peer, device):
     def noisy(conn: socket.socket) -> None:
         conn.recv(1024)
         conn.sendall(b"\xde\xad\xbe\xef" * 4)
-        time.sleep(30)
+        p.stopped.wait(30)
 
     p = peer(noisy)
     error, elapsed = failing_collect(device(p.port, timeout=TIMEOUT, holding=["0-9"]))
     assert type(error) is DeviceProtocolError
+    assert elapsed < 5
+
+
+@pytest.mark.parametrize("pdu", [
+    pytest.param(bytes.fromhex("0302") + b"\x00\x01", id="fewer-registers"),
+    pytest.param(bytes.fromhex("030a") + b"\x00\x01", id="byte-count-lies"),
+    pytest.param(bytes.fromhex("0402") + b"\x00\x01" * 5, id="wrong-function"),
+])
+def test_malformed_register_reply_is_a_protocol_error(peer, device, pdu):
+    def answer(conn: socket.socket) -> None:
+        while frame := p.recv_frame(conn):
+            conn.sendall(frame[:4] + (len(pdu) + 1).to_bytes(2, "big") + frame[6:7] + pdu)
+
+    p = peer(answer)
+    error, elapsed = failing_collect(device(p.port, timeout=TIMEOUT, identity=False,
+                                            holding=["0-4"]))
+    assert type(error) is DeviceProtocolError and "holding 0-4" in str(error)
     assert elapsed < 5
 
 
