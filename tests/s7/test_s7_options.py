@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tomllib
+
 import pytest
 
 from drivers.s7 import DbRule, S7Driver, S7Options
@@ -40,6 +42,7 @@ def test_bad_options_name_the_field(table, field, message):
 def test_simulator_inventory_entry_is_valid_toml_for_the_driver(sim):
     entry = sim.inventory_entry()
     assert entry["dbs"] == {"10": "content", "20": "structure"} and entry["port"] == sim.port
-    assert 'dbs = { "10" = "content", "20" = "structure" }' in array_of_tables("devices", [entry])
-    table = {k: v for k, v in entry.items() if k not in ("name", "protocol", "host", "port")}
+    written = tomllib.loads(array_of_tables("devices", [entry]))["devices"][0]
+    assert written == entry
+    table = {k: v for k, v in written.items() if k not in ("name", "protocol", "host", "port")}
     assert parse(table).db_policy(10) == "content"
