@@ -45,7 +45,7 @@ from typing import Any
 from pymodbus.client import ModbusTcpClient
 from pymodbus.constants import ExcCodes
 from pymodbus.exceptions import NoSuchIdException
-from pymodbus.pdu import ModbusPDU
+from pymodbus.pdu import ExceptionResponse, ModbusPDU
 from pymodbus.pdu.mei_message import ReadDeviceInformationRequest, ReadDeviceInformationResponse
 from pymodbus.server import ModbusTcpServer
 from pymodbus.server.requesthandler import ServerRequestHandler
@@ -180,8 +180,6 @@ class _OwnIdentityRequest(ReadDeviceInformationRequest):
         self._sim = sim
 
     async def datastore_update(self, context: Any, device_id: int) -> ModbusPDU:
-        from pymodbus.pdu import ExceptionResponse
-
         identity = self._sim._identity
         if device_id != self._sim.unit:
             return ExceptionResponse(self.function_code, ExcCodes.GATEWAY_NO_RESPONSE)
