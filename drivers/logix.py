@@ -40,6 +40,7 @@ from pycomm3.exceptions import PycommError
 from drivers import logix_artifacts as A
 from drivers.base import Driver, reject_unknown_keys, utcnow
 from drivers.logix_guard import READ_OPERATIONS, frame_operations
+from drivers.logix_socket import NotEnipReplyError, StrictSocket
 from integrity.errors import (
     ConfigError,
     DeviceAccessDeniedError,
@@ -73,6 +74,11 @@ class _GuardedLogix(_PycommLogix):
         super().__init__(path, **kwargs)
         self._owner = owner
         self.violation: ReadOnlyViolationError | None = None
+
+    def open(self) -> bool:
+        if self._sock is None:  # pycomm3 keeps a socket it finds in place
+            self._sock = StrictSocket(self._cfg["socket_timeout"])
+        return super().open()
 
     def _send(self, message: bytes) -> None:
         try:
@@ -188,6 +194,8 @@ class LogixDriver(Driver):
             if plc.violation is not None:
                 raise plc.violation from exc
             for err in _chain(exc):
+                if isinstance(err, NotEnipReplyError):
+                    raise self.fail(DeviceProtocolError, str(err)) from exc
                 if isinstance(err, OSError):
                     raise self.translate_os_error(err) from exc
             if any(isinstance(e, struct.error) for e in _chain(exc)):
@@ -281,7 +289,7 @@ class LogixDriver(Driver):
             results = plc.read(*names)
             for name, tag in zip(names, results if len(names) > 1 else [results]):
                 if tag.error:
-                    error = DeviceAccessDeniedError if "rivilege" in str(tag.error) else \
+                    error = DeviceAccessDeniedError if _denied(str(tag.error)) else \
                         DeviceIncompleteError
                     raise self.fail(error, f"config tag {name}: {tag.error}")
                 values[name] = A.plain(tag.value)
@@ -305,3 +313,8 @@ def _describe(exc: BaseException) -> str:
         if text and text not in parts:
             parts.append(text)
     return ": ".join(parts) or type(exc).__name__
+
+
+def _denied(error: str) -> bool:
+    """pycomm3's texts for CIP status 0x0F (privilege violation / permission denied)."""
+    return any(word in error.lower() for word in ("privilege", "permission denied"))
