@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime
 from typing import Any, Sequence
 
@@ -91,6 +92,14 @@ def _peek_signer(data: bytes) -> Any:
     return doc.get("signer") if isinstance(doc, dict) else None
 
 
+@lru_cache(maxsize=1024)
+def _parse(data: bytes) -> Manifest:
+    # Parsing is a pure function of the bytes and dominates the cost of
+    # verifying a long history on every read; signatures are still checked
+    # every time.  (lru_cache does not cache the StoreTamperedError raises.)
+    return Manifest.from_bytes(data)
+
+
 def check_row(row: Row, trust: TrustSnapshot) -> tuple[Manifest | None, BaselineInvalidError | None, bool]:
     """(manifest, problem, untrusted) for one row on its own."""
     where = _where(row.device, row.sequence)
@@ -113,7 +122,7 @@ def check_row(row: Row, trust: TrustSnapshot) -> tuple[Manifest | None, Baseline
                 f"{where}: signature by {short_keyid(row.keyid)} does not match the stored "
                 "manifest bytes (manifest or signature edited)"), False
     try:
-        manifest = Manifest.from_bytes(row.manifest)
+        manifest = _parse(row.manifest)
     except StoreTamperedError as exc:
         return None, StoreTamperedError(f"{where}: {exc}"), untrusted
     actual_id = canonical.sha256(row.manifest)
