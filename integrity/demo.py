@@ -20,6 +20,7 @@ from integrity.site import init_site
 Echo = Callable[[str], None]
 
 ATTACKED_DEVICE = "vfd-hoist"
+ATTACKED_REGISTER = 22  # the hoist's maximum speed: raising it is a classic safety attack
 
 
 def _step(echo: Echo, text: str) -> None:
@@ -76,11 +77,12 @@ def run_demo(echo: Echo, *, keep: bool = False, plant_name: str = "crane") -> bo
 
                 sim = plant[ATTACKED_DEVICE]
                 image = sim.snapshot_image()
-                address = image.get("demo", {}).get("attack_address", 10)
+                address = ATTACKED_REGISTER
                 old = image["holding"]["values"][address - image["holding"]["start"]]
-                new = old + 250
-                _step(echo, f"Attacker writes holding register {address} of {ATTACKED_DEVICE} "
-                            f"over Modbus TCP: {old} -> {new}")
+                new = old + old // 2
+                label = image.get("labels", {}).get(f"holding/{address}", "a drive parameter")
+                _step(echo, f"Attacker writes holding register {address} ({label}) of "
+                            f"{ATTACKED_DEVICE} over Modbus TCP: {old} -> {new}")
                 modbus_sim.attacker_write_register(sim.host, sim.port, image.get("unit", 1),
                                                    address, new)
 

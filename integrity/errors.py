@@ -23,7 +23,9 @@ are raised, with ``raise ... from exc``, and never reach the user as a traceback
     │       ├── ChainBrokenError        history edited, reordered, deleted or rolled back
     │       └── StoreTamperedError      row fields / content disagree with the signed manifest
     ├── KeyFileError                 a private/public key file is unreadable or locked
-    └── StoreError                   the database could not be opened or written
+    ├── StoreError                   the database could not be opened or written
+    └── SinkError                    an alert could not be delivered; reported, never fatal
+                                     (integrity.alerts.sinks.base)
 
 "Could not check" (DeviceError) and "the baseline is bad" (BaselineInvalidError)
 are deliberately separate branches: neither may ever be reported as OK.
