@@ -38,7 +38,6 @@ from drivers.s7_session import READ_OPERATIONS, S7Session
 from integrity.canonical import sha256
 from integrity.errors import (
     ConfigError,
-    DeviceError,
     DeviceProtocolError,
     DeviceRefusedError,
     DeviceTimeoutError,
@@ -168,15 +167,13 @@ class S7Driver(Driver):
     def collect(self, mode: Mode = Mode.DEEP, *, now: datetime | None = None) -> Capture:
         """Read identity, state, block lists, block info and (DEEP) every block image.
 
-        Raises DeviceError subclasses; always closes the connection.
+        Raises DeviceError subclasses (never a snap7 exception); always closes the connection.
         """
         mode = Mode(mode)
         captured_at = utcnow(now)
         try:
             artifacts = self._collect(mode)
-        except DeviceError:
-            raise
-        except (S7FormatError, ValueError) as exc:  # a reply we could not place
+        except ValueError as exc:  # S7FormatError and any reply value we could not place
             raise self.fail(DeviceProtocolError, f"unexpected reply: {exc}") from exc
         finally:
             self.close()
@@ -238,7 +235,7 @@ class S7Driver(Driver):
                                                  f"{parts.header['type']} {parts.header['number']}")
         if policy == "structure":
             # Everything that says what the DB is, nothing of what it holds now.
-            value = {"header": {k: v for k, v in parts.header.items()}, "footer": parts.footer,
+            value = {"header": parts.header, "footer": parts.footer,
                      "mc7_size": len(parts.mc7), "interface_sha256": sha256(parts.interface),
                      "interface_size": len(parts.interface), "add_sha256": sha256(parts.add)}
             arts.append(Artifact.from_value(key, kind, value, quick=False))

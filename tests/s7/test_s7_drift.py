@@ -7,6 +7,7 @@ from datetime import datetime
 from integrity.compare import compare
 from integrity.model import Change, Kind, Mode, Status
 from simulators import s7_blocks
+from simulators.base import is_attacker
 from simulators.s7 import attacker_download_db, tampered_db_image
 
 UPLOADS = {"start_upload", "upload", "end_upload"}
@@ -17,7 +18,6 @@ def keys(comparison) -> list[str]:
 
 
 def checker_only_read(sim) -> None:
-    from simulators.base import is_attacker
     mine = [r for r in sim.requests if not is_attacker(r.peer)]
     assert mine and all(r.read for r in mine), [r for r in mine if not r.read]
 
