@@ -148,3 +148,25 @@ def peer() -> Iterator[Callable[[Callable[[socket.socket], None]], Peer]]:
     yield start
     for p in peers:
         p.close()
+
+
+@pytest.fixture(scope="session")
+def enip_replay():
+    """The pcap reader and recorded-reply responder (tests/logix/enip_replay.py)."""
+    import importlib.util
+    import sys
+
+    path = Path(__file__).with_name("enip_replay.py")
+    spec = importlib.util.spec_from_file_location("logix_enip_replay", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while building
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def enip_captures() -> Path:
+    folder = SHARED / "captures" / "enip"
+    if not folder.is_dir():
+        pytest.skip(f"shared captures not available at {folder}")
+    return folder
