@@ -35,6 +35,7 @@ from integrity.model import Artifact, Capture, CheckResult
 from baselines import tables
 from baselines.heads import Head, HeadFile
 from baselines.manifest import REASON_MAX, Baseline, Manifest, format_time
+from baselines.runtime import RuntimeStateMixin
 from baselines.signing import SigningKey, TrustSnapshot, TrustStore, short_keyid
 from baselines.verify import HistoryEntry, Row, verify_rows
 
@@ -70,7 +71,7 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-class Store:
+class Store(RuntimeStateMixin):
     """Open with ``Store.open``; use as a context manager or call ``close``."""
 
     def __init__(self, engine: Engine, heads: HeadFile | None, where: str) -> None:

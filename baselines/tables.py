@@ -52,3 +52,41 @@ checks = Table(
     Column("result", Text, nullable=False),
     Index("ix_checks_device_id", "device", "id"),
 )
+
+# -- unattended operation (migration 0002) -------------------------------------------------
+# These hold operational state, not evidence: nothing here is signed, and losing
+# it costs at most one round of alerts or one early check, never a false OK.
+
+# Per-device alert state (integrity.alerts.AlertRecord.to_dict() as JSON),
+# including any open maintenance window.
+device_state = Table(
+    "device_state", metadata,
+    Column("device", String(200), primary_key=True),
+    Column("record", Text, nullable=False),
+    Column("updated_at", String(32), nullable=False),
+)
+
+# The daemon's due times, one row per job ("<device>/<mode>").
+schedule = Table(
+    "schedule", metadata,
+    Column("job", String(220), primary_key=True),
+    Column("next_due", String(32), nullable=False),
+    Column("last_run", String(32), nullable=True),
+)
+
+# Liveness of long-running processes: a stale beat means a stalled scheduler.
+heartbeat = Table(
+    "heartbeat", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("at", String(32), nullable=False),
+    Column("info", Text, nullable=False),
+)
+
+# What the daemon did that is not a check: starts, stops, abandoned work.
+events = Table(
+    "events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", String(32), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("detail", Text, nullable=False),
+)

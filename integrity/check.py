@@ -118,9 +118,12 @@ def evaluate(device: Device, outcome: ReadOutcome | None, store, trust, mode: Mo
 
 def verify(devices: Iterable[Device], store, trust, *, mode: Mode = Mode.DEEP,
            concurrency: int = 16, now: datetime | None = None, record: bool = True,
-           driver_factory: DriverFactory = default_driver_factory) -> list[CheckResult]:
-    """Check devices against their latest valid baselines; one result per device."""
+           driver_factory: DriverFactory = default_driver_factory,
+           progress: Callable[[int, int, CheckResult], None] | None = None) -> list[CheckResult]:
+    """Check devices against their latest valid baselines; one result per device,
+    in the order given.  ``progress(done, total, result)`` is called after each."""
     now = _now(now)
+    devices = list(devices)
     results = []
     for outcome in read_many(devices, mode, concurrency=concurrency, now=now,
                              driver_factory=driver_factory):
@@ -128,6 +131,8 @@ def verify(devices: Iterable[Device], store, trust, *, mode: Mode = Mode.DEEP,
         if record:
             store.record_check(result)
         results.append(result)
+        if progress:
+            progress(len(results), len(devices), result)
     return results
 
 

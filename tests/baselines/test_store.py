@@ -170,14 +170,18 @@ def test_check_history(site) -> None:
 
 # -- migrations and opening ----------------------------------------------------------------
 
+# The newest migration; bump with each new file in baselines/migrations/versions.
+HEAD_REVISION = "0002"
+
+
 def test_migrations_create_the_schema_and_are_idempotent(tmp_path: Path) -> None:
     db = tmp_path / "fresh.db"
     Store.open(db).close()
     names = {r[0] for r in rows(db, "SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"blobs", "baselines", "checks", "alembic_version"} <= names
-    assert rows(db, "SELECT version_num FROM alembic_version") == [("0001",)]
+    assert rows(db, "SELECT version_num FROM alembic_version") == [(HEAD_REVISION,)]
     Store.open(db).close()  # re-open: nothing to do, nothing breaks
-    assert rows(db, "SELECT version_num FROM alembic_version") == [("0001",)]
+    assert rows(db, "SELECT version_num FROM alembic_version") == [(HEAD_REVISION,)]
     # the migrated schema is exactly what tables.py (the queries) expects
     engine = create_engine(f"sqlite:///{db}")
     with engine.connect() as conn:

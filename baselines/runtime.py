@@ -1,0 +1,97 @@
+"""Operational state kept beside the baselines: alert records, due times,
+heartbeat, daemon events.  Mixed into ``Store``; see tables.py for why none of
+it is signed."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+
+from baselines import tables
+from baselines.manifest import format_time, parse_time
+
+
+def _dumps(doc: Any) -> str:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+class RuntimeStateMixin:
+    """Needs ``self._tx(action, write=...)`` from Store."""
+
+    def _upsert(self, table: Any, key_col: str, key: str, values: dict[str, Any], action: str) -> None:
+        with self._tx(action, write=True) as conn:  # type: ignore[attr-defined]
+            col = table.c[key_col]
+            done = conn.execute(update(table).where(col == key).values(**values)).rowcount
+            if not done:
+                conn.execute(insert(table).values(**{key_col: key}, **values))
+
+    # -- alert records -------------------------------------------------------------------
+    def alert_record(self, device: str) -> dict[str, Any] | None:
+        t = tables.device_state
+        with self._tx(f"reading the alert state of {device}") as conn:  # type: ignore[attr-defined]
+            row = conn.execute(select(t.c.record).where(t.c.device == device)).first()
+        return json.loads(row[0]) if row else None
+
+    def save_alert_record(self, device: str, record: dict[str, Any],
+                          now: datetime | None = None) -> None:
+        from datetime import timezone
+        stamp = format_time(now or datetime.now(timezone.utc))
+        self._upsert(tables.device_state, "device", device,
+                     {"record": _dumps(record), "updated_at": stamp},
+                     f"saving the alert state of {device}")
+
+    def alert_records(self) -> dict[str, dict[str, Any]]:
+        t = tables.device_state
+        with self._tx("reading alert states") as conn:  # type: ignore[attr-defined]
+            return {d: json.loads(r) for d, r in conn.execute(select(t.c.device, t.c.record))}
+
+    # -- schedule ------------------------------------------------------------------------
+    def due(self, job: str) -> datetime | None:
+        t = tables.schedule
+        with self._tx(f"reading the due time of {job}") as conn:  # type: ignore[attr-defined]
+            row = conn.execute(select(t.c.next_due).where(t.c.job == job)).first()
+        return parse_time(row[0], "next_due") if row else None
+
+    def set_due(self, job: str, next_due: datetime, last_run: datetime | None) -> None:
+        values: dict[str, Any] = {"next_due": format_time(next_due)}
+        if last_run is not None:
+            values["last_run"] = format_time(last_run)
+        self._upsert(tables.schedule, "job", job, values, f"saving the due time of {job}")
+
+    def schedule_rows(self) -> dict[str, tuple[datetime, datetime | None]]:
+        t = tables.schedule
+        with self._tx("reading due times") as conn:  # type: ignore[attr-defined]
+            rows = conn.execute(select(t.c.job, t.c.next_due, t.c.last_run)).all()
+        return {job: (parse_time(n, "next_due"), parse_time(l, "last_run") if l else None)
+                for job, n, l in rows}
+
+    def forget_jobs(self, keep: set[str]) -> None:
+        """Drop due times of jobs no longer scheduled."""
+        t = tables.schedule
+        with self._tx("pruning due times", write=True) as conn:  # type: ignore[attr-defined]
+            conn.execute(delete(t).where(t.c.job.not_in(sorted(keep))))
+
+    # -- heartbeat and events ------------------------------------------------------------
+    def beat(self, name: str, at: datetime, info: dict[str, Any]) -> None:
+        self._upsert(tables.heartbeat, "name", name, {"at": format_time(at), "info": _dumps(info)},
+                     f"writing the {name} heartbeat")
+
+    def heartbeat(self, name: str) -> tuple[datetime, dict[str, Any]] | None:
+        t = tables.heartbeat
+        with self._tx(f"reading the {name} heartbeat") as conn:  # type: ignore[attr-defined]
+            row = conn.execute(select(t.c.at, t.c.info).where(t.c.name == name)).first()
+        return (parse_time(row[0], "heartbeat"), json.loads(row[1])) if row else None
+
+    def add_event(self, at: datetime, kind: str, detail: str) -> None:
+        with self._tx(f"recording event {kind}", write=True) as conn:  # type: ignore[attr-defined]
+            conn.execute(insert(tables.events).values(at=format_time(at), kind=kind, detail=detail))
+
+    def events(self, limit: int = 50) -> list[dict[str, Any]]:
+        t = tables.events
+        with self._tx("reading events") as conn:  # type: ignore[attr-defined]
+            rows = conn.execute(select(t.c.at, t.c.kind, t.c.detail).order_by(t.c.id.desc())
+                                .limit(limit)).all()
+        return [{"at": a, "kind": k, "detail": d} for a, k, d in rows]
