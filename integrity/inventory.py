@@ -19,6 +19,7 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -30,7 +31,7 @@ SITE_FILE = "site.toml"
 STORE_FILE = "plc-integrity.db"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 COMMON_KEYS = {"name", "protocol", "host", "port", "timeout", "retries", "tags", "profile"}
-SETTINGS_KEYS = {"store", "timeout", "retries", "concurrency"}
+SETTINGS_KEYS = {"store", "timeout", "retries", "concurrency", "remind_after"}
 SITE_TOP_KEYS = {"settings", "profiles", "devices", "alerts", "schedules"}
 
 DEFAULT_TIMEOUT = 3.0
@@ -44,6 +45,7 @@ class Settings:
     timeout: float = DEFAULT_TIMEOUT
     retries: int = DEFAULT_RETRIES
     concurrency: int = DEFAULT_CONCURRENCY
+    remind_after: timedelta | None = timedelta(hours=24)  # None: no reminders
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ class Site:
     settings: Settings
     devices: tuple[Device, ...]
     alerts: tuple[Mapping[str, Any], ...] = ()
-    schedules: Mapping[str, Any] = field(default_factory=dict)
+    schedules: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def trust_dir(self) -> Path:
@@ -128,8 +130,20 @@ def _settings(doc: Mapping[str, Any], file: str) -> Settings:
     store = table.get("store", STORE_FILE)
     if not isinstance(store, str) or not store:
         raise ConfigError("must be a file name or a SQLAlchemy URL", file=file, field="store")
+    remind_after: timedelta | None = timedelta(hours=24)
+    if "remind_after" in table:
+        text = table["remind_after"]
+        if text == "off":
+            remind_after = None
+        else:
+            from integrity.cron import parse_duration
+            try:
+                remind_after = parse_duration(str(text))
+            except ValueError as exc:
+                raise ConfigError(f"{exc} (or \"off\")", file=file, field="remind_after") from None
     return Settings(
         store=store,
+        remind_after=remind_after,
         timeout=_number(table, "timeout", DEFAULT_TIMEOUT, float, 0.05, 300, file=file, device=None),
         retries=_number(table, "retries", DEFAULT_RETRIES, int, 0, 10, file=file, device=None),
         concurrency=_number(table, "concurrency", DEFAULT_CONCURRENCY, int, 1, 1024, file=file,
@@ -226,11 +240,19 @@ def load_site(root: str | Path) -> Site:
     alerts = doc.get("alerts", [])
     if not isinstance(alerts, list) or not all(isinstance(a, dict) for a in alerts):
         raise ConfigError("[[alerts]] entries must be tables", file=str(site_file), field="alerts")
-    schedules = doc.get("schedules", {})
-    if not isinstance(schedules, dict):
-        raise ConfigError("[schedules] must be a table", file=str(site_file), field="schedules")
-    return Site(root=root, settings=settings, devices=tuple(devices), alerts=tuple(alerts),
-                schedules=schedules)
+    schedules = doc.get("schedules", [])
+    if not isinstance(schedules, list) or not all(isinstance(s, dict) for s in schedules):
+        raise ConfigError("schedules must be written as [[schedules]] tables", file=str(site_file),
+                          field="schedules")
+    site = Site(root=root, settings=settings, devices=tuple(devices), alerts=tuple(alerts),
+                schedules=tuple(schedules))
+    # Schedules are validated now, so a bad one fails every command the same
+    # way instead of surfacing only when the daemon starts.  Alert sinks are
+    # built by the commands that send (they need secrets from the environment,
+    # which a plain verify must not require).
+    from integrity.scheduler import parse_schedules
+    parse_schedules(site.schedules, site.devices, file=str(site_file))
+    return site
 
 
 def _device_list(doc: Mapping[str, Any], file: str) -> list[Any]:

@@ -1,0 +1,256 @@
+"""The daemon behind ``plc-integrity run``: schedules, due times, heartbeat, shutdown.
+
+Schedules come from ``[[schedules]]`` tables in site.toml::
+
+    [[schedules]]
+    devices = ["vfd-*"]        # names or shell-style patterns; or: tag = "crane-3"
+    quick = "15m"              # an interval (30s, 15m, 1h30m, 1d) or a cron line
+    deep = "0 2 * * *"         # five-field cron, UTC
+    jitter = "2m"              # each run starts up to this much later, to spread load
+
+Due times are kept in the store, so a restart neither skips work (an overdue
+job runs once at start) nor repeats it (a job done before the restart waits
+for its next due time).  Clock and sleep are injected: tests run the daemon
+without real waiting.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import random
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterable, Mapping, Protocol
+
+from integrity.cron import Cron, parse_duration
+from integrity.errors import ConfigError
+from integrity.model import Device, Mode
+from integrity.sweep import SweepReport, run_sweep
+
+HEARTBEAT_NAME = "scheduler"
+
+
+@dataclass(frozen=True)
+class Every:
+    interval: timedelta
+    text: str
+
+    def next_after(self, t: datetime) -> datetime:
+        return t + self.interval
+
+
+def parse_spec(text: str) -> Every | Cron:
+    """An interval ('15m') or a five-field cron line.  Raises ValueError."""
+    if len(text.split()) == 5:
+        return Cron.parse(text)
+    return Every(parse_duration(text), text)
+
+
+@dataclass(frozen=True)
+class Job:
+    device: str
+    mode: Mode
+    spec: Every | Cron
+    jitter: timedelta
+
+    @property
+    def key(self) -> str:
+        return f"{self.device}/{self.mode.value}"
+
+
+def parse_schedules(tables: Iterable[Mapping[str, Any]], devices: Iterable[Device], *,
+                    file: str | None = None) -> list[Job]:
+    """Jobs for the site's devices.  Raises ConfigError naming the schedule and field."""
+    devices = list(devices)
+    jobs: dict[str, Job] = {}
+    for i, table in enumerate(tables):
+        where = f"[[schedules]] entry {i + 1}"
+        unknown = sorted(set(table) - {"devices", "tag", "quick", "deep", "jitter"})
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}", file=file,
+                              field=unknown[0])
+        if ("devices" in table) == ("tag" in table):
+            raise ConfigError(f"{where}: give exactly one of devices or tag", file=file,
+                              field="devices")
+        if "tag" in table:
+            tag = table["tag"]
+            chosen = [d for d in devices if tag in d.tags]
+        else:
+            patterns = table["devices"]
+            if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+                raise ConfigError(f"{where}: devices must be a list of names or patterns",
+                                  file=file, field="devices")
+            chosen = [d for d in devices if any(fnmatch.fnmatchcase(d.name, p) for p in patterns)]
+        try:
+            jitter = parse_duration(table["jitter"]) if "jitter" in table else timedelta(0)
+        except (ValueError, AttributeError) as exc:
+            raise ConfigError(f"{where}: {exc}", file=file, field="jitter") from None
+        modes = [m for m in (Mode.QUICK, Mode.DEEP) if m.value in table]
+        if not modes:
+            raise ConfigError(f"{where}: give quick or deep (or both)", file=file, field="quick")
+        for mode in modes:
+            try:
+                spec = parse_spec(str(table[mode.value]))
+            except ValueError as exc:
+                raise ConfigError(f"{where}: {exc}", file=file, field=mode.value) from None
+            for d in chosen:
+                job = Job(d.name, mode, spec, jitter)
+                if job.key in jobs:
+                    raise ConfigError(f"{where}: device {d.name!r} already has a {mode.value} "
+                                      "schedule", file=file, device=d.name, field=mode.value)
+                jobs[job.key] = job
+    return sorted(jobs.values(), key=lambda j: j.key)
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+    def sleep(self, seconds: float, stop: threading.Event) -> None: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+    def sleep(self, seconds: float, stop: threading.Event) -> None:
+        stop.wait(max(0.0, seconds))
+
+
+class Daemon:
+    """Runs due jobs, persists due times, beats a heartbeat, stops gracefully."""
+
+    def __init__(self, devices: Iterable[Device], jobs: Iterable[Job], store: Any, trust: Any, *,
+                 clock: Clock | None = None, concurrency: int = 16, tracker: Any = None,
+                 dispatcher: Any = None, rng: random.Random | None = None,
+                 heartbeat_every: timedelta = timedelta(seconds=30),
+                 grace: float = 30.0,
+                 driver_factory: Callable[[Device], Any] | None = None,
+                 on_report: Callable[[SweepReport], None] | None = None) -> None:
+        self.devices = {d.name: d for d in devices}
+        self.jobs = list(jobs)
+        self.store = store
+        self.trust = trust
+        self.clock = clock or SystemClock()
+        self.concurrency = concurrency
+        self.tracker = tracker
+        self.dispatcher = dispatcher
+        self.rng = rng or random.Random()
+        self.heartbeat_every = heartbeat_every
+        self.grace = grace
+        self.driver_factory = driver_factory
+        self.on_report = on_report
+        self.stop_event = threading.Event()
+
+    # -- due times ---------------------------------------------------------
+    def _jitter(self, job: Job) -> timedelta:
+        if not job.jitter:
+            return timedelta(0)
+        return timedelta(seconds=self.rng.uniform(0, job.jitter.total_seconds()))
+
+    def _first_due(self, job: Job, now: datetime) -> datetime:
+        if isinstance(job.spec, Every):
+            return now + self._jitter(job)  # an interval job starts at once (spread by jitter)
+        return job.spec.next_after(now) + self._jitter(job)
+
+    def due_times(self, now: datetime) -> dict[str, datetime]:
+        """Each job's next due time, initialising (and persisting) new jobs."""
+        out = {}
+        for job in self.jobs:
+            due = self.store.due(job.key)
+            if due is None:
+                due = self._first_due(job, now)
+                self.store.set_due(job.key, due, None)
+            out[job.key] = due
+        return out
+
+    # -- one step ----------------------------------------------------------
+    def step(self) -> list[SweepReport]:
+        """Run every job that is due now, deep before quick, one sweep per mode."""
+        now = self.clock.now()
+        due = self.due_times(now)
+        ready = [j for j in self.jobs if due[j.key] <= now]
+        reports = []
+        deep_devices = {j.device for j in ready if j.mode is Mode.DEEP}
+        for mode in (Mode.DEEP, Mode.QUICK):
+            batch = [j for j in ready if j.mode is mode]
+            # A deep check that runs now also answers a quick one that is due.
+            names = sorted({j.device for j in batch if mode is Mode.DEEP or j.device not in deep_devices})
+            if not batch:
+                continue
+            report = self._run_batch([self.devices[n] for n in names if n in self.devices], mode)
+            if report is None:  # abandoned at shutdown: due times stay, the work is not lost
+                break
+            reports.append(report)
+            finished = self.clock.now()
+            for job in batch:
+                self.store.set_due(job.key, job.spec.next_after(now) + self._jitter(job), finished)
+        self.beat()
+        return reports
+
+    def _run_batch(self, devices: list[Device], mode: Mode) -> SweepReport | None:
+        if not devices:
+            return SweepReport(self.clock.now(), self.clock.now(), mode, (), (), None)
+        box: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                kwargs = {"driver_factory": self.driver_factory} if self.driver_factory else {}
+                box["report"] = run_sweep(devices, self.store, self.trust, mode=mode,
+                                          concurrency=self.concurrency, tracker=self.tracker,
+                                          dispatcher=self.dispatcher, clock=self.clock.now,
+                                          **kwargs)
+            except BaseException as exc:  # noqa: BLE001 - reported below, never lost
+                box["error"] = exc
+
+        worker = threading.Thread(target=work, name=f"sweep-{mode.value}", daemon=True)
+        worker.start()
+        while worker.is_alive() and not self.stop_event.is_set():
+            worker.join(0.1)
+        if worker.is_alive():
+            worker.join(self.grace)
+            names = ", ".join(d.name for d in devices)
+            if worker.is_alive():
+                self.store.add_event(self.clock.now(), "shutdown-abandoned",
+                                     f"{mode.value} checks of {names} abandoned after "
+                                     f"{self.grace:g} s grace; they stay due")
+                return None
+            self.store.add_event(self.clock.now(), "shutdown-completed",
+                                 f"in-flight {mode.value} checks of {names} finished before exit")
+        if "error" in box:
+            raise box["error"]
+        report = box["report"]
+        if self.on_report:
+            self.on_report(report)
+        return report
+
+    def beat(self) -> None:
+        now = self.clock.now()
+        due = [self.store.due(j.key) for j in self.jobs]
+        next_due = min((d for d in due if d is not None), default=None)
+        self.store.beat(HEARTBEAT_NAME, now, {
+            "pid": os.getpid(), "jobs": len(self.jobs),
+            "next_due": next_due.isoformat() if next_due else None,
+            "interval_s": self.heartbeat_every.total_seconds()})
+
+    # -- the loop ----------------------------------------------------------
+    def run(self, *, max_steps: int | None = None) -> None:
+        """Loop until ``stop_event`` is set (SIGTERM) or ``max_steps`` steps ran."""
+        self.store.add_event(self.clock.now(), "start", f"{len(self.jobs)} jobs")
+        steps = 0
+        try:
+            while not self.stop_event.is_set():
+                self.step()
+                steps += 1
+                if max_steps is not None and steps >= max_steps:
+                    break
+                if self.stop_event.is_set():
+                    break
+                now = self.clock.now()
+                upcoming = [d for d in self.due_times(now).values()]
+                wake = min(upcoming + [now + self.heartbeat_every])
+                self.clock.sleep(max(0.0, (wake - now).total_seconds()), self.stop_event)
+        finally:
+            self.store.add_event(self.clock.now(), "stop",
+                                 "stopped by signal" if self.stop_event.is_set() else "stopped")

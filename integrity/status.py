@@ -1,0 +1,107 @@
+"""``plc-integrity status``: where every device stands, in one table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from integrity.errors import BaselineInvalidError, NoBaselineError
+from integrity.render import short
+from integrity.scheduler import HEARTBEAT_NAME
+
+
+@dataclass(frozen=True)
+class DeviceStatus:
+    device: str
+    protocol: str
+    state: str | None            # from the alert record: the last sweep's view
+    since: str | None
+    last_check: str | None
+    last_status: str | None
+    next_due: str | None
+    baseline_id: str | None
+    baseline_sequence: int | None
+    signer: str | None
+    baseline_problem: str | None
+    maintenance_until: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class SiteStatus:
+    now: datetime
+    devices: tuple[DeviceStatus, ...]
+    heartbeat_at: datetime | None
+    heartbeat_info: dict[str, Any] | None
+
+    @property
+    def scheduler(self) -> str:
+        """running, STALLED (no beat for three intervals) or not running."""
+        if self.heartbeat_at is None:
+            return "not running"
+        interval = float((self.heartbeat_info or {}).get("interval_s", 30))
+        next_due = (self.heartbeat_info or {}).get("next_due")
+        allowed = timedelta(seconds=3 * interval)
+        if next_due:
+            # A beat is due at the latest after the next job or one interval.
+            allowed = max(allowed, datetime.fromisoformat(next_due) - self.heartbeat_at + allowed)
+        return "running" if self.now - self.heartbeat_at <= allowed else "STALLED"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"now": self.now.isoformat(), "scheduler": self.scheduler,
+                "heartbeat_at": self.heartbeat_at.isoformat() if self.heartbeat_at else None,
+                "devices": [d.to_dict() for d in self.devices]}
+
+    def render(self) -> str:
+        beat = (f"last heartbeat {self.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC"
+                if self.heartbeat_at else "no heartbeat recorded")
+        lines = [f"scheduler: {self.scheduler} ({beat})"]
+        w = max([len(d.device) for d in self.devices] + [6])
+        lines.append(f"{'DEVICE':<{w}} {'STATE':<16} {'SINCE':<20} {'LAST CHECK':<20} "
+                     f"{'NEXT DUE':<20} BASELINE")
+        for d in self.devices:
+            state = d.state or d.last_status or "never checked"
+            if d.maintenance_until:
+                state += " (maint.)"
+            base = (f"#{d.baseline_sequence} {short(d.baseline_id)} by {short(d.signer, 16)}"
+                    if d.baseline_id else (d.baseline_problem or "none"))
+            lines.append(f"{d.device:<{w}} {state:<16} {_t(d.since):<20} {_t(d.last_check):<20} "
+                         f"{_t(d.next_due):<20} {base}")
+        return "\n".join(lines)
+
+
+def _t(iso: str | None) -> str:
+    return iso[:19].replace("T", " ") if iso else "-"
+
+
+def collect_status(site: Any, store: Any, trust: Any, *, now: datetime) -> SiteStatus:
+    records = store.alert_records()
+    due = store.schedule_rows()
+    rows = []
+    for d in site.devices:
+        rec = records.get(d.name) or {}
+        last = store.checks(d.name, limit=1)
+        nexts = [n for job, (n, _) in due.items() if job.split("/")[0] == d.name]
+        baseline_id = seq = signer = problem = None
+        try:
+            b = store.latest(d.name, trust)
+            baseline_id, seq, signer = b.id, b.manifest.sequence, b.keyid
+        except NoBaselineError:
+            problem = "none"
+        except BaselineInvalidError as exc:
+            problem = f"INVALID ({exc.reason})"
+        until = rec.get("maintenance_until")
+        if until and datetime.fromisoformat(until.replace("Z", "+00:00")) <= now:
+            until = None
+        rows.append(DeviceStatus(
+            device=d.name, protocol=d.protocol, state=rec.get("state"), since=rec.get("since"),
+            last_check=last[0]["checked_at"] if last else None,
+            last_status=last[0]["status"] if last else None,
+            next_due=min(nexts).isoformat() if nexts else None,
+            baseline_id=baseline_id, baseline_sequence=seq, signer=signer,
+            baseline_problem=problem, maintenance_until=until))
+    beat = store.heartbeat(HEARTBEAT_NAME)
+    return SiteStatus(now, tuple(rows), beat[0] if beat else None, beat[1] if beat else None)
