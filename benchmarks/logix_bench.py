@@ -47,7 +47,8 @@ def bench(n_tags: int, runs: int) -> dict[str, float]:
         entry = sim.inventory_entry()
         table = {k: v for k, v in entry.items() if k not in ("name", "protocol", "host", "port")}
         device = Device(sim.name, "logix", sim.host, sim.port,
-                        LogixDriver.parse_options(table, file=None, device=sim.name), timeout=5.0)
+                        LogixDriver.parse_options(table, file=None, device=sim.name), timeout=5.0,
+                        max_rps=None)  # no politeness ceiling: driver overhead only
         path = f"{sim.host}:{sim.port}/0"
 
         def check(mode: Mode):

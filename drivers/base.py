@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import errno
 import socket
+import threading
+import time
 from abc import ABC, abstractmethod
 from datetime import datetime, timezone
 from typing import Any, ClassVar, Mapping
@@ -43,6 +45,8 @@ class Driver(ABC):
 
     def __init__(self, device: Device) -> None:
         self.device = device
+        self._pace_lock = threading.Lock()
+        self._next_send = 0.0
 
     @classmethod
     @abstractmethod
@@ -79,6 +83,24 @@ class Driver(ABC):
             raise ReadOnlyViolationError(
                 f"{self.protocol} driver refused to send {operation!r} to {self.device.name}: "
                 "only read requests are allowed")
+
+    def pace(self) -> None:
+        """Hold back the next request so this device never sees more than
+        ``device.max_rps`` requests per second from us (None: no ceiling).
+
+        Each driver calls this once per request at its single send point; with
+        one connection per device, that makes it a per-device ceiling.  The
+        wait is spent here, never as a burst afterwards.
+        """
+        rate = self.device.max_rps
+        if not rate:
+            return
+        with self._pace_lock:
+            now = time.monotonic()
+            wait = self._next_send - now
+            self._next_send = max(now, self._next_send) + 1.0 / rate
+        if wait > 0:
+            time.sleep(wait)
 
     def fail(self, error_type: type[DeviceError], message: str) -> DeviceError:
         """Build a DeviceError that names this device and its endpoint."""

@@ -88,6 +88,7 @@ class _GuardedLogix(_PycommLogix):
             # pycomm3 wraps many exceptions in its own; keep ours to re-raise it.
             self.violation = exc
             raise
+        self._owner.pace()
         super()._send(message)
 
     def hard_close(self) -> None:

@@ -104,6 +104,7 @@ class GuardedModbusClient(ModbusTcpClient):
     def _trace_pdu(self, sending: bool, pdu: ModbusPDU) -> ModbusPDU:
         if sending:  # the last point before bytes are framed and sent, retries included
             self._driver.guard(_operation(pdu))
+            self._driver.pace()
         return pdu
 
     def recv(self, size: int | None) -> bytes:

@@ -153,6 +153,7 @@ class S7Session:
         doing = f"{operation.replace('_', ' ')}{' ' + what if what else ''}"
         if self.conn is None or not self.conn.connected:
             raise self.driver.fail(DeviceRefusedError, f"not connected while {doing}")
+        self.driver.pace()
         try:
             self.conn.send_data(request)
             raw = self.conn.receive_data()

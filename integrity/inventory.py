@@ -30,13 +30,18 @@ from integrity.model import Device
 SITE_FILE = "site.toml"
 STORE_FILE = "plc-integrity.db"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-COMMON_KEYS = {"name", "protocol", "host", "port", "timeout", "retries", "tags", "profile"}
-SETTINGS_KEYS = {"store", "timeout", "retries", "concurrency", "remind_after"}
+COMMON_KEYS = {"name", "protocol", "host", "port", "timeout", "retries", "tags", "profile",
+               "max_rps"}
+SETTINGS_KEYS = {"store", "timeout", "retries", "concurrency", "remind_after", "max_rps"}
 SITE_TOP_KEYS = {"settings", "profiles", "devices", "alerts", "schedules"}
 
 DEFAULT_TIMEOUT = 3.0
 DEFAULT_RETRIES = 1
 DEFAULT_CONCURRENCY = 16
+# A politeness ceiling per device.  200 requests/s is far below what a PLC's
+# communication processor handles, and above what one connection does at the
+# ~5 ms a real device takes to answer, so it only bites on very fast peers.
+DEFAULT_MAX_RPS = 200.0
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ class Settings:
     retries: int = DEFAULT_RETRIES
     concurrency: int = DEFAULT_CONCURRENCY
     remind_after: timedelta | None = timedelta(hours=24)  # None: no reminders
+    max_rps: float = DEFAULT_MAX_RPS
 
 
 @dataclass(frozen=True)
@@ -148,6 +154,7 @@ def _settings(doc: Mapping[str, Any], file: str) -> Settings:
         retries=_number(table, "retries", DEFAULT_RETRIES, int, 0, 10, file=file, device=None),
         concurrency=_number(table, "concurrency", DEFAULT_CONCURRENCY, int, 1, 1024, file=file,
                             device=None),
+        max_rps=_number(table, "max_rps", DEFAULT_MAX_RPS, float, 1, 100000, file=file, device=None),
     )
 
 
@@ -189,6 +196,7 @@ def _device(raw: Any, index: int, *, file: str, settings: Settings,
         timeout=_number(table, "timeout", settings.timeout, float, 0.05, 300, file=file, device=name),
         retries=_number(table, "retries", settings.retries, int, 0, 10, file=file, device=name),
         tags=tuple(tags), source=file,
+        max_rps=_number(table, "max_rps", settings.max_rps, float, 1, 100000, file=file, device=name),
     )
 
 

@@ -275,6 +275,7 @@ class Device:
     retries: int = 1
     tags: tuple[str, ...] = ()
     source: str | None = None  # the file it was declared in, for messages
+    max_rps: float | None = 200.0  # politeness ceiling: requests per second to this device
 
     @property
     def endpoint(self) -> str:
