@@ -67,13 +67,20 @@ class Simulator(ABC):
     """A simulated device serving one image on ``host``:``port`` (port 0 = from the OS).
 
     ``start`` returns once the server listens (``port`` is then the real port);
-    it serves from a background thread until ``stop``.
+    it serves from a background thread until ``stop``.  ``latency`` (seconds,
+    default 0) delays every reply, as a real device's answer time would.
     """
 
     protocol: ClassVar[str]
 
-    def __init__(self, image: dict[str, Any], *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, image: dict[str, Any], *, host: str = "127.0.0.1", port: int = 0,
+                 latency: float = 0.0) -> None:
+        if latency < 0:
+            raise ValueError(f"latency must be >= 0 s, not {latency}")
         self.image = image
+        # Seconds each reply is held back, like a real device's answer time (benchmarks).
+        # Applied per connection, so one slow reply never delays another device.
+        self.latency = float(latency)
         self.name: str = image["name"]
         self.host = host
         self.port = port
@@ -126,5 +133,6 @@ def simulator_class(protocol: str) -> type[Simulator]:
     return getattr(importlib.import_module(module_name), attr)
 
 
-def simulator_for(image: dict[str, Any], *, host: str = "127.0.0.1", port: int = 0) -> Simulator:
-    return simulator_class(image["protocol"])(image, host=host, port=port)
+def simulator_for(image: dict[str, Any], *, host: str = "127.0.0.1", port: int = 0,
+                  latency: float = 0.0) -> Simulator:
+    return simulator_class(image["protocol"])(image, host=host, port=port, latency=latency)

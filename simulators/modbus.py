@@ -213,6 +213,12 @@ class _RecordingHandler(ServerRequestHandler):
             self._sim.record(peer, "invalid-frame", False, data[:16].hex())
         return used
 
+    async def handle_request(self) -> None:
+        # asyncio.sleep, not time.sleep: the event loop keeps serving other connections.
+        if self._sim.latency:
+            await asyncio.sleep(self._sim.latency)
+        await super().handle_request()
+
     def _peer(self) -> tuple[str, int] | None:
         transport = getattr(self, "transport", None)
         peer = transport.get_extra_info("peername") if transport else None
@@ -238,8 +244,9 @@ class ModbusSimulator(Simulator):
 
     protocol = "modbus"
 
-    def __init__(self, image: dict[str, Any], *, host: str = "127.0.0.1", port: int = 0) -> None:
-        super().__init__(image, host=host, port=port)
+    def __init__(self, image: dict[str, Any], *, host: str = "127.0.0.1", port: int = 0,
+                 latency: float = 0.0) -> None:
+        super().__init__(image, host=host, port=port, latency=latency)
         unknown = set(image) - _IMAGE_KEYS
         if unknown:
             raise ValueError(f"image {self.name}: unknown keys {sorted(unknown)}")

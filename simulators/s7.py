@@ -21,6 +21,7 @@ import logging
 import socket
 import struct
 import threading
+import time
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -111,6 +112,9 @@ class _CpuServer(Server):
         if self.sim.take_drop(op):
             # snap7's client handler closes the connection on this error.
             raise ConnectionResetError(f"simulated connection loss on {op}")
+        if self.sim.latency:
+            # snap7 serves each client on its own thread: sleeping here delays only this client.
+            time.sleep(self.sim.latency)
         return super()._process_request(request_data, client_address)
 
     # -- USERDATA: block functions and SZL -----------------------------------------
@@ -229,8 +233,9 @@ class S7Simulator(Simulator):
 
     protocol: ClassVar[str] = "s7"
 
-    def __init__(self, image: dict[str, Any], *, host: str = "127.0.0.1", port: int = 0) -> None:
-        super().__init__(image, host=host, port=port)
+    def __init__(self, image: dict[str, Any], *, host: str = "127.0.0.1", port: int = 0,
+                 latency: float = 0.0) -> None:
+        super().__init__(image, host=host, port=port, latency=latency)
         self._lock = threading.RLock()
         self._blocks: dict[tuple[str, int], Block] = {}
         for entry in image.get("blocks", []):

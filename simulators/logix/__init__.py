@@ -32,8 +32,9 @@ logging.getLogger("pycomm3").setLevel(logging.CRITICAL)
 class LogixSimulator(Simulator):
     protocol = "logix"
 
-    def __init__(self, image: dict[str, Any], *, host: str = "127.0.0.1", port: int = 0) -> None:
-        super().__init__(image, host=host, port=port)
+    def __init__(self, image: dict[str, Any], *, host: str = "127.0.0.1", port: int = 0,
+                 latency: float = 0.0) -> None:
+        super().__init__(image, host=host, port=port, latency=latency)
         self.controller = ControllerImage(image)
         self.cip = CipHandler(self.controller)
         self._server: EnipServer | None = None

@@ -12,6 +12,7 @@ import socket
 import socketserver
 import struct
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from simulators.logix.cip import CipHandler, Context
@@ -64,6 +65,9 @@ class _Handler(socketserver.BaseRequestHandler):
                 if answer is None:
                     return
                 status, session_out, payload = answer
+                if sim.latency:
+                    # One thread per connection (socketserver): this delays only this client.
+                    time.sleep(sim.latency)
                 sock.sendall(HEADER.pack(command, len(payload), session_out, status, context,
                                          options) + payload)
         except OSError:
