@@ -25,8 +25,7 @@ from simulators.base import IMAGES, is_attacker, load_image
 from simulators.s7 import S7Simulator
 
 HOIST = load_image(IMAGES / "crane" / "plc-hoist.json")
-TIMEOUT = 0.5
-MARGIN = 4.5  # generous: proves we did not wait for snap7's 5 s default; never flakes
+TIMEOUT = 0.5  # seconds, per device in the inventory
 
 
 @pytest.fixture
