@@ -76,8 +76,15 @@ class Cron:
             raise ValueError(f"cron {text!r}: need five fields (minute hour day month weekday)")
         sets = [_parse_field(p, *f) for p, f in zip(parts, _FIELDS)]
         weekdays = frozenset(0 if d == 7 else d for d in sets[4])
-        return cls(text, sets[0], sets[1], sets[2], sets[3], weekdays,
-                   parts[2] != "*", parts[4] != "*")
+        # As in vixie cron, a field starting with "*" ("*", "*/2") counts as
+        # unrestricted for the either-day rule: "*/2 * 1" means odd days that
+        # are Mondays, not "odd days or Mondays".
+        cron = cls(text, sets[0], sets[1], sets[2], sets[3], weekdays,
+                   not parts[2].startswith("*"), not parts[4].startswith("*"))
+        # Refuse a line that can never fire ("0 0 30 2 *") when the site is
+        # loaded, not when the daemon first asks for its due time.
+        cron.next_after(datetime(2000, 1, 1, tzinfo=timezone.utc))
+        return cron
 
     def _day_matches(self, t: datetime) -> bool:
         dom = t.day in self.days

@@ -76,13 +76,22 @@ def parse_schedules(tables: Iterable[Mapping[str, Any]], devices: Iterable[Devic
                               field="devices")
         if "tag" in table:
             tag = table["tag"]
+            if not isinstance(tag, str) or not tag:
+                raise ConfigError(f"{where}: tag must be one tag name (a string)", file=file,
+                                  field="tag")
             chosen = [d for d in devices if tag in d.tags]
+            field = "tag"
         else:
             patterns = table["devices"]
             if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
                 raise ConfigError(f"{where}: devices must be a list of names or patterns",
                                   file=file, field="devices")
             chosen = [d for d in devices if any(fnmatch.fnmatchcase(d.name, p) for p in patterns)]
+            field = "devices"
+        if not chosen:
+            # A typo here would otherwise leave devices silently unchecked.
+            raise ConfigError(f"{where}: {field} {table[field]!r} matches no device in the "
+                              "inventory", file=file, field=field)
         try:
             jitter = parse_duration(table["jitter"]) if "jitter" in table else timedelta(0)
         except (ValueError, AttributeError) as exc:
