@@ -172,6 +172,8 @@ def test_protection_refusal_is_exit_3_deep_but_quick_still_reads(run, baselined,
     assert code == 3 and result["reason"] == "access-denied", result
     assert "start upload" in result["message"] and "0xD241" in result["message"]
     assert elapsed < WITHIN
+    r = run("verify", "plc-hoist")
+    assert r.exit_code == 3 and "UNREACHABLE" in r.output and "access-denied: " in r.output
     # Quick needs no upload, so it still reads, and it reports the level as drift.
     code, doc = run.json("verify", "plc-hoist", "--quick")
     assert code == 1 and keys(doc) == ["protection"]
