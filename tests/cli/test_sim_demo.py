@@ -5,6 +5,7 @@ import subprocess
 import sys
 import tomllib
 
+import pytest
 from click.testing import CliRunner
 
 from integrity.cli import cli
@@ -17,7 +18,9 @@ def test_demo_runs_end_to_end():
     assert "DRIFT" in r.output and "holding[" in r.output
 
 
-def test_sim_start_writes_inventory_says_ready_and_stops_on_sigterm(tmp_path):
+@pytest.mark.parametrize("sig", [pytest.param(signal.SIGTERM, id="sigterm"),
+                                 pytest.param(signal.SIGINT, id="ctrl-c")])
+def test_sim_start_writes_inventory_says_ready_and_stops_cleanly(tmp_path, sig):
     inv = tmp_path / "sim.toml"
     proc = subprocess.Popen(
         [sys.executable, "-c", "from integrity.cli import main; main()", "sim", "start",
@@ -35,7 +38,7 @@ def test_sim_start_writes_inventory_says_ready_and_stops_on_sigterm(tmp_path):
         assert {"vfd-hoist", "vfd-trolley", "vfd-gantry"} <= names
         assert all(d["host"] == "127.0.0.1" and d["port"] > 0 for d in devices)
     finally:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "Traceback" not in err

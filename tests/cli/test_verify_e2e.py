@@ -108,3 +108,29 @@ def test_capture_refuses_unreadable_devices(run, site, drive, inventory, closed_
     assert r.exit_code == 3
     assert "vfd-dead: NOT captured" in r.output and "refused" in r.output
     assert "vfd-hoist: baseline #1" in r.output
+
+
+def test_baseline_show_and_history(run, site, drive, inventory):
+    inventory.write(inventory.table(drive))
+    assert capture(run, site).exit_code == 0
+    r = run("baseline", "capture", "vfd-hoist", "--key", str(site.key), "--reason", "after WO 17")
+    assert r.exit_code == 0 and "baseline #2" in r.output
+
+    r = run("baseline", "show", "vfd-hoist")
+    assert r.exit_code == 0, r.output
+    assert "baseline #2 of vfd-hoist (modbus)" in r.output and "after WO 17" in r.output
+    assert "holding/0-1999" in r.output and "identity" in r.output
+
+    doc = json.loads(run("baseline", "show", "vfd-hoist", "--json").output)
+    assert doc["verified"] is True and doc["manifest"]["sequence"] == 2
+    assert doc["manifest"]["previous"] == json.loads(
+        run("baseline", "history", "vfd-hoist", "--json").output)["baselines"][0]["id"]
+
+    r = run("baseline", "history", "vfd-hoist")
+    assert r.exit_code == 0 and "'test baseline'" in r.output and "'after WO 17'" in r.output
+
+
+def test_show_without_baseline_is_exit_4(run, site, drive, inventory):
+    inventory.write(inventory.table(drive))
+    r = run("baseline", "show", "vfd-hoist")
+    assert r.exit_code == 4 and "vfd-hoist" in r.output

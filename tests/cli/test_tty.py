@@ -1,0 +1,74 @@
+"""Prompts on a real terminal: keys create asks for a passphrase (twice), and
+baseline capture asks for it to unlock the key.  Driven through a pseudo-terminal
+so the code under test sees exactly what an engineer's shell gives it."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import select
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+
+CLI = [sys.executable, "-c", "from integrity.cli import main; main()"]
+
+
+def _controlling_tty() -> None:
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def run_on_tty(args: list[str], answers: list[str], timeout: float = 60.0) -> tuple[int, str]:
+    """Run the CLI on a pty; send each answer when a prompt ending in ':' appears."""
+    master, slave = os.openpty()
+    proc = subprocess.Popen(CLI + args, stdin=slave, stdout=slave, stderr=slave,
+                            preexec_fn=_controlling_tty, close_fds=True)
+    os.close(slave)
+    out = b""
+    since_answer = b""  # only text after our last answer can be a new prompt
+    pending = list(answers)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                out += chunk
+                since_answer += chunk
+                if pending and since_answer.rstrip().endswith(b":"):
+                    os.write(master, pending.pop(0).encode() + b"\n")
+                    since_answer = b""
+            elif proc.poll() is not None:
+                break
+        try:
+            return proc.wait(timeout=10), out.decode(errors="replace")
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"no exit; terminal showed: {out!r}") from None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+
+
+def test_keys_create_prompts_twice_on_a_terminal_then_capture_prompts(tmp_path: Path, run, site,
+                                                                     drive, inventory):
+    out = tmp_path / "k"
+    code, text = run_on_tty(["--site", str(site.root), "keys", "create", "frank", "--out", str(out),
+                             "--trust"], ["s3cret pass", "s3cret pass"])
+    assert code == 0, text
+    assert "Passphrase for the new key" in text and "Repeat for confirmation" in text
+    assert "s3cret" not in text  # hidden input is not echoed
+
+    inventory.write(inventory.table(drive))
+    code, text = run_on_tty(["--site", str(site.root), "baseline", "capture", "--all", "--key",
+                             str(out / "frank.key"), "--reason", "tty test"], ["s3cret pass"])
+    assert code == 0, text
+    assert "vfd-hoist: baseline #1" in text
