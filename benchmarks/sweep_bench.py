@@ -206,10 +206,8 @@ def measure_memory(devices: list[Device], store: Store, trust: TrustStore, mode:
     base = tracemalloc.get_traced_memory()[0]
     report = sweep_once(devices, store, trust, mode, figures["sweep_concurrency"])
     sweep_peak = tracemalloc.get_traced_memory()[1] - base
-    held = tracemalloc.get_traced_memory()[0] - base
     tracemalloc.stop()
     return {"bare_peak_mib": bare_peak / 2**20, "sweep_peak_mib": sweep_peak / 2**20,
-            "sweep_retained_mib": held / 2**20,
             "results_mib": deep_size(report.results) / 2**20,
             "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
@@ -223,8 +221,7 @@ def report(f: dict[str, Any], n: int, args: argparse.Namespace) -> None:
           f"  {n / f['sweep_s']:.0f} devices/s")
     print(f"ratio b/a: {ratio:.2f}  (goal <= 1.15)")
     print(f"memory: sweep peak {f['sweep_peak_mib']:.1f} MiB ({f['sweep_peak_mib'] * 1024 / n:.1f} KiB/device), "
-          f"results {f['results_mib']:.2f} MiB ({f['results_mib'] * 1024 / n:.2f} KiB/device), "
-          f"retained after the sweep {f['sweep_retained_mib']:.1f} MiB; bare pass peak "
+          f"results {f['results_mib']:.2f} MiB ({f['results_mib'] * 1024 / n:.2f} KiB/device); bare pass peak "
           f"{f['bare_peak_mib']:.1f} MiB; this process's maxrss {f['maxrss_mib']:.0f} MiB")
     if args.json:
         args.json.write_text(json.dumps({**f, "devices": n, "ratio": ratio, "drives": args.drives,
