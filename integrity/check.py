@@ -11,10 +11,11 @@ so the store is never shared across threads.
 
 from __future__ import annotations
 
+import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Mapping
 
 from drivers.base import Driver
 from drivers.registry import driver_class
@@ -25,7 +26,7 @@ from integrity.errors import (
     NoBaselineError,
     ReadOnlyViolationError,
 )
-from integrity.model import Capture, CheckResult, Device, Mode, Status
+from integrity.model import Capture, CheckResult, Device, Difference, Mode, Status
 
 DriverFactory = Callable[[Device], Driver]
 
@@ -112,8 +113,19 @@ def evaluate(device: Device, outcome: ReadOutcome | None, store, trust, mode: Mo
         return base.replace(status=Status.BASELINE_INVALID, reason=exc.reason, message=str(exc))
     comparison = compare(artifacts, capture, baseline_mode=Mode(baseline.manifest.mode))
     return base.replace(status=comparison.status, mode=comparison.mode,
-                        fingerprint=capture.fingerprint, differences=comparison.differences,
+                        fingerprint=capture.fingerprint,
+                        differences=label_differences(comparison.differences, device.labels),
                         note=comparison.note)
+
+
+def label_differences(differences: tuple[Difference, ...],
+                      labels: Mapping[str, str]) -> tuple[Difference, ...]:
+    """Attach the site's names to changed values (display only)."""
+    if not labels:
+        return differences
+    return tuple(dataclasses.replace(d, values=tuple(
+        dataclasses.replace(v, label=labels.get(v.path)) if v.path in labels else v
+        for v in d.values)) for d in differences)
 
 
 def verify(devices: Iterable[Device], store, trust, *, mode: Mode = Mode.DEEP,

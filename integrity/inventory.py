@@ -31,7 +31,7 @@ SITE_FILE = "site.toml"
 STORE_FILE = "plc-integrity.db"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 COMMON_KEYS = {"name", "protocol", "host", "port", "timeout", "retries", "tags", "profile",
-               "max_rps"}
+               "max_rps", "labels"}
 SETTINGS_KEYS = {"store", "timeout", "retries", "concurrency", "remind_after", "max_rps"}
 SITE_TOP_KEYS = {"settings", "profiles", "devices", "alerts", "schedules"}
 
@@ -189,6 +189,11 @@ def _device(raw: Any, index: int, *, file: str, settings: Settings,
     tags = table.get("tags", [])
     if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
         raise ConfigError("must be a list of non-empty strings", file=file, device=name, field="tags")
+    labels = table.get("labels", {})
+    if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+        raise ConfigError('must be a table of value paths to names, e.g. '
+                          '{ "holding[22]" = "maximum speed, rpm" }', file=file, device=name,
+                          field="labels")
     options = driver.parse_options({k: v for k, v in table.items() if k not in COMMON_KEYS},
                                    file=file, device=name)
     return Device(
@@ -197,6 +202,7 @@ def _device(raw: Any, index: int, *, file: str, settings: Settings,
         retries=_number(table, "retries", settings.retries, int, 0, 10, file=file, device=name),
         tags=tuple(tags), source=file,
         max_rps=_number(table, "max_rps", settings.max_rps, float, 1, 100000, file=file, device=name),
+        labels=dict(labels),
     )
 
 

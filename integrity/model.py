@@ -184,6 +184,7 @@ class ValueChange:
     path: str
     baseline: Any
     current: Any
+    label: str | None = None  # what the site calls this value (inventory ``labels``); display only
 
 
 @dataclass(frozen=True)
@@ -202,15 +203,16 @@ class Difference:
     def to_dict(self) -> dict[str, Any]:
         return {"key": self.key, "change": self.change.value, "kind": self.kind.value,
                 "baseline_digest": self.baseline_digest, "current_digest": self.current_digest,
-                "values": [{"path": v.path, "baseline": v.baseline, "current": v.current}
-                           for v in self.values],
+                "values": [{"path": v.path, "baseline": v.baseline, "current": v.current,
+                            **({"label": v.label} if v.label else {})} for v in self.values],
                 "values_truncated": self.values_truncated}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Difference":
         return cls(d["key"], Change(d["change"]), Kind(d["kind"]), d.get("baseline_digest"),
                    d.get("current_digest"),
-                   tuple(ValueChange(v["path"], v["baseline"], v["current"]) for v in d.get("values", ())),
+                   tuple(ValueChange(v["path"], v["baseline"], v["current"], v.get("label"))
+                         for v in d.get("values", ())),
                    bool(d.get("values_truncated", False)))
 
 
@@ -276,6 +278,9 @@ class Device:
     tags: tuple[str, ...] = ()
     source: str | None = None  # the file it was declared in, for messages
     max_rps: float | None = 200.0  # politeness ceiling: requests per second to this device
+    # Names for values in diffs and alerts, e.g. {"holding[22]": "maximum speed, rpm"}.
+    # Display only: never hashed, never signed.
+    labels: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def endpoint(self) -> str:

@@ -62,7 +62,8 @@ def diff_report(r: CheckResult, max_values: int = MAX_VALUES_SHOWN) -> str:
         lines.append(f"  {d.change.value:<8} {d.key}  [{d.kind.value}]  "
                      f"{short(d.baseline_digest)} -> {short(d.current_digest)}")
         for v in d.values[:max_values]:
-            lines.append(f"      {v.path}: {_val(v.baseline)} -> {_val(v.current)}")
+            name = f" ({v.label})" if v.label else ""
+            lines.append(f"      {v.path}{name}: {_val(v.baseline)} -> {_val(v.current)}")
         hidden = len(d.values) - max_values
         if hidden > 0 or d.values_truncated:
             lines.append(f"      ... {'more' if d.values_truncated else hidden} further value "

@@ -78,7 +78,7 @@ def describe_difference(diff: Difference) -> str:
     """One difference for people: ``modified holding/0-1999 (holding[17]: 1500 → 1800)``."""
     text = diff.summary()
     if diff.values:
-        shown = [f"{v.path}: {_short(v.baseline)} → {_short(v.current)}"
+        shown = [f"{v.path}{f' {v.label}' if v.label else ''}: {_short(v.baseline)} → {_short(v.current)}"
                  for v in diff.values[:VALUES_PER_DIFFERENCE]]
         hidden = len(diff.values) - len(shown)
         if hidden or diff.values_truncated:

@@ -134,3 +134,14 @@ def test_show_without_baseline_is_exit_4(run, site, drive, inventory):
     inventory.write(inventory.table(drive))
     r = run("baseline", "show", "vfd-hoist")
     assert r.exit_code == 4 and "vfd-hoist" in r.output
+
+
+def test_labels_name_changed_values_in_diffs(run, site, drive, inventory):
+    table = inventory.table(drive, labels={"holding[22]": "maximum speed, rpm"})
+    inventory.write(table)
+    assert capture(run, site).exit_code == 0
+    attacker_write_register(drive.host, drive.port, 1, 22, 2250)
+    r = run("diff", "vfd-hoist")
+    assert "holding[22] (maximum speed, rpm): 1500 -> 2250" in r.output
+    [d] = json.loads(run("diff", "vfd-hoist", "--json").output)["differences"]
+    assert d["values"][0]["label"] == "maximum speed, rpm"
