@@ -151,6 +151,10 @@ class Daemon:
         self.driver_factory = driver_factory
         self.on_report = on_report
         self.stop_event = threading.Event()
+        # Set when shutdown left a sweep running: its reads may still hold
+        # sockets, so the process should exit without waiting for them.
+        self.abandoned = False
+        self._last_beat: datetime | None = None
 
     # -- due times ---------------------------------------------------------
     def _jitter(self, job: Job) -> timedelta:
@@ -217,10 +221,14 @@ class Daemon:
         worker.start()
         while worker.is_alive() and not self.stop_event.is_set():
             worker.join(0.1)
+            # A long sweep must not look like a stalled scheduler.
+            if self._last_beat is None or self.clock.now() - self._last_beat >= self.heartbeat_every:
+                self.beat()
         if worker.is_alive():
             worker.join(self.grace)
             names = ", ".join(d.name for d in devices)
             if worker.is_alive():
+                self.abandoned = True
                 self.store.add_event(self.clock.now(), "shutdown-abandoned",
                                      f"{mode.value} checks of {names} abandoned after "
                                      f"{self.grace:g} s grace; they stay due")
@@ -234,20 +242,27 @@ class Daemon:
             self.on_report(report)
         return report
 
-    def beat(self) -> None:
+    def beat(self, *, stopped: bool = False) -> None:
+        """Record that the scheduler is alive (or, at exit, that it stopped on purpose).
+
+        The loop wakes at least every ``heartbeat_every`` and beats during long
+        sweeps too, so a beat older than a few intervals means a stall.
+        """
         now = self.clock.now()
         due = [self.store.due(j.key) for j in self.jobs]
         next_due = min((d for d in due if d is not None), default=None)
         self.store.beat(HEARTBEAT_NAME, now, {
             "pid": os.getpid(), "jobs": len(self.jobs),
             "next_due": next_due.isoformat() if next_due else None,
-            "interval_s": self.heartbeat_every.total_seconds()})
+            "interval_s": self.heartbeat_every.total_seconds(), "stopped": stopped})
+        self._last_beat = now
 
     # -- the loop ----------------------------------------------------------
     def run(self, *, max_steps: int | None = None) -> None:
         """Loop until ``stop_event`` is set (SIGTERM) or ``max_steps`` steps ran."""
-        self.store.add_event(self.clock.now(), "start", f"{len(self.jobs)} jobs")
+        self.store.add_event(self.clock.now(), "start", f"{len(self.jobs)} jobs, pid {os.getpid()}")
         steps = 0
+        failure: BaseException | None = None
         try:
             while not self.stop_event.is_set():
                 self.step()
@@ -260,6 +275,13 @@ class Daemon:
                 upcoming = [d for d in self.due_times(now).values()]
                 wake = min(upcoming + [now + self.heartbeat_every])
                 self.clock.sleep(max(0.0, (wake - now).total_seconds()), self.stop_event)
+        except BaseException as exc:
+            failure = exc
+            raise
         finally:
-            self.store.add_event(self.clock.now(), "stop",
-                                 "stopped by signal" if self.stop_event.is_set() else "stopped")
+            if failure is not None and not isinstance(failure, KeyboardInterrupt):
+                why = f"stopped by an error: {type(failure).__name__}: {failure}"
+            else:
+                why = "stopped by signal" if self.stop_event.is_set() else "stopped"
+            self.store.add_event(self.clock.now(), "stop", why)
+            self.beat(stopped=True)

@@ -39,15 +39,18 @@ class SiteStatus:
 
     @property
     def scheduler(self) -> str:
-        """running, STALLED (no beat for three intervals) or not running."""
+        """running, STALLED (no beat for three intervals), stopped or not running.
+
+        The daemon beats at least once per interval, while idle and during long
+        sweeps alike, so no next-due slack is allowed: a daemon hung right
+        after a beat must not look alive until its next job a day later.
+        """
         if self.heartbeat_at is None:
             return "not running"
-        interval = float((self.heartbeat_info or {}).get("interval_s", 30))
-        next_due = (self.heartbeat_info or {}).get("next_due")
-        allowed = timedelta(seconds=3 * interval)
-        if next_due:
-            # A beat is due at the latest after the next job or one interval.
-            allowed = max(allowed, datetime.fromisoformat(next_due) - self.heartbeat_at + allowed)
+        info = self.heartbeat_info or {}
+        if info.get("stopped"):
+            return "stopped"
+        allowed = timedelta(seconds=3 * float(info.get("interval_s", 30)))
         return "running" if self.now - self.heartbeat_at <= allowed else "STALLED"
 
     def to_dict(self) -> dict[str, Any]:

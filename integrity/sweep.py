@@ -44,6 +44,20 @@ class SweepReport:
         }
 
 
+def alerting(site: Any) -> tuple[AlertTracker, Dispatcher | None]:
+    """The site's alert tracker (settings.remind_after) and its sinks ([[alerts]]).
+
+    Raises ConfigError for a bad [[alerts]] table or a missing secret variable.
+    One place, so the CLI, the daemon and tests build alerting the same way.
+    """
+    from integrity.alerts import parse_alert_tables
+
+    sinks = parse_alert_tables(list(site.alerts), file=str(site.root / "site.toml"),
+                               base_dir=site.root)
+    return (AlertTracker(remind_after=site.settings.remind_after),
+            Dispatcher(sinks) if sinks else None)
+
+
 def observe_results(results: Iterable[CheckResult], store: Any, tracker: AlertTracker,
                     now: datetime) -> list[Alert]:
     """Advance each device's alert record; return the alerts to send.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from datetime import datetime, timedelta, timezone
@@ -12,17 +13,21 @@ from integrity import check
 from integrity.cli._common import (EXIT_CODES_HELP, emit_json, json_option, mode_option,
                                    open_site, open_store, selection_args, trust_store)
 from integrity.errors import ConfigError
-from integrity.model import Mode, overall_exit_code
+from integrity.model import Mode, Status, overall_exit_code
 from integrity.render import diff_report, results_table
 
 
 def _alerting(site):
-    from integrity.alerts import AlertTracker, Dispatcher, parse_alert_tables
+    from integrity.sweep import alerting
 
-    sinks = parse_alert_tables(list(site.alerts), file=str(site.root / "site.toml"),
-                               base_dir=site.root)
-    remind = site.settings.remind_after
-    return AlertTracker(remind_after=remind), (Dispatcher(sinks) if sinks else None)
+    return alerting(site)
+
+
+def _report_sink_failures(delivery) -> None:
+    # On stderr, so a sweep's table (or its one JSON document) stays clean.
+    if delivery is not None and not delivery.ok:
+        for f in delivery.failures:
+            click.echo(f"alert sink {f.sink} failed: {f.error}", err=True)
 
 
 @click.command("sweep", epilog=EXIT_CODES_HELP)
@@ -62,16 +67,17 @@ def sweep_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, tag: str
         click.echo(results_table(report.results))
         if report.alerts:
             click.echo(f"{len(report.alerts)} alert(s) raised")
-        if report.delivery and not report.delivery.ok:
-            for f in report.delivery.failures:
-                click.echo(f"alert sink {f.sink} failed: {f.error}", err=True)
+        _report_sink_failures(report.delivery)
     ctx.exit(report.exit_code)
 
 
 @click.command("run")
 @click.option("--once", is_flag=True, help="Run what is due now, then exit (for tests and cron).")
+@click.option("--grace", type=click.FloatRange(min=0), default=30.0, show_default=True,
+              help="Seconds in-flight checks get to finish after SIGTERM before they are "
+                   "abandoned (they stay due).")
 @click.pass_context
-def run_cmd(ctx: click.Context, once: bool) -> None:
+def run_cmd(ctx: click.Context, once: bool, grace: float) -> None:
     """Run the scheduler in the foreground: sweeps per [[schedules]], alerts per [[alerts]].
 
     Stops gracefully on SIGTERM or Ctrl-C: in-flight checks get a grace period
@@ -92,6 +98,7 @@ def run_cmd(ctx: click.Context, once: bool) -> None:
         store.forget_jobs({j.key for j in jobs})
         daemon = Daemon(site.devices, jobs, store, trust_store(site), tracker=tracker,
                         dispatcher=dispatcher, concurrency=site.settings.concurrency,
+                        grace=grace,
                         on_report=lambda r: click.echo(
                             f"{r.started_at:%Y-%m-%dT%H:%M:%SZ} {r.mode.value} sweep of "
                             f"{len(r.results)}: exit {r.exit_code}, {len(r.alerts)} alert(s)"))
@@ -103,7 +110,15 @@ def run_cmd(ctx: click.Context, once: bool) -> None:
         finally:
             for s, h in handlers.items():
                 signal.signal(s, h)
-        click.echo("scheduler stopped")
+        click.echo("scheduler stopped" + (" (in-flight checks abandoned)" if daemon.abandoned
+                                          else ""))
+    if daemon.abandoned:
+        # The abandoned reads may sit in pool threads that the interpreter would
+        # join at exit, for up to a device timeout.  The abandonment is recorded
+        # and the store closed, so leave now, as SIGTERM asked.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 @click.group("maintenance")
@@ -143,6 +158,8 @@ def maintenance_start(ctx: click.Context, devices: tuple[str, ...], reason: str,
     """Suppress drift alerts for devices while they are worked on; checks still run."""
     from integrity.alerts import AlertRecord, start_maintenance
 
+    if not reason.strip():
+        raise click.BadParameter("must say why the window exists", param_hint="--reason")
     site = open_site(ctx)
     chosen = site.select(devices)
     now = datetime.now(timezone.utc)
@@ -185,10 +202,15 @@ def maintenance_end(ctx: click.Context, devices: tuple[str, ...], quick: bool) -
                                mode=Mode.QUICK if quick else Mode.DEEP, now=now,
                                concurrency=site.settings.concurrency)
         alerts = observe_results(results, store, tracker, now)
-    if dispatcher and alerts:
-        dispatcher.dispatch(alerts)
+    delivery = dispatcher.dispatch(alerts) if (dispatcher and alerts) else None
     for r in results:
         click.echo(diff_report(r))
+        if r.status is Status.DRIFT:
+            click.echo(f"  next: restore {r.device}, or approve its new state with "
+                       f"`plc-integrity baseline capture {r.device} --reason ...`")
+    if alerts:
+        click.echo(f"{len(alerts)} alert(s) raised")
+    _report_sink_failures(delivery)
     ctx.exit(overall_exit_code([r.status for r in results]))
 
 
