@@ -48,6 +48,10 @@ class Head(NamedTuple):
 class HeadFile:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        # A sweep asks for one head per device: parse the file once per change,
+        # not once per device.  Keyed by the file's identity and modification
+        # (inode, size, mtime_ns), so any rewrite is read afresh.
+        self._cache: tuple[tuple[int, int, int], dict[str, Head]] | None = None
 
     def read(self) -> dict[str, Head] | None:
         """All heads, or None when the file does not exist (no anchor yet).
@@ -56,12 +60,21 @@ class HeadFile:
         an anchor we cannot read cannot vouch against a rollback.
         """
         try:
+            st = self.path.stat()
+            stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+            if self._cache is not None and self._cache[0] == stamp:
+                return dict(self._cache[1])
             data = self.path.read_bytes()
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise ChainBrokenError(f"rollback anchor {self.path} is unreadable: "
                                    f"{exc.strerror or exc}") from exc
+        heads = self._parse(data)
+        self._cache = (stamp, heads)
+        return dict(heads)
+
+    def _parse(self, data: bytes) -> dict[str, Head]:
         try:
             doc = json.loads(data.decode("utf-8"))
             if not isinstance(doc, dict) or doc.get("format_version") != FORMAT_VERSION:

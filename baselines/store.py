@@ -341,10 +341,16 @@ class Store(RuntimeStateMixin):
             raise StoreTamperedError(f"artifact content {digest[:16]} is missing from the store")
         return found[digest]
 
-    def load_artifacts(self, baseline: Baseline) -> tuple[Artifact, ...]:
-        """The baseline's artifacts with their contents, each verified against
-        the signed digest and size.  StoreTamperedError names the artifact."""
-        entries = baseline.artifacts()
+    def load_artifact(self, baseline: Baseline, entry: Any) -> Artifact:
+        """One artifact of a verified baseline with its content (same checks as
+        load_artifacts)."""
+        return self.load_artifacts(baseline, [entry])[0]
+
+    def load_artifacts(self, baseline: Baseline, entries: Any = None) -> tuple[Artifact, ...]:
+        """The baseline's artifacts (or the given entries of it) with their
+        contents, each verified against the signed digest and size.
+        StoreTamperedError names the artifact."""
+        entries = baseline.artifacts() if entries is None else tuple(entries)
         with self._tx(f"reading artifacts of {baseline.device}") as conn:
             found = self._fetch_blobs(conn, sorted({e.digest for e in entries}))
         where = f"baseline {baseline.device} #{baseline.sequence}"
@@ -364,14 +370,23 @@ class Store(RuntimeStateMixin):
 
     def record_check(self, result: CheckResult) -> int:
         """Append one check result; returns its row id.  StoreError if it cannot be written."""
-        doc = json.dumps(result.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                         default=_json_fallback)
-        with self._tx(f"recording a check of {result.device}", write=True) as conn:
-            res = conn.execute(insert(tables.checks).values(
-                device=result.device, checked_at=format_time(result.checked_at),
-                mode=result.mode.value if result.mode else None, status=result.status.value,
-                fingerprint=result.fingerprint, baseline_id=result.baseline_id, result=doc))
-            return int(res.inserted_primary_key[0])
+        return self.record_checks([result])[0]
+
+    def record_checks(self, results: "list[CheckResult]") -> list[int]:
+        """Append check results in one transaction (a sweep writes many at once:
+        one commit, not one per device).  Returns their row ids."""
+        ids = []
+        devices = ", ".join(sorted({r.device for r in results}))
+        with self._tx(f"recording checks of {devices}", write=True) as conn:
+            for result in results:
+                doc = json.dumps(result.to_dict(), sort_keys=True, separators=(",", ":"),
+                                 ensure_ascii=False, default=_json_fallback)
+                res = conn.execute(insert(tables.checks).values(
+                    device=result.device, checked_at=format_time(result.checked_at),
+                    mode=result.mode.value if result.mode else None, status=result.status.value,
+                    fingerprint=result.fingerprint, baseline_id=result.baseline_id, result=doc))
+                ids.append(int(res.inserted_primary_key[0]))
+        return ids
 
     def checks(self, device: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """Recorded checks, newest first: each CheckResult.to_dict() plus ``check_id``."""

@@ -29,6 +29,7 @@ from integrity.errors import (
 from integrity.model import Capture, CheckResult, Device, Difference, Mode, Status
 
 DriverFactory = Callable[[Device], Driver]
+RECORD_BATCH = 32
 
 
 def default_driver_factory(device: Device) -> Driver:
@@ -108,10 +109,13 @@ def evaluate(device: Device, outcome: ReadOutcome | None, store, trust, mode: Mo
                             message=str(err))
     capture = outcome.capture
     try:
-        artifacts = store.load_artifacts(baseline)
+        # Contents are fetched (and re-hashed) only for artifacts that differ:
+        # the signed digests alone decide the verdict.
+        comparison = compare(baseline.artifacts(), capture,
+                             baseline_mode=Mode(baseline.manifest.mode),
+                             load=lambda entry: store.load_artifact(baseline, entry))
     except BaselineInvalidError as exc:
         return base.replace(status=Status.BASELINE_INVALID, reason=exc.reason, message=str(exc))
-    comparison = compare(artifacts, capture, baseline_mode=Mode(baseline.manifest.mode))
     return base.replace(status=comparison.status, mode=comparison.mode,
                         fingerprint=capture.fingerprint,
                         differences=label_differences(comparison.differences, device.labels),
@@ -136,15 +140,22 @@ def verify(devices: Iterable[Device], store, trust, *, mode: Mode = Mode.DEEP,
     in the order given.  ``progress(done, total, result)`` is called after each."""
     now = _now(now)
     devices = list(devices)
-    results = []
+    results: list[CheckResult] = []
+    unrecorded: list[CheckResult] = []
     for outcome in read_many(devices, mode, concurrency=concurrency, now=now,
                              driver_factory=driver_factory):
         result = evaluate(outcome.device, outcome, store, trust, mode, now)
-        if record:
-            store.record_check(result)
         results.append(result)
+        unrecorded.append(result)
+        # Recorded in small batches: one commit per batch instead of per device,
+        # and a killed process loses at most one batch of history.
+        if record and len(unrecorded) >= RECORD_BATCH:
+            store.record_checks(unrecorded)
+            unrecorded = []
         if progress:
             progress(len(results), len(devices), result)
+    if record and unrecorded:
+        store.record_checks(unrecorded)
     return results
 
 

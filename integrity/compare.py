@@ -7,7 +7,7 @@ drift is a Comparison with differences, never an exception.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Protocol
 
 from integrity.model import (
     Artifact,
@@ -16,6 +16,7 @@ from integrity.model import (
     Comparison,
     Difference,
     Encoding,
+    Kind,
     Mode,
     ValueChange,
 )
@@ -25,14 +26,29 @@ from integrity.model import (
 MAX_VALUE_CHANGES = 200
 
 
-def compare(baseline_artifacts: Iterable[Artifact], capture: Capture, *,
-            baseline_mode: Mode = Mode.DEEP) -> Comparison:
+class Entry(Protocol):
+    """What compare needs of a baseline artifact: an Artifact, or a signed
+    manifest entry whose content is fetched only if it differs."""
+
+    key: str
+    kind: Any
+    digest: str
+    quick: bool
+
+
+def compare(baseline_artifacts: Iterable[Entry], capture: Capture, *,
+            baseline_mode: Mode = Mode.DEEP,
+            load: Callable[[Any], Artifact] | None = None) -> Comparison:
     """Compare, in the shallower of the two modes.
 
     A QUICK capture is compared only with the baseline artifacts a quick read
     produces; a deep capture against a quick baseline is reduced to quick, and
     the Comparison's note says so, because the baseline has nothing deeper to
     hold the device to.
+
+    The verdict rests on digests alone.  Baseline contents are needed only to
+    name the values inside a modified artifact: entries that are not Artifacts
+    are turned into one by ``load`` then, and only then.
     """
     baseline = {a.key: a for a in baseline_artifacts}
     current = capture.by_key()
@@ -51,8 +67,12 @@ def compare(baseline_artifacts: Iterable[Artifact], capture: Capture, *,
         if old is None:
             differences.append(Difference(key, Change.ADDED, new.kind, None, new.digest))
         elif new is None:
-            differences.append(Difference(key, Change.REMOVED, old.kind, old.digest, None))
+            differences.append(Difference(key, Change.REMOVED, Kind(old.kind), old.digest, None))
         elif old.digest != new.digest:
+            if not isinstance(old, Artifact):
+                if load is None:
+                    raise TypeError(f"compare: baseline entry {key} has no content and no loader")
+                old = load(old)
             changes, truncated = value_changes(old, new)
             differences.append(Difference(key, Change.MODIFIED, new.kind, old.digest, new.digest,
                                           changes, truncated))

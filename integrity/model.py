@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -72,8 +73,11 @@ class Artifact:
     def from_bytes(cls, key: str, kind: Kind | str, data: bytes, *, quick: bool = False) -> "Artifact":
         return cls(key, Kind(kind), bytes(data), Encoding.RAW, quick)
 
-    @property
+    @functools.cached_property
     def digest(self) -> str:
+        # Cached: a check asks for it when comparing, fingerprinting and signing.
+        # (cached_property writes the instance dict directly, so it works on a
+        # frozen dataclass, and content can never change after construction.)
         return canonical.sha256(self.content)
 
     @property
