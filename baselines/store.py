@@ -28,8 +28,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 
 from integrity import canonical
-from integrity.errors import (BaselineInvalidError, ChainBrokenError, ConfigError, NoBaselineError,
-                              StoreError, StoreTamperedError)
+from integrity.errors import (BaselineError, BaselineInvalidError, ChainBrokenError, ConfigError,
+                              NoBaselineError, StoreError, StoreTamperedError)
 from integrity.model import Artifact, Capture, CheckResult
 
 from baselines import tables
@@ -177,8 +177,11 @@ class Store(RuntimeStateMixin):
                   ) -> list[Baseline]:
         """The device's whole history, verified, oldest first; raises the first problem."""
         snapshot = trust.snapshot() if isinstance(trust, TrustStore) else trust
-        rows = self._rows(conn, device)
-        reports, extra = verify_rows(device, rows, snapshot, self._head(device))
+        return self._verify_history(device, self._rows(conn, device), snapshot, self._head(device))
+
+    def _verify_history(self, device: str, rows: list[Row], snapshot: TrustSnapshot,
+                        head: Head | None) -> list[Baseline]:
+        reports, extra = verify_rows(device, rows, snapshot, head)
         # The newest bad row first: it is the one closest to what the caller is
         # about to trust (e.g. "the current baseline's signer is not trusted").
         for problem in [r.problem for r in reversed(reports) if r.problem is not None] + extra:
@@ -277,6 +280,39 @@ class Store(RuntimeStateMixin):
         if not history:
             raise NoBaselineError(f"no baseline for {device}")
         return history[-1]
+
+    def latest_many(self, devices: list[str], trust: TrustStore
+                    ) -> dict[str, Baseline | BaselineError]:
+        """``latest`` for many devices, read in one transaction (a sweep's worth).
+
+        Each device is verified exactly as ``latest`` does; its value is the
+        verified Baseline or the NoBaselineError / BaselineInvalidError that
+        ``latest`` would raise.  StoreError if the database cannot be read.
+        """
+        snapshot = trust.snapshot()
+        t = tables.baselines
+        rows: dict[str, list[Row]] = {d: [] for d in devices}
+        names = sorted(set(devices))
+        with self._tx("reading baselines") as conn:
+            for i in range(0, len(names), _IN_CHUNK):
+                result = conn.execute(
+                    select(t.c.id, t.c.device, t.c.sequence, t.c.keyid, t.c.manifest,
+                           t.c.signature, t.c.created_at)
+                    .where(t.c.device.in_(names[i:i + _IN_CHUNK]))
+                    .order_by(t.c.device, t.c.sequence))
+                for r in result:
+                    rows[r.device].append(Row(r.id, r.device, r.sequence, r.keyid,
+                                              bytes(r.manifest), bytes(r.signature), r.created_at))
+        out: dict[str, Baseline | BaselineError] = {}
+        for device in devices:
+            try:
+                history = self._verify_history(device, rows[device], snapshot, self._head(device))
+                if not history:
+                    raise NoBaselineError(f"no baseline for {device}")
+                out[device] = history[-1]
+            except BaselineError as exc:
+                out[device] = exc
+        return out
 
     def baseline(self, device: str, sequence: int, trust: TrustStore) -> Baseline:
         """One baseline by sequence, verified with the whole history (same errors as latest)."""

@@ -15,7 +15,7 @@ import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from drivers.base import Driver
 from drivers.registry import driver_class
@@ -61,7 +61,11 @@ class ReadOutcome:
 def read_many(devices: Iterable[Device], mode: Mode, *, concurrency: int = 16,
               now: datetime | None = None,
               driver_factory: DriverFactory = default_driver_factory) -> Iterator[ReadOutcome]:
-    """Read devices concurrently; yields outcomes in the order given."""
+    """Read devices concurrently; outcomes come in the order given.
+
+    With more than one device the reads are submitted at once, so the caller
+    can do its own work (verifying baselines) while the devices answer.
+    """
     devices = list(devices)
 
     def one(device: Device) -> ReadOutcome:
@@ -72,35 +76,38 @@ def read_many(devices: Iterable[Device], mode: Mode, *, concurrency: int = 16,
             return ReadOutcome(device, None, exc)
 
     if len(devices) <= 1 or concurrency <= 1:
-        for d in devices:
-            yield one(d)
-        return
-    with ThreadPoolExecutor(max_workers=min(concurrency, len(devices)),
-                            thread_name_prefix="plc-read") as pool:
-        yield from pool.map(one, devices)
+        return (one(d) for d in devices)
+    pool = ThreadPoolExecutor(max_workers=min(concurrency, len(devices)),
+                              thread_name_prefix="plc-read")
+    futures = [pool.submit(one, d) for d in devices]
+
+    def in_order() -> Iterator[ReadOutcome]:
+        try:
+            for future in futures:
+                yield future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    return in_order()
 
 
-def unreachable(device: Device, error: Exception, mode: Mode, now: datetime) -> CheckResult:
-    return CheckResult(device=device.name, protocol=device.protocol, status=Status.UNREACHABLE,
-                       checked_at=now, mode=mode, reason=getattr(error, "reason", "error"),
-                       message=str(error))
-
-
-def evaluate(device: Device, outcome: ReadOutcome | None, store, trust, mode: Mode,
-             now: datetime) -> CheckResult:
+def evaluate(device: Device, outcome: ReadOutcome | None, store,
+             latest: Any, mode: Mode, now: datetime) -> CheckResult:
     """Hold a read (or its failure) against the device's latest valid baseline.
 
-    The baseline is verified first: a baseline that fails its integrity check
-    is the most serious finding and is reported whatever the device says.
+    ``latest`` is what ``store.latest`` gave for the device: a verified
+    Baseline, or the NoBaselineError / BaselineInvalidError it raised.  A
+    baseline that fails its integrity check is the most serious finding and is
+    reported whatever the device says.
     """
     base = CheckResult(device=device.name, protocol=device.protocol, status=Status.OK,
                        checked_at=now, mode=mode)
-    try:
-        baseline = store.latest(device.name, trust)
-    except NoBaselineError as exc:
-        return base.replace(status=Status.NO_BASELINE, reason=exc.reason, message=str(exc))
-    except BaselineInvalidError as exc:
-        return base.replace(status=Status.BASELINE_INVALID, reason=exc.reason, message=str(exc))
+    if isinstance(latest, NoBaselineError):
+        return base.replace(status=Status.NO_BASELINE, reason=latest.reason, message=str(latest))
+    if isinstance(latest, BaselineInvalidError):
+        return base.replace(status=Status.BASELINE_INVALID, reason=latest.reason,
+                            message=str(latest))
+    baseline = latest
     base = base.replace(baseline_id=baseline.id, baseline_sequence=baseline.manifest.sequence,
                         signer=baseline.keyid)
     if outcome is None or outcome.error is not None:
@@ -142,9 +149,13 @@ def verify(devices: Iterable[Device], store, trust, *, mode: Mode = Mode.DEEP,
     devices = list(devices)
     results: list[CheckResult] = []
     unrecorded: list[CheckResult] = []
-    for outcome in read_many(devices, mode, concurrency=concurrency, now=now,
-                             driver_factory=driver_factory):
-        result = evaluate(outcome.device, outcome, store, trust, mode, now)
+    outcomes = read_many(devices, mode, concurrency=concurrency, now=now,
+                         driver_factory=driver_factory)
+    # Verified while the devices are being read; every read still verifies
+    # signatures, chain and head (one transaction for all devices).
+    latest = store.latest_many([d.name for d in devices], trust)
+    for outcome in outcomes:
+        result = evaluate(outcome.device, outcome, store, latest[outcome.device.name], mode, now)
         results.append(result)
         unrecorded.append(result)
         # Recorded in small batches: one commit per batch instead of per device,
