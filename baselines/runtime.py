@@ -43,10 +43,32 @@ class RuntimeStateMixin:
                      {"record": _dumps(record), "updated_at": stamp},
                      f"saving the alert state of {device}")
 
-    def alert_records(self) -> dict[str, dict[str, Any]]:
+    def alert_records(self, devices: list[str] | None = None) -> dict[str, dict[str, Any]]:
+        """Alert records of all devices, or of the given ones (absent: never checked)."""
         t = tables.device_state
+        query = select(t.c.device, t.c.record)
         with self._tx("reading alert states") as conn:  # type: ignore[attr-defined]
-            return {d: json.loads(r) for d, r in conn.execute(select(t.c.device, t.c.record))}
+            if devices is None:
+                return {d: json.loads(r) for d, r in conn.execute(query)}
+            out: dict[str, dict[str, Any]] = {}
+            names = sorted(set(devices))
+            for i in range(0, len(names), 500):
+                chunk = query.where(t.c.device.in_(names[i:i + 500]))
+                out.update({d: json.loads(r) for d, r in conn.execute(chunk)})
+            return out
+
+    def save_alert_records(self, records: dict[str, dict[str, Any]],
+                           now: datetime | None = None) -> None:
+        """Save many alert records in one transaction."""
+        from datetime import timezone
+        t = tables.device_state
+        stamp = format_time(now or datetime.now(timezone.utc))
+        with self._tx(f"saving the alert state of {len(records)} devices",  # type: ignore[attr-defined]
+                      write=True) as conn:
+            for device, record in records.items():
+                values = {"record": _dumps(record), "updated_at": stamp}
+                if not conn.execute(update(t).where(t.c.device == device).values(**values)).rowcount:
+                    conn.execute(insert(t).values(device=device, **values))
 
     # -- schedule ------------------------------------------------------------------------
     def due(self, job: str) -> datetime | None:

@@ -65,13 +65,21 @@ def observe_results(results: Iterable[CheckResult], store: Any, tracker: AlertTr
     The records are saved before anything is sent: a crash between the two
     loses at most one round of alerts, never repeats a stream of them.
     """
+    results = list(results)
     alerts: list[Alert] = []
+    # One read and one write transaction for the whole sweep, not two per device.
+    records = store.alert_records([r.device for r in results])
+    changed: dict[str, dict[str, Any]] = {}
     for result in results:
-        raw = store.alert_record(result.device)
+        raw = records.get(result.device)
         record = AlertRecord.from_dict(raw) if raw else None
         new_record, new_alerts = tracker.observe(record, result, now=now)
-        store.save_alert_record(result.device, new_record.to_dict())
+        new_raw = new_record.to_dict()
+        if new_raw != raw:
+            changed[result.device] = new_raw
         alerts.extend(new_alerts)
+    if changed:
+        store.save_alert_records(changed, now=now)
     return alerts
 
 
