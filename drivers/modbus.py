@@ -5,6 +5,14 @@ Artifacts, all of them also read in QUICK mode (Modbus has no cheaper subset):
   "holding/0-1999", ...  kind config    {"start": s, "values": [...]} per declared range,
                                         bits as 0/1; diffed by address by the core compare
 
+Two ways to run one collect, over the same read logic: ``collect`` (blocking, on
+pymodbus's sync client: one thread per device) and ``collect_async`` (on pymodbus's
+asyncio client: hundreds of devices on one event loop).  The requests to send, the
+checks on every reply and the artifacts built are written once, as a generator of
+``Step``s (``read_steps``) that either path feeds with replies; only the send
+itself differs.  So both paths produce the same capture, byte for byte, and the
+same errors.
+
 Read-only is enforced twice before anything is sent: the client's ``execute``
 (every pymodbus request method goes through it) and its ``trace_pdu`` hook
 (every PDU that is about to be framed, retries included) both pass the function
@@ -20,16 +28,27 @@ from __future__ import annotations
 import logging
 import socket
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, ClassVar, Iterator, Mapping
+from typing import Any, ClassVar, Generator, Iterator, Mapping, Protocol
 
 from pymodbus.client import ModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 from pymodbus.pdu import ModbusPDU
+from pymodbus.pdu.bit_message import ReadCoilsRequest, ReadDiscreteInputsRequest
 from pymodbus.pdu.mei_message import ReadDeviceInformationRequest
+from pymodbus.pdu.register_message import ReadHoldingRegistersRequest, ReadInputRegistersRequest
 
 from drivers.base import Driver, utcnow
-from drivers.modbus_identity import MalformedIdentity, object_key, object_value, parse_page
+from drivers.modbus_async import GuardedAsyncModbusClient, pace_async
+from drivers.modbus_identity import (
+    MalformedIdentity,
+    looks_like_modbus,
+    mbap_frames,
+    object_key,
+    object_value,
+    parse_page,
+)
 from drivers.modbus_options import BIT_TABLES, TABLES, ModbusOptions, Range, parse_options
 from integrity.errors import (
     ConfigError,
@@ -44,6 +63,8 @@ from integrity.model import Artifact, Capture, Device, Kind, Mode
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
 READ_FC = {"holding": 3, "input": 4, "coils": 1, "discrete": 2}
+READ_REQUEST = {"holding": ReadHoldingRegistersRequest, "input": ReadInputRegistersRequest,
+                "coils": ReadCoilsRequest, "discrete": ReadDiscreteInputsRequest}
 CHUNK = {"holding": 125, "input": 125, "coils": 2000, "discrete": 2000}  # protocol limits
 EXCEPTIONS = {1: "illegal function", 2: "illegal data address", 3: "illegal data value",
               4: "server device failure", 5: "acknowledge", 6: "server device busy",
@@ -56,7 +77,7 @@ _NOT_SUPPORTED = frozenset({1, 2, 3})
 _MAX_IDENTITY_PAGES = 32
 
 
-def _operation(pdu: ModbusPDU) -> int | str:
+def operation(pdu: ModbusPDU) -> int | str:
     """What the guard checks: the function code, and for FC 43 also its MEI type."""
     fc = int(pdu.function_code)
     if fc == 43:
@@ -74,6 +95,128 @@ class _NotSupported(Exception):
         super().__init__(code)
         self.code = code
 
+
+class RecordingClient(Protocol):
+    """What the shared reply checks need from either client."""
+
+    received: bytearray
+
+    def timed_out(self) -> bool: ...
+
+
+# --- the read logic, shared by both paths -------------------------------------------
+
+@dataclass(frozen=True)
+class Step:
+    """One request of a collect; ``what`` names it in errors."""
+
+    what: str
+    fc: int
+    request: ModbusPDU
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A reply whose function code matched the request's (exception replies included),
+    with the raw PDU for the FC 43 steps, which are parsed strictly from the bytes."""
+
+    reply: ModbusPDU
+    raw: bytes | None
+
+
+Steps = Generator[Step, Answer, Any]
+
+
+def read_steps(driver: "ModbusDriver") -> Generator[Step, Answer, list[Artifact]]:
+    """Every request of one collect, in order; returns the artifacts.  Raises a
+    DeviceError subclass on a reply that fails a check."""
+    artifacts = []
+    if driver.options.identity:
+        artifacts.append((yield from _identity_steps(driver)))
+    for table in TABLES:
+        for rng in driver.options.ranges(table):
+            artifacts.append((yield from _range_steps(driver, table, rng)))
+    return artifacts
+
+
+def _range_steps(driver: "ModbusDriver", table: str, rng: Range) -> Generator[Step, Answer, Artifact]:
+    fc, unit = READ_FC[table], driver.options.unit
+    values: list[int] = []
+    # Chunks never cross a declared range's end: a gap between ranges may be
+    # unreadable, and one unreadable address fails the whole request.
+    for start in range(rng.start, rng.end + 1, CHUNK[table]):
+        count = min(CHUNK[table], rng.end - start + 1)
+        what = f"reading {table} {start}-{start + count - 1}"
+        reply = (yield Step(what, fc, READ_REQUEST[table](address=start, count=count,
+                                                         dev_id=unit))).reply
+        if reply.isError():
+            raise driver.fail(DeviceProtocolError,
+                              f"declared range {table} {rng.label} not readable: "
+                              f"{_exception_text(reply.exception_code)} to FC{fc} at {start}+{count}")
+        got = [int(bool(b)) for b in reply.bits] if table in BIT_TABLES else list(reply.registers)
+        # .bits is padded to a multiple of 8; registers must match exactly.
+        if len(got) < count or (table not in BIT_TABLES and len(got) != count):
+            raise driver.fail(DeviceProtocolError, f"{what}: asked for {count} values, got {len(got)}")
+        values.extend(got[:count])
+    return Artifact.from_value(f"{table}/{rng.label}", Kind.CONFIG,
+                               {"start": rng.start, "values": values}, quick=True)
+
+
+def _identity_steps(driver: "ModbusDriver") -> Generator[Step, Answer, Artifact]:
+    objects: dict[str, dict[str, str]] = {}
+    try:
+        basic = yield from _category_steps(driver, 1, objects)
+    except _NotSupported as exc:  # a device without FC 43/14: recorded, not a failure
+        value: dict[str, Any] = {"supported": False, "exception": exc.code}
+        return Artifact.from_value("identity", Kind.IDENTITY, value, quick=True)
+    value = {"supported": True, "conformity": f"0x{basic:02x}", "objects": objects}
+    # Conformity level 2 or 3 promises the regular objects (0x03-0x06); level 1
+    # devices (e.g. a Modicon M340) are not asked for them at all.
+    if basic & 0x7F >= 2:
+        try:
+            yield from _category_steps(driver, 2, objects)
+        except _NotSupported as exc:
+            value["regular"] = {"supported": False, "exception": exc.code}
+    return Artifact.from_value("identity", Kind.IDENTITY, value, quick=True)
+
+
+def _category_steps(driver: "ModbusDriver", read_code: int,
+                    objects: dict[str, dict[str, str]]) -> Generator[Step, Answer, int]:
+    """Read one category, following more-follows; merge into ``objects``.
+    Returns the conformity level.  Raises _NotSupported when the device answered
+    an exception that means "no such category", a DeviceError otherwise."""
+    object_id = 0
+    for _ in range(_MAX_IDENTITY_PAGES):
+        what = f"reading device identification (FC 43/14, read code {read_code}, object {object_id})"
+        request = ReadDeviceInformationRequest(read_code, object_id, dev_id=driver.options.unit)
+        answer = yield Step(what, 43, request)
+        if answer.reply.isError():
+            if answer.reply.exception_code in _NOT_SUPPORTED:
+                raise _NotSupported(int(answer.reply.exception_code))
+            raise driver.fail(DeviceProtocolError,
+                              f"{what}: {_exception_text(answer.reply.exception_code)}")
+        try:
+            if answer.raw is None:
+                raise MalformedIdentity("reply frame not found")
+            page = parse_page(answer.raw)
+        except MalformedIdentity as exc:
+            raise driver.fail(DeviceProtocolError, f"{what}: malformed reply: {exc}") from exc
+        for oid, data in page.objects:
+            key, item = object_key(oid), object_value(oid, data)
+            if objects.setdefault(key, item) != item:
+                raise driver.fail(DeviceProtocolError,
+                                  f"{what}: object {key} answered twice with different values")
+        if not page.more_follows:
+            return page.conformity
+        if page.next_object_id <= object_id:
+            raise driver.fail(DeviceProtocolError,
+                              f"{what}: next object id {page.next_object_id} does not advance")
+        object_id = page.next_object_id
+    raise driver.fail(DeviceProtocolError, f"device identification did not end after "
+                      f"{_MAX_IDENTITY_PAGES} pages")
+
+
+# --- the sync client ---------------------------------------------------------------------
 
 class GuardedModbusClient(ModbusTcpClient):
     """pymodbus's sync client that refuses any non-read before it is sent, opens its
@@ -97,13 +240,13 @@ class GuardedModbusClient(ModbusTcpClient):
         return True
 
     def execute(self, no_response_expected: bool, request: ModbusPDU) -> ModbusPDU:
-        self._driver.guard(_operation(request))
+        self._driver.guard(operation(request))
         self.received = bytearray()
         return super().execute(no_response_expected, request)
 
     def _trace_pdu(self, sending: bool, pdu: ModbusPDU) -> ModbusPDU:
         if sending:  # the last point before bytes are framed and sent, retries included
-            self._driver.guard(_operation(pdu))
+            self._driver.guard(operation(pdu))
             self._driver.pace()
         return pdu
 
@@ -115,20 +258,8 @@ class GuardedModbusClient(ModbusTcpClient):
             self.timeouts += 1
         return data
 
-    def frames(self) -> Iterator[tuple[int, int, bytes]]:
-        """(transaction id, unit, PDU) of each complete MBAP frame received for the
-        current request; stops at the first thing that is not Modbus TCP."""
-        data, pos = bytes(self.received), 0
-        while pos + 8 <= len(data) and data[pos + 2:pos + 4] == b"\x00\x00":
-            end = pos + 6 + int.from_bytes(data[pos + 4:pos + 6], "big")
-            if end > len(data):
-                return
-            yield int.from_bytes(data[pos:pos + 2], "big"), data[pos + 6], data[pos + 7:end]
-            pos = end
-
-    def looks_like_modbus(self) -> bool:
-        data = bytes(self.received)
-        return len(data) < 4 or data[2:4] == b"\x00\x00"
+    def timed_out(self) -> bool:
+        return bool(self.timeouts) and not self.received
 
 
 class ModbusDriver(Driver):
@@ -143,57 +274,113 @@ class ModbusDriver(Driver):
             raise ConfigError("options are not Modbus options", device=device.name, field="protocol")
         self.options: ModbusOptions = options
         self._client: GuardedModbusClient | None = None
+        self._aclient: GuardedAsyncModbusClient | None = None
 
     @classmethod
     def parse_options(cls, table: Mapping[str, Any], *, file: str | None, device: str) -> ModbusOptions:
         return parse_options(table, file=file, device=device)
 
-    # --- connection ----------------------------------------------------------
+    # --- sync path ---------------------------------------------------------------
     def connect(self) -> GuardedModbusClient:
         """The connected, read-only client.  Raises a DeviceError subclass."""
         if self._client is None:
             self._client = GuardedModbusClient(self)
-        with self._translated("connect"):
+        with self._translated("connect", self._client):
             self._client.connect()
         return self._client
 
     def close(self) -> None:
+        """Close either client.  An async client's transport finishes closing on its
+        event loop; ``aclose`` waits for that."""
         client, self._client = self._client, None
         if client is not None:
             try:
                 client.close()
             except OSError:
                 pass  # closing a dead socket has nothing left to report
+        aclient, self._aclient = self._aclient, None
+        if aclient is not None:
+            aclient.close()
 
-    # --- collect ---------------------------------------------------------------
     def collect(self, mode: Mode = Mode.DEEP, *, now: datetime | None = None) -> Capture:
         """Read identity and every declared range.  Raises a DeviceError subclass
         (never a partial capture) or ReadOnlyViolationError."""
         mode = Mode(mode)
         try:
             client = self.connect()
-            artifacts = []
-            if self.options.identity:
-                artifacts.append(self._read_identity(client))
-            for table in TABLES:
-                for rng in self.options.ranges(table):
-                    artifacts.append(self._read_range(client, table, rng))
+            steps = read_steps(self)
+            try:
+                step = next(steps)
+                while True:
+                    with self._translated(step.what, client):
+                        reply = client.execute(False, step.request)
+                    step = steps.send(self._answer(step, reply, client))
+            except StopIteration as done:
+                artifacts = done.value
         finally:
             self.close()
+        return self._capture(mode, artifacts, now)
+
+    # --- async path --------------------------------------------------------------
+    async def connect_async(self) -> GuardedAsyncModbusClient:
+        """The connected, read-only asyncio client (call on a running loop).
+        Raises a DeviceError subclass."""
+        if self._aclient is None:
+            self._aclient = GuardedAsyncModbusClient(
+                self.device, guard=lambda pdu: self.guard(operation(pdu)),
+                pace=lambda: pace_async(self))
+        with self._translated("connect", self._aclient):
+            await self._aclient.connect()
+        return self._aclient
+
+    async def aclose(self) -> None:
+        """Close, and let the event loop finish closing the transport."""
+        aclient = self._aclient
+        self.close()
+        if aclient is not None:
+            await aclient.closed()
+
+    async def __aenter__(self) -> "ModbusDriver":
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def collect_async(self, mode: Mode = Mode.DEEP, *, now: datetime | None = None) -> Capture:
+        """``collect`` on the asyncio client: the same requests, checks, capture and
+        errors, without blocking the loop.  Raises a DeviceError subclass (never a
+        partial capture) or ReadOnlyViolationError."""
+        mode = Mode(mode)
+        try:
+            client = await self.connect_async()
+            steps = read_steps(self)
+            try:
+                step = next(steps)
+                while True:
+                    with self._translated(step.what, client):
+                        reply = await client.execute(False, step.request)
+                    step = steps.send(self._answer(step, reply, client))
+            except StopIteration as done:
+                artifacts = done.value
+        finally:
+            await self.aclose()
+        return self._capture(mode, artifacts, now)
+
+    # --- shared by both paths ----------------------------------------------------
+    def _capture(self, mode: Mode, artifacts: list[Artifact], now: datetime | None) -> Capture:
         return Capture(device=self.device.name, protocol=self.protocol, mode=mode,
                        captured_at=utcnow(now), artifacts=tuple(artifacts),
                        policy=self.options.policy())
 
     @contextmanager
-    def _translated(self, what: str) -> Iterator[None]:
+    def _translated(self, what: str, client: RecordingClient) -> Iterator[None]:
         """Translate socket and pymodbus failures while doing ``what``, most specific first."""
-        client = self._client
         try:
             yield
         except DeviceError:
             raise
         except (ConnectionException, ModbusIOException, OSError) as exc:
-            if client is not None and not client.looks_like_modbus():
+            if not looks_like_modbus(bytes(client.received[:4])):
                 preview = bytes(client.received[:24])
                 raise self.fail(DeviceProtocolError, f"{what}: the peer does not speak Modbus TCP "
                                 f"(it sent {preview!r})") from exc
@@ -202,7 +389,7 @@ class ModbusDriver(Driver):
             if isinstance(exc, ConnectionException):
                 raise self.fail(DeviceRefusedError,
                                 f"{what}: connection closed by the device without an answer") from exc
-            if client is not None and client.timeouts and not client.received:
+            if client.timed_out():
                 raise self.fail(DeviceTimeoutError,
                                 f"{what}: no answer within {self.device.timeout:g} s "
                                 f"({self.device.retries + 1} attempts)") from exc
@@ -210,88 +397,15 @@ class ModbusDriver(Driver):
         except ModbusException as exc:
             raise self.fail(DeviceProtocolError, f"{what}: {exc}") from exc
 
-    def _call(self, what: str, send: Callable[[], ModbusPDU], fc: int) -> ModbusPDU:
-        with self._translated(what):
-            reply = send()
-        if reply is None or (int(reply.function_code) & 0x7F) != fc:
+    def _answer(self, step: Step, reply: ModbusPDU | None, client: RecordingClient) -> Answer:
+        """Check the reply is for the step's function; find the raw PDU for FC 43."""
+        if reply is None or (int(reply.function_code) & 0x7F) != step.fc:
             got = None if reply is None else int(reply.function_code) & 0x7F
-            raise self.fail(DeviceProtocolError, f"{what}: reply is for function {got}, not {fc}")
-        return reply
-
-    # --- ranges ----------------------------------------------------------------
-    def _read_range(self, client: GuardedModbusClient, table: str, rng: Range) -> Artifact:
-        fc, unit = READ_FC[table], self.options.unit
-        reader = {"holding": client.read_holding_registers, "input": client.read_input_registers,
-                  "coils": client.read_coils, "discrete": client.read_discrete_inputs}[table]
-        values: list[int] = []
-        # Chunks never cross a declared range's end: a gap between ranges may be
-        # unreadable, and one unreadable address fails the whole request.
-        for start in range(rng.start, rng.end + 1, CHUNK[table]):
-            count = min(CHUNK[table], rng.end - start + 1)
-            what = f"reading {table} {start}-{start + count - 1}"
-            reply = self._call(what, lambda: reader(start, count=count, device_id=unit), fc)
-            if reply.isError():
-                raise self.fail(DeviceProtocolError,
-                                f"declared range {table} {rng.label} not readable: "
-                                f"{_exception_text(reply.exception_code)} to FC{fc} at {start}+{count}")
-            got = [int(bool(b)) for b in reply.bits] if table in BIT_TABLES else list(reply.registers)
-            # .bits is padded to a multiple of 8; registers must match exactly.
-            if len(got) < count or (table not in BIT_TABLES and len(got) != count):
-                raise self.fail(DeviceProtocolError, f"{what}: asked for {count} values, got {len(got)}")
-            values.extend(got[:count])
-        return Artifact.from_value(f"{table}/{rng.label}", Kind.CONFIG,
-                                   {"start": rng.start, "values": values}, quick=True)
-
-    # --- identity ----------------------------------------------------------------
-    def _read_identity(self, client: GuardedModbusClient) -> Artifact:
-        objects: dict[str, dict[str, str]] = {}
-        try:
-            basic = self._read_category(client, 1, objects)
-        except _NotSupported as exc:  # a device without FC 43/14: recorded, not a failure
-            value: dict[str, Any] = {"supported": False, "exception": exc.code}
-            return Artifact.from_value("identity", Kind.IDENTITY, value, quick=True)
-        value = {"supported": True, "conformity": f"0x{basic:02x}", "objects": objects}
-        # Conformity level 2 or 3 promises the regular objects (0x03-0x06); level 1
-        # devices (e.g. a Modicon M340) are not asked for them at all.
-        if basic & 0x7F >= 2:
-            try:
-                self._read_category(client, 2, objects)
-            except _NotSupported as exc:
-                value["regular"] = {"supported": False, "exception": exc.code}
-        return Artifact.from_value("identity", Kind.IDENTITY, value, quick=True)
-
-    def _read_category(self, client: GuardedModbusClient, read_code: int,
-                       objects: dict[str, dict[str, str]]) -> int:
-        """Read one category, following more-follows; merge into ``objects``.
-        Returns the conformity level.  Raises _NotSupported when the device answered
-        an exception that means "no such category", a DeviceError otherwise."""
-        object_id, conformity = 0, 0
-        for _ in range(_MAX_IDENTITY_PAGES):
-            what = f"reading device identification (FC 43/14, read code {read_code}, object {object_id})"
-            request = ReadDeviceInformationRequest(read_code, object_id, dev_id=self.options.unit)
-            reply = self._call(what, lambda: client.execute(False, request), 43)
-            if reply.isError():
-                if reply.exception_code in _NOT_SUPPORTED:
-                    raise _NotSupported(int(reply.exception_code))
-                raise self.fail(DeviceProtocolError, f"{what}: {_exception_text(reply.exception_code)}")
-            raw = [pdu for tid, _unit, pdu in client.frames() if tid == request.transaction_id]
-            try:
-                if not raw:
-                    raise MalformedIdentity("reply frame not found")
-                page = parse_page(raw[-1])
-            except MalformedIdentity as exc:
-                raise self.fail(DeviceProtocolError, f"{what}: malformed reply: {exc}") from exc
-            conformity = page.conformity
-            for oid, data in page.objects:
-                key, item = object_key(oid), object_value(oid, data)
-                if objects.setdefault(key, item) != item:
-                    raise self.fail(DeviceProtocolError,
-                                    f"{what}: object {key} answered twice with different values")
-            if not page.more_follows:
-                return conformity
-            if page.next_object_id <= object_id:
-                raise self.fail(DeviceProtocolError,
-                                f"{what}: next object id {page.next_object_id} does not advance")
-            object_id = page.next_object_id
-        raise self.fail(DeviceProtocolError, f"device identification did not end after "
-                        f"{_MAX_IDENTITY_PAGES} pages")
+            raise self.fail(DeviceProtocolError, f"{step.what}: reply is for function {got}, "
+                            f"not {step.fc}")
+        raw = None
+        if step.fc == 43:
+            tid = step.request.transaction_id
+            matching = [pdu for t, _unit, pdu in mbap_frames(bytes(client.received)) if t == tid]
+            raw = matching[-1] if matching else None
+        return Answer(reply, raw)

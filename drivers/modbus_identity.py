@@ -1,4 +1,5 @@
-"""Strict parsing of FC 43 / MEI 14 (Read Device Identification) replies.
+"""Raw replies: MBAP framing, and strict parsing of FC 43 / MEI 14 (Read Device
+Identification) replies.
 
 pymodbus decodes these leniently (a truncated object becomes a shorter string,
 extra bytes are ignored); an integrity checker must not hash half a vendor
@@ -10,6 +11,7 @@ spaces and all.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
 
 MEI_DEVICE_ID = 0x0E
 OBJECT_NAMES = {0x00: "vendor_name", 0x01: "product_code", 0x02: "major_minor_revision",
@@ -64,3 +66,21 @@ def object_value(oid: int, data: bytes) -> dict[str, str]:
     if oid in OBJECT_NAMES:
         value["name"] = OBJECT_NAMES[oid]
     return value
+
+
+def mbap_frames(data: bytes) -> Iterator[tuple[int, int, bytes]]:
+    """(transaction id, unit, PDU) of each complete MBAP frame at the start of ``data``;
+    stops at the first thing that is not Modbus TCP (protocol id other than 0)."""
+    pos = 0
+    while pos + 8 <= len(data) and data[pos + 2:pos + 4] == b"\x00\x00":
+        end = pos + 6 + int.from_bytes(data[pos + 4:pos + 6], "big")
+        if end > len(data):
+            return
+        yield int.from_bytes(data[pos:pos + 2], "big"), data[pos + 6], data[pos + 7:end]
+        pos = end
+
+
+def looks_like_modbus(data: bytes) -> bool:
+    """False when what a peer sent cannot be the start of a Modbus TCP reply (an HTTP
+    server, an SSH banner): the protocol id, bytes 2-3, is always zero."""
+    return len(data) < 4 or data[2:4] == b"\x00\x00"
