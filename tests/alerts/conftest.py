@@ -18,7 +18,6 @@ import socket
 import ssl
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator
 
@@ -30,59 +29,18 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from support.receivers import HttpReceiver
+
 LOOPBACK = "127.0.0.1"
 WAIT = 5.0  # generous: how long a listener waits for something that should come at once
 
 
 # --- HTTP -----------------------------------------------------------------------------------
 
-@dataclass
-class HttpRequest:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-class _HttpServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__((LOOPBACK, 0), _Handler)
-        self.requests: list[HttpRequest] = []
-        self.statuses: list[int] = []  # answered in order; 200 once exhausted
-        self.lock = threading.Lock()
-
-    @property
-    def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.server_address[1]}/hooks/plc?token=abc"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _HttpServer
-
-    def do_POST(self) -> None:  # noqa: N802 (http.server naming)
-        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        with self.server.lock:
-            self.server.requests.append(HttpRequest(self.path, dict(self.headers), body))
-            status = self.server.statuses.pop(0) if self.server.statuses else 200
-        self.send_response(status)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:  # keep test output clean
-        pass
-
-
 @pytest.fixture
-def http_server() -> Iterator[_HttpServer]:
-    server = _HttpServer()
-    # A short poll interval: shutdown() waits for one poll, 0.5 s by default.
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+def http_server() -> Iterator[HttpReceiver]:
+    with HttpReceiver(path="/hooks/plc?token=abc") as server:
+        yield server
 
 
 # --- SMTP -----------------------------------------------------------------------------------

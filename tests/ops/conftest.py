@@ -1,81 +1,53 @@
 """Fixtures for unattended-operation tests: a real site, real simulators, real
 local alert receivers, and a clock the tests move by hand.
 
-Copied in spirit from tests/cli and tests/alerts (pytest runs with
---import-mode=importlib, so folders cannot import each other's fixtures).
+Built on tests/support, which every test folder shares.
 """
 
 from __future__ import annotations
 
-import queue
 import socket
 import threading
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Iterator
 
 import pytest
-from click.testing import CliRunner
 
-from integrity import tomlwriter
-from integrity.cli import cli
 from simulators.base import IMAGES, load_image
+from support.peers import Peer, closed_port as _closed_port
+from support.receivers import HttpReceiver
+from support.site import Cli, Inventory, add_to_site_toml, make_site
 
 LOOPBACK = "127.0.0.1"
 WAIT = 5.0  # generous: how long a receiver waits for something that should come at once
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)
 
 
-# --- site, inventory, CLI ----------------------------------------------------------------------
+# --- site, inventory, CLI (tests/support) ------------------------------------------------------
 
 @pytest.fixture
 def site(tmp_path: Path) -> SimpleNamespace:
-    from baselines.signing import TrustStore, generate_keypair
-    from integrity.site import init_site
-
-    root = tmp_path / "site"
-    init_site(root)
-    key, pub, keyid = generate_keypair("tester", tmp_path / "keys", None)
-    TrustStore(root / "trust").add(pub)
-    return SimpleNamespace(root=root, key=key, keyid=keyid)
-
-
-def add_to_site_toml(root: Path, text: str) -> None:
-    """Append tables ([[alerts]], [[schedules]], settings lines) to site.toml."""
-    path = root / "site.toml"
-    path.write_text(path.read_text(encoding="utf-8") + "\n" + text, encoding="utf-8")
+    return make_site(tmp_path)
 
 
 def device_table(sim, **overrides) -> dict:
     """An inventory table for a running simulator, with a short timeout."""
-    return {**sim.inventory_entry(), "timeout": 0.5, "retries": 0, **overrides}
+    return Inventory.table(sim, **overrides)
 
 
 def write_inventory(root: Path, *tables: dict) -> None:
-    (root / "devices" / "sim.toml").write_text(tomlwriter.array_of_tables("devices", tables))
-
-
-class Invoke:
-    def __init__(self, site_root: Path):
-        self.site_root = site_root
-        self.runner = CliRunner()
-
-    def __call__(self, *args: str):
-        return self.runner.invoke(cli, ["--site", str(self.site_root), *args],
-                                  catch_exceptions=False)
+    Inventory(root).write(*tables)
 
 
 @pytest.fixture
-def run(site) -> Invoke:
-    return Invoke(site.root)
+def run(site) -> Cli:
+    return Cli(site)
 
 
-def capture_all(run: Invoke, site: SimpleNamespace, *devices: str) -> None:
-    r = run("baseline", "capture", *(devices or ("--all",)), "--key", str(site.key),
-            "--reason", "test baseline")
+def capture_all(run: Cli, site: SimpleNamespace, *devices: str) -> None:
+    r = run.capture(*devices)
     assert r.exit_code == 0, r.output
 
 
@@ -83,10 +55,8 @@ def capture_all(run: Invoke, site: SimpleNamespace, *devices: str) -> None:
 def drive():
     from simulators.modbus import ModbusSimulator
 
-    sim = ModbusSimulator(load_image(IMAGES / "crane" / "vfd-hoist.json"))
-    sim.start()
-    yield sim
-    sim.stop()
+    with ModbusSimulator(load_image(IMAGES / "crane" / "vfd-hoist.json")) as sim:
+        yield sim
 
 
 @pytest.fixture
@@ -98,100 +68,25 @@ def plant():
         yield p
 
 
-# --- dead and silent peers ---------------------------------------------------------------------
+# --- dead and silent peers, alert receivers -----------------------------------------------------
 
 @pytest.fixture
 def closed_port() -> Iterator[int]:
-    """A loopback port that refuses connections: bound (so nobody else takes it), not listening."""
-    sock = socket.socket()
-    sock.bind((LOOPBACK, 0))
-    yield sock.getsockname()[1]
-    sock.close()
+    with _closed_port() as port:
+        yield port
 
 
-class SilentListener:
+@pytest.fixture
+def silent_listener() -> Iterator[Peer]:
     """Accepts connections and never answers; ``accepted`` is set at the first one."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server((LOOPBACK, 0), backlog=16)
-        self.sock.settimeout(0.1)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = threading.Event()
-        self.conns: list[socket.socket] = []
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.conns.append(conn)
-            self.accepted.set()
-
-    def close(self) -> None:
-        self._stop.set()
-        self.thread.join(WAIT)
-        for c in self.conns:
-            c.close()
-        self.sock.close()
+    with Peer() as peer:
+        yield peer
 
 
 @pytest.fixture
-def silent_listener() -> Iterator[SilentListener]:
-    lst = SilentListener()
-    yield lst
-    lst.close()
-
-
-# --- alert receivers ---------------------------------------------------------------------------
-
-@dataclass
-class HttpRequest:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-class _HttpServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__((LOOPBACK, 0), _Handler)
-        self.requests: list[HttpRequest] = []
-        self.lock = threading.Lock()
-
-    @property
-    def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.server_address[1]}/hooks/plc"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _HttpServer
-
-    def do_POST(self) -> None:  # noqa: N802 (http.server naming)
-        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        with self.server.lock:
-            self.server.requests.append(HttpRequest(self.path, dict(self.headers), body))
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:  # keep test output clean
-        pass
-
-
-@pytest.fixture
-def http_server() -> Iterator[_HttpServer]:
-    server = _HttpServer()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+def http_server() -> Iterator[HttpReceiver]:
+    with HttpReceiver() as server:
+        yield server
 
 
 @pytest.fixture

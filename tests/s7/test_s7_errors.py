@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from typing import Iterator
 
@@ -20,42 +18,10 @@ from integrity.errors import (
     ReadOnlyViolationError,
 )
 from integrity.model import Device, Mode
+from support.peers import Peer, closed_port
 
 TIMEOUT = 0.5
 MARGIN = 4.0  # generous: two busy cores, never a tight timing assertion
-
-
-class Peer:
-    """A TCP peer on loopback that is not an S7 CPU: it says ``reply`` (or nothing)."""
-
-    def __init__(self, reply: bytes | None) -> None:
-        self.reply = reply
-        self.connections = 0
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.sock.settimeout(0.1)
-        self.port = self.sock.getsockname()[1]
-        self._open: list[socket.socket] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except (socket.timeout, OSError):
-                continue
-            self.connections += 1
-            self._open.append(conn)
-            if self.reply is not None:
-                conn.sendall(self.reply)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        for conn in self._open:
-            conn.close()
-        self.sock.close()
 
 
 @pytest.fixture
@@ -76,12 +42,11 @@ def _collect(device: Device, mode: Mode = Mode.DEEP):
 
 
 def test_refused_connection():
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    started = time.monotonic()
-    with pytest.raises(DeviceRefusedError, match=r"plc-x \(127\.0\.0\.1:\d+\): connection refused"):
-        _collect(_device(port))
+    with closed_port() as port:  # bound, not listening: refused
+        started = time.monotonic()
+        with pytest.raises(DeviceRefusedError,
+                           match=r"plc-x \(127\.0\.0\.1:\d+\): connection refused"):
+            _collect(_device(port))
     assert time.monotonic() - started < MARGIN
 
 
