@@ -73,9 +73,10 @@ class _Recorder(asyncio.Protocol):
         return None  # let the transport close; connection_lost follows
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.client.fail_pending(ConnectionException(
-            f"{self.client}: connection closed by the device"
-            + (f" ({exc})" if exc else "")))
+        # A reset keeps its OSError, as the sync client's recv raises it; a clean
+        # close is the sync client's ConnectionException.
+        self.client.fail_pending(exc if isinstance(exc, OSError) else ConnectionException(
+            f"{self.client}: connection closed by the device"))
         self.client.ctx.connection_lost(exc)
         self.client.lost.set()
 

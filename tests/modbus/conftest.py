@@ -7,6 +7,7 @@ cannot import each other.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import socket
 import struct
@@ -17,7 +18,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from drivers.modbus import ModbusDriver
-from integrity.model import Device
+from integrity.model import Capture, Device, Mode
 from simulators.base import load_image
 from simulators.base import IMAGES
 from simulators.modbus import ModbusSimulator
@@ -57,6 +58,12 @@ def simulator() -> Callable[..., ModbusSimulator]:
 
 
 @pytest.fixture
+def basic_image() -> dict[str, Any]:
+    """A fresh copy of BASIC_IMAGE to vary."""
+    return copy.deepcopy(BASIC_IMAGE)
+
+
+@pytest.fixture
 def crane_image() -> Callable[[str], dict[str, Any]]:
     return lambda name: load_image(IMAGES / "crane" / f"{name}.json")
 
@@ -72,6 +79,37 @@ def device() -> Callable[..., Device]:
                       retries=retries)
 
     return build
+
+
+# --- the two read paths ------------------------------------------------------------
+
+def collect_sync(device: Device, mode: Mode = Mode.DEEP, **kw: Any) -> Capture:
+    with ModbusDriver(device) as drv:
+        return drv.collect(mode, **kw)
+
+
+def collect_async(device: Device, mode: Mode = Mode.DEEP, **kw: Any) -> Capture:
+    async def run() -> Capture:
+        async with ModbusDriver(device) as drv:
+            return await drv.collect_async(mode, **kw)
+
+    return asyncio.run(run())
+
+
+PATHS = {"sync": collect_sync, "async": collect_async}
+
+
+@pytest.fixture(params=sorted(PATHS))
+def collect(request: pytest.FixtureRequest) -> Callable[..., Capture]:
+    """``collect(device, mode=DEEP, now=None)`` through one read path: every test that
+    takes this fixture runs once on the sync client and once on the asyncio client."""
+    return PATHS[request.param]
+
+
+@pytest.fixture
+def both_paths() -> dict[str, Callable[..., Capture]]:
+    """Both read paths, for tests that compare them."""
+    return dict(PATHS)
 
 
 def only_reads(sim: ModbusSimulator) -> list[str]:

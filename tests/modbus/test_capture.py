@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.modbus import ModbusDriver
 from integrity.errors import DeviceProtocolError
 from integrity.model import Kind, Mode
 from simulators.base import LEDGER, checker_violations
 from simulators.modbus import attacker_write_coil, attacker_write_register
 
 
-def collect(device, mode=Mode.DEEP):
-    with ModbusDriver(device) as drv:
-        return drv.collect(mode)
+# Every test runs on both read paths: ``collect`` is the sync or the async path.
 
-
-def test_capture_has_identity_and_one_artifact_per_declared_range(simulator, device, assert_only_reads):
+def test_capture_has_identity_and_one_artifact_per_declared_range(collect, simulator, device, assert_only_reads):
     sim = simulator()
     cap = collect(device(sim.port, holding=["0-1999", "3000-3003"], input=["4"],
                          coils=["0-10"], discrete=["100-102"]))
@@ -35,7 +31,7 @@ def test_capture_has_identity_and_one_artifact_per_declared_range(simulator, dev
     assert_only_reads(sim)
 
 
-def test_bits_are_trimmed_to_the_range_as_ints(simulator, device):
+def test_bits_are_trimmed_to_the_range_as_ints(collect, simulator, device):
     sim = simulator()
     arts = collect(device(sim.port, identity=False, coils=["0-10"], discrete=["101"])).by_key()
     # .bits would be padded to 16 and 8: the artifact holds exactly the declared addresses.
@@ -43,7 +39,7 @@ def test_bits_are_trimmed_to_the_range_as_ints(simulator, device):
     assert arts["discrete/101"].value() == {"start": 101, "values": [1]}
 
 
-def test_2000_registers_take_16_requests_of_at_most_125(simulator, device):
+def test_2000_registers_take_16_requests_of_at_most_125(collect, simulator, device):
     sim = simulator()
     collect(device(sim.port, identity=False, holding=["0-1999"]))
     reads = [r for r in sim.requests if r.operation == "FC3"]
@@ -51,7 +47,7 @@ def test_2000_registers_take_16_requests_of_at_most_125(simulator, device):
     assert len(reads) == 16 and max(counts) == 125 and sum(counts) == 2000
 
 
-def test_chunks_never_cross_a_gap_between_declared_ranges(simulator, device):
+def test_chunks_never_cross_a_gap_between_declared_ranges(collect, simulator, device):
     sim = simulator()
     # 1990-1999 and 3000-3003 are separated by an unreadable gap; 1990-3003 would fail.
     cap = collect(device(sim.port, identity=False, holding=["1990-1999", "3000-3003"]))
@@ -60,7 +56,7 @@ def test_chunks_never_cross_a_gap_between_declared_ranges(simulator, device):
     assert details == ["unit=1 address=1990 count=10", "unit=1 address=3000 count=4"]
 
 
-def test_declared_range_not_readable_names_range_and_exception(simulator, device):
+def test_declared_range_not_readable_names_range_and_exception(collect, simulator, device):
     sim = simulator()
     with pytest.raises(DeviceProtocolError) as err:
         collect(device(sim.port, identity=False, holding=["1990-2010"]))
@@ -68,7 +64,7 @@ def test_declared_range_not_readable_names_range_and_exception(simulator, device
     assert "dut" in text and "holding 1990-2010 not readable" in text and "exception 2" in text
 
 
-def test_attacker_write_changes_the_digest_and_live_inputs_do_not(simulator, device):
+def test_attacker_write_changes_the_digest_and_live_inputs_do_not(collect, simulator, device):
     sim = simulator()
     dev = device(sim.port, holding=["0-1999"], coils=["0-10"])
     before = collect(dev).by_key()
@@ -90,13 +86,13 @@ def test_attacker_write_changes_the_digest_and_live_inputs_do_not(simulator, dev
     assert any(r.device == sim.name and r.operation == "FC6" for r in LEDGER)
 
 
-def test_quick_mode_reads_the_same_artifacts(simulator, device):
+def test_quick_mode_reads_the_same_artifacts(collect, simulator, device):
     sim = simulator()
     dev = device(sim.port, holding=["0-99"])
     assert collect(dev, Mode.QUICK).fingerprint == collect(dev, Mode.DEEP).fingerprint
 
 
-def test_crane_drive_capture(simulator, crane_image, device, assert_only_reads):
+def test_crane_drive_capture(collect, simulator, crane_image, device, assert_only_reads):
     sim = simulator(crane_image("vfd-hoist"))
     entry = sim.inventory_entry()
     assert entry["holding"] == ["0-1999"] and "input" not in entry
