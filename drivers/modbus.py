@@ -27,10 +27,9 @@ from __future__ import annotations
 
 import logging
 import socket
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, Generator, Iterator, Mapping, Protocol
+from typing import Any, ClassVar, Generator, Mapping, Protocol
 
 from pymodbus.client import ModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
@@ -40,7 +39,7 @@ from pymodbus.pdu.mei_message import ReadDeviceInformationRequest
 from pymodbus.pdu.register_message import ReadHoldingRegistersRequest, ReadInputRegistersRequest
 
 from drivers.base import Driver, utcnow
-from drivers.modbus_async import GuardedAsyncModbusClient, pace_async
+from drivers.modbus_async import GuardedAsyncModbusClient, reserve_send_slot
 from drivers.modbus_identity import (
     MalformedIdentity,
     looks_like_modbus,
@@ -74,6 +73,9 @@ EXCEPTIONS = {1: "illegal function", 2: "illegal data address", 3: "illegal data
 # property worth recording.  Busy/failure/gateway exceptions are transient and would
 # flip the identity digest, so they stay errors.
 _NOT_SUPPORTED = frozenset({1, 2, 3})
+# What the client may raise that _translated turns into a DeviceError (ConnectionException
+# and ModbusIOException are ModbusExceptions; asyncio's TimeoutError is an OSError).
+_TRANSLATED = (ModbusException, OSError)
 _MAX_IDENTITY_PAGES = 32
 
 
@@ -285,8 +287,10 @@ class ModbusDriver(Driver):
         """The connected, read-only client.  Raises a DeviceError subclass."""
         if self._client is None:
             self._client = GuardedModbusClient(self)
-        with self._translated("connect", self._client):
+        try:
             self._client.connect()
+        except _TRANSLATED as exc:
+            raise self._translated("connect", self._client, exc) from exc
         return self._client
 
     def close(self) -> None:
@@ -312,8 +316,10 @@ class ModbusDriver(Driver):
             try:
                 step = next(steps)
                 while True:
-                    with self._translated(step.what, client):
+                    try:
                         reply = client.execute(False, step.request)
+                    except _TRANSLATED as exc:
+                        raise self._translated(step.what, client, exc) from exc
                     step = steps.send(self._answer(step, reply, client))
             except StopIteration as done:
                 artifacts = done.value
@@ -328,9 +334,11 @@ class ModbusDriver(Driver):
         if self._aclient is None:
             self._aclient = GuardedAsyncModbusClient(
                 self.device, guard=lambda pdu: self.guard(operation(pdu)),
-                pace=lambda: pace_async(self))
-        with self._translated("connect", self._aclient):
+                reserve=lambda: reserve_send_slot(self))
+        try:
             await self._aclient.connect()
+        except _TRANSLATED as exc:
+            raise self._translated("connect", self._aclient, exc) from exc
         return self._aclient
 
     async def aclose(self) -> None:
@@ -357,8 +365,10 @@ class ModbusDriver(Driver):
             try:
                 step = next(steps)
                 while True:
-                    with self._translated(step.what, client):
+                    try:
                         reply = await client.execute(False, step.request)
+                    except _TRANSLATED as exc:
+                        raise self._translated(step.what, client, exc) from exc
                     step = steps.send(self._answer(step, reply, client))
             except StopIteration as done:
                 artifacts = done.value
@@ -372,30 +382,26 @@ class ModbusDriver(Driver):
                        captured_at=utcnow(now), artifacts=tuple(artifacts),
                        policy=self.options.policy())
 
-    @contextmanager
-    def _translated(self, what: str, client: RecordingClient) -> Iterator[None]:
-        """Translate socket and pymodbus failures while doing ``what``, most specific first."""
-        try:
-            yield
-        except DeviceError:
-            raise
-        except (ConnectionException, ModbusIOException, OSError) as exc:
+    def _translated(self, what: str, client: RecordingClient, exc: Exception) -> DeviceError:
+        """The DeviceError for a socket or pymodbus failure while doing ``what``, most
+        specific first.  (A function, not a context manager: it runs per request and
+        try/except costs nothing when nothing fails.)"""
+        if isinstance(exc, (ConnectionException, ModbusIOException, OSError)):
             if not looks_like_modbus(bytes(client.received[:4])):
                 preview = bytes(client.received[:24])
-                raise self.fail(DeviceProtocolError, f"{what}: the peer does not speak Modbus TCP "
-                                f"(it sent {preview!r})") from exc
+                return self.fail(DeviceProtocolError, f"{what}: the peer does not speak Modbus TCP "
+                                 f"(it sent {preview!r})")
             if isinstance(exc, OSError):
-                raise self.translate_os_error(exc) from exc
+                return self.translate_os_error(exc)
             if isinstance(exc, ConnectionException):
-                raise self.fail(DeviceRefusedError,
-                                f"{what}: connection closed by the device without an answer") from exc
+                return self.fail(DeviceRefusedError,
+                                 f"{what}: connection closed by the device without an answer")
             if client.timed_out():
-                raise self.fail(DeviceTimeoutError,
-                                f"{what}: no answer within {self.device.timeout:g} s "
-                                f"({self.device.retries + 1} attempts)") from exc
-            raise self.fail(DeviceProtocolError, f"{what}: reply could not be decoded ({exc})") from exc
-        except ModbusException as exc:
-            raise self.fail(DeviceProtocolError, f"{what}: {exc}") from exc
+                return self.fail(DeviceTimeoutError,
+                                 f"{what}: no answer within {self.device.timeout:g} s "
+                                 f"({self.device.retries + 1} attempts)")
+            return self.fail(DeviceProtocolError, f"{what}: reply could not be decoded ({exc})")
+        return self.fail(DeviceProtocolError, f"{what}: {exc}")
 
     def _answer(self, step: Step, reply: ModbusPDU | None, client: RecordingClient) -> Answer:
         """Check the reply is for the step's function; find the raw PDU for FC 43."""

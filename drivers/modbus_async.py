@@ -1,5 +1,5 @@
 """The asyncio side of the Modbus driver: a read-only pymodbus asyncio client and
-the async pacing, so hundreds of devices can be read on one event loop.
+the async pacing (``reserve_send_slot``), so hundreds of devices can be read on one event loop.
 
 pymodbus's ``AsyncModbusTcpClient`` differs from the sync client in three ways
 that matter to an integrity checker, each handled here so that both paths fail
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Awaitable, Callable
+from typing import TYPE_CHECKING, Callable
 
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException
@@ -34,21 +34,21 @@ if TYPE_CHECKING:
     from drivers.base import Driver
 
 
-async def pace_async(driver: "Driver") -> None:
-    """``Driver.pace`` for a coroutine: the same per-device ceiling (``max_rps``),
-    computed the same way, but the wait is spent in ``asyncio.sleep`` so the loop
-    keeps serving the other devices."""
+def reserve_send_slot(driver: "Driver") -> float:
+    """``Driver.pace`` split for a coroutine: reserve the next send time under the same
+    per-device ceiling (``max_rps``), computed the same way, and return how long to
+    wait for it (<= 0: send now).  The caller waits with ``asyncio.sleep``, so the
+    loop keeps serving the other devices."""
     rate = driver.device.max_rps
     if not rate:
-        return
+        return 0.0
     # Same bookkeeping as Driver.pace (its lock and next-send time), so a driver
     # used from both paths still keeps one ceiling.
     with driver._pace_lock:  # noqa: SLF001 - see the report: base.py could expose this
         now = time.monotonic()
         wait = driver._next_send - now  # noqa: SLF001
         driver._next_send = max(now, driver._next_send) + 1.0 / rate  # noqa: SLF001
-    if wait > 0:
-        await asyncio.sleep(wait)
+    return wait
 
 
 class _Recorder(asyncio.Protocol):
@@ -86,9 +86,9 @@ class GuardedAsyncModbusClient(AsyncModbusTcpClient):
     on a running event loop (pymodbus needs one)."""
 
     def __init__(self, device: Device, *, guard: Callable[[ModbusPDU], None],
-                 pace: Callable[[], Awaitable[None]]) -> None:
+                 reserve: Callable[[], float]) -> None:
         self._guard = guard
-        self._pace = pace
+        self._reserve = reserve
         self.received = bytearray()
         self.attempts = 0
         self._in_flight = False
@@ -114,7 +114,8 @@ class GuardedAsyncModbusClient(AsyncModbusTcpClient):
         self._guard(request)
         # One pacing per request, before the single send point; pymodbus's retries
         # follow a full timeout, far longer than any pacing interval.
-        await self._pace()
+        if (wait := self._reserve()) > 0:
+            await asyncio.sleep(wait)
         self.received = bytearray()
         self.attempts = 0
         self._in_flight = True
