@@ -84,21 +84,29 @@ class Driver(ABC):
                 f"{self.protocol} driver refused to send {operation!r} to {self.device.name}: "
                 "only read requests are allowed")
 
+    def reserve_send_slot(self) -> float:
+        """Book the next send under the device's ceiling (``device.max_rps``
+        requests per second; None: no ceiling) and return how long to wait for
+        it, in seconds (<= 0: send now).  Sync callers use ``pace``; coroutines
+        await ``asyncio.sleep`` on the result, keeping their loop free."""
+        rate = self.device.max_rps
+        if not rate:
+            return 0.0
+        with self._pace_lock:
+            now = time.monotonic()
+            wait = self._next_send - now
+            self._next_send = max(now, self._next_send) + 1.0 / rate
+        return wait
+
     def pace(self) -> None:
         """Hold back the next request so this device never sees more than
-        ``device.max_rps`` requests per second from us (None: no ceiling).
+        ``device.max_rps`` requests per second from us.
 
         Each driver calls this once per request at its single send point; with
         one connection per device, that makes it a per-device ceiling.  The
         wait is spent here, never as a burst afterwards.
         """
-        rate = self.device.max_rps
-        if not rate:
-            return
-        with self._pace_lock:
-            now = time.monotonic()
-            wait = self._next_send - now
-            self._next_send = max(now, self._next_send) + 1.0 / rate
+        wait = self.reserve_send_slot()
         if wait > 0:
             time.sleep(wait)
 

@@ -39,7 +39,7 @@ from pymodbus.pdu.mei_message import ReadDeviceInformationRequest
 from pymodbus.pdu.register_message import ReadHoldingRegistersRequest, ReadInputRegistersRequest
 
 from drivers.base import Driver, utcnow
-from drivers.modbus_async import GuardedAsyncModbusClient, reserve_send_slot
+from drivers.modbus_async import GuardedAsyncModbusClient
 from drivers.modbus_identity import (
     MalformedIdentity,
     looks_like_modbus,
@@ -334,7 +334,7 @@ class ModbusDriver(Driver):
         if self._aclient is None:
             self._aclient = GuardedAsyncModbusClient(
                 self.device, guard=lambda pdu: self.guard(operation(pdu)),
-                reserve=lambda: reserve_send_slot(self))
+                reserve=self.reserve_send_slot)
         try:
             await self._aclient.connect()
         except _TRANSLATED as exc:

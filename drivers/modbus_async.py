@@ -1,5 +1,5 @@
 """The asyncio side of the Modbus driver: a read-only pymodbus asyncio client and
-the async pacing (``reserve_send_slot``), so hundreds of devices can be read on one event loop.
+the async pacing (``Driver.reserve_send_slot``), so hundreds of devices can be read on one event loop.
 
 pymodbus's ``AsyncModbusTcpClient`` differs from the sync client in three ways
 that matter to an integrity checker, each handled here so that both paths fail
@@ -21,7 +21,6 @@ driver's guard before anything is sent.
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import TYPE_CHECKING, Callable
 
 from pymodbus.client import AsyncModbusTcpClient
@@ -32,23 +31,6 @@ from integrity.model import Device
 
 if TYPE_CHECKING:
     from drivers.base import Driver
-
-
-def reserve_send_slot(driver: "Driver") -> float:
-    """``Driver.pace`` split for a coroutine: reserve the next send time under the same
-    per-device ceiling (``max_rps``), computed the same way, and return how long to
-    wait for it (<= 0: send now).  The caller waits with ``asyncio.sleep``, so the
-    loop keeps serving the other devices."""
-    rate = driver.device.max_rps
-    if not rate:
-        return 0.0
-    # Same bookkeeping as Driver.pace (its lock and next-send time), so a driver
-    # used from both paths still keeps one ceiling.
-    with driver._pace_lock:  # noqa: SLF001 - see the report: base.py could expose this
-        now = time.monotonic()
-        wait = driver._next_send - now  # noqa: SLF001
-        driver._next_send = max(now, driver._next_send) + 1.0 / rate  # noqa: SLF001
-    return wait
 
 
 class _Recorder(asyncio.Protocol):
