@@ -46,12 +46,30 @@ def _check(value: Any, path: str) -> None:
     raise CanonicalError(f"{path or 'value'}: {type(value).__name__} has no canonical form")
 
 
+def _ok(value: Any) -> bool:
+    """The rules, checked without building error paths (the common case).
+    ``_check`` walks again to name the offending value only when this fails."""
+    t = type(value)
+    if value is None or t is bool or t is int or t is str:
+        return True
+    if t is float:
+        return math.isfinite(value)
+    if t is list or t is tuple:
+        # Register tables are long lists of ints: check them in one pass.
+        return all(type(v) is int for v in value) or all(_ok(v) for v in value)
+    if t is dict:
+        return all(type(k) is str and _ok(v) for k, v in value.items())
+    # Subclasses (IntEnum, str subclasses...) take the careful path.
+    return False
+
+
 def encode(value: Any) -> bytes:
     """Return the canonical bytes of a JSON-able value.
 
     Raises CanonicalError for anything outside the rules in the module docstring.
     """
-    _check(value, "")
+    if not _ok(value):
+        _check(value, "")
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       allow_nan=False).encode("utf-8")
 
