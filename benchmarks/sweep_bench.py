@@ -137,6 +137,8 @@ def main() -> None:
     parser.add_argument("--concurrency", default="16,32,64,128",
                         help="comma-separated levels tried for both (a) and (b)")
     parser.add_argument("--mode", choices=("deep", "quick"), default="deep")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="timed runs of each measurement per level; the best counts")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args()
     levels = [int(x) for x in args.concurrency.split(",")]
@@ -163,7 +165,7 @@ def main() -> None:
                       f"{args.logix} Logix controllers) in {args.fleet_procs} processes, "
                       f"latency {args.latency * 1000:g} ms/reply; baselines captured in {setup_s:.1f} s "
                       f"(not timed below); mode {mode.value}")
-                figures = run_levels(devices, store, trust, mode, levels)
+                figures = run_levels(devices, store, trust, mode, levels, args.rounds)
                 figures.update(measure_memory(devices, store, trust, mode, figures))
             finally:
                 store.close()
@@ -173,16 +175,20 @@ def main() -> None:
 
 
 def run_levels(devices: list[Device], store: Store, trust: TrustStore, mode: Mode,
-               levels: list[int]) -> dict[str, Any]:
+               levels: list[int], rounds: int = 3) -> dict[str, Any]:
     # One untimed pass each: imports, connection code paths, the manifest cache.
     bare.read_fleet(devices, max(levels))
     sweep_once(devices, store, trust, mode, max(levels))
     rows = []
     print(f"{'concurrency':>11} {'bare threads s':>15} {'bare asyncio s':>15} {'sweep s':>9}")
     for c in levels:
-        threads_s, _ = timed(lambda: bare.read_fleet(devices, c))
-        async_s, _ = timed(lambda: bare.read_fleet_async(devices, c))
-        sweep_s, _ = timed(lambda: sweep_once(devices, store, trust, mode, c))
+        # Interleaved and best of ``rounds`` for each of the three, so a noisy
+        # moment on this shared machine cannot favour one side.
+        threads_s = async_s = sweep_s = float("inf")
+        for _ in range(rounds):
+            threads_s = min(threads_s, timed(lambda: bare.read_fleet(devices, c))[0])
+            async_s = min(async_s, timed(lambda: bare.read_fleet_async(devices, c))[0])
+            sweep_s = min(sweep_s, timed(lambda: sweep_once(devices, store, trust, mode, c))[0])
         rows.append({"concurrency": c, "bare_threads_s": threads_s, "bare_async_s": async_s,
                      "sweep_s": sweep_s})
         print(f"{c:>11} {threads_s:>15.2f} {async_s:>15.2f} {sweep_s:>9.2f}", flush=True)

@@ -46,6 +46,9 @@ def _check(value: Any, path: str) -> None:
     raise CanonicalError(f"{path or 'value'}: {type(value).__name__} has no canonical form")
 
 
+_PLAIN = frozenset({int, str, bool, type(None)})
+
+
 def _ok(value: Any) -> bool:
     """The rules, checked without building error paths (the common case).
     ``_check`` walks again to name the offending value only when this fails."""
@@ -55,8 +58,10 @@ def _ok(value: Any) -> bool:
     if t is float:
         return math.isfinite(value)
     if t is list or t is tuple:
-        # Register tables are long lists of ints: check them in one pass.
-        return all(type(v) is int for v in value) or all(_ok(v) for v in value)
+        # Register tables are long lists of ints: one C-level pass over the types.
+        if set(map(type, value)) <= _PLAIN:
+            return True
+        return all(_ok(v) for v in value)
     if t is dict:
         return all(type(k) is str and _ok(v) for k, v in value.items())
     # Subclasses (IntEnum, str subclasses...) take the careful path.

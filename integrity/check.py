@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import queue
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -66,9 +67,12 @@ class ReadOutcome:
 
 def read_many(devices: Iterable[Device], mode: Mode, *, concurrency: int = 16,
               now: datetime | None = None,
-              driver_factory: DriverFactory = default_driver_factory) -> Iterator[ReadOutcome]:
-    """Read devices concurrently, at most ``concurrency`` at a time; outcomes
-    come in the order given, and devices are started in that order.
+              driver_factory: DriverFactory = default_driver_factory,
+              ordered: bool = True) -> Iterator[ReadOutcome]:
+    """Read devices concurrently, at most ``concurrency`` at a time; devices
+    are started in the order given, and outcomes come in that order too, or,
+    with ``ordered=False``, as each read finishes (so the caller's work on
+    fast devices need not wait behind a slow one).
 
     All reads are driven from one event loop in one thread: drivers that can
     read on it (``collect_async``: Modbus) do, so hundreds of drives cost no
@@ -119,10 +123,16 @@ def read_many(devices: Iterable[Device], mode: Mode, *, concurrency: int = 16,
         finally:
             pool.shutdown(wait=False)
 
+    done: queue.SimpleQueue[Future[ReadOutcome]] = queue.SimpleQueue()
+    if not ordered:
+        for future in futures:
+            future.add_done_callback(done.put)
     # A daemon thread: an abandoned sweep must never keep the process alive.
     threading.Thread(target=asyncio.run, args=(read_all(),), name="plc-read-loop",
                      daemon=True).start()
-    return (future.result() for future in futures)
+    if ordered:
+        return (future.result() for future in futures)
+    return (done.get().result() for _ in futures)
 
 
 def _reads_async(device: Device, driver_factory: DriverFactory) -> bool:
@@ -190,7 +200,7 @@ def verify(devices: Iterable[Device], store, trust, *, mode: Mode = Mode.DEEP,
     results: list[CheckResult] = []
     unrecorded: list[CheckResult] = []
     outcomes = read_many(devices, mode, concurrency=concurrency, now=now,
-                         driver_factory=driver_factory)
+                         driver_factory=driver_factory, ordered=False)
     # Verified while the devices are being read; every read still verifies
     # signatures, chain and head (one transaction for all devices).
     latest = store.latest_many([d.name for d in devices], trust)
@@ -207,7 +217,8 @@ def verify(devices: Iterable[Device], store, trust, *, mode: Mode = Mode.DEEP,
             progress(len(results), len(devices), result)
     if record and unrecorded:
         store.record_checks(unrecorded)
-    return results
+    position = {d.name: i for i, d in enumerate(devices)}
+    return sorted(results, key=lambda r: position[r.device])
 
 
 @dataclass(frozen=True)
