@@ -304,9 +304,14 @@ class Store(RuntimeStateMixin):
                     rows[r.device].append(Row(r.id, r.device, r.sequence, r.keyid,
                                               bytes(r.manifest), bytes(r.signature), r.created_at))
         out: dict[str, Baseline | BaselineError] = {}
+        try:
+            heads = self._heads.read() if self._heads is not None else None
+        except ChainBrokenError as exc:  # a damaged anchor vouches for no device
+            return {device: exc for device in devices}
         for device in devices:
             try:
-                history = self._verify_history(device, rows[device], snapshot, self._head(device))
+                head = heads.get(device) if heads is not None else None
+                history = self._verify_history(device, rows[device], snapshot, head)
                 if not history:
                     raise NoBaselineError(f"no baseline for {device}")
                 out[device] = history[-1]
