@@ -15,7 +15,7 @@ import asyncio
 import dataclasses
 import queue
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Iterator, Mapping
@@ -92,7 +92,10 @@ def read_many(devices: Iterable[Device], mode: Mode, *, concurrency: int = 16,
     if len(devices) <= 1 or concurrency <= 1:
         return (on_thread(d) for d in devices)
 
-    futures: list[Future[ReadOutcome]] = [Future() for _ in devices]
+    # Finished reads arrive here as (position, outcome or exception).  Nothing
+    # else keeps a capture: once handed over it is the caller's alone, so a
+    # sweep holds only what it has not evaluated yet, never the whole fleet's.
+    finished: queue.SimpleQueue[tuple[int, ReadOutcome | BaseException]] = queue.SimpleQueue()
 
     async def on_loop(device: Device) -> ReadOutcome:
         try:
@@ -108,31 +111,41 @@ def read_many(devices: Iterable[Device], mode: Mode, *, concurrency: int = 16,
         loop = asyncio.get_running_loop()
         pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="plc-read")
 
-        async def one(device: Device, future: Future[ReadOutcome]) -> None:
+        async def one(position: int, device: Device) -> None:
             async with gate:
                 try:
                     if _reads_async(device, driver_factory):
-                        future.set_result(await on_loop(device))
+                        finished.put((position, await on_loop(device)))
                     else:
-                        future.set_result(await loop.run_in_executor(pool, on_thread, device))
+                        finished.put((position, await loop.run_in_executor(pool, on_thread,
+                                                                           device)))
                 except BaseException as exc:  # a bug, not a device problem: to the caller
-                    future.set_exception(exc)
+                    finished.put((position, exc))
 
         try:
-            await asyncio.gather(*(one(d, f) for d, f in zip(devices, futures)))
+            await asyncio.gather(*(one(i, d) for i, d in enumerate(devices)))
         finally:
             pool.shutdown(wait=False)
 
-    done: queue.SimpleQueue[Future[ReadOutcome]] = queue.SimpleQueue()
-    if not ordered:
-        for future in futures:
-            future.add_done_callback(done.put)
     # A daemon thread: an abandoned sweep must never keep the process alive.
     threading.Thread(target=asyncio.run, args=(read_all(),), name="plc-read-loop",
                      daemon=True).start()
-    if ordered:
-        return (future.result() for future in futures)
-    return (done.get().result() for _ in futures)
+
+    def hand_over() -> Iterator[ReadOutcome]:
+        early: dict[int, ReadOutcome | BaseException] = {}
+        for next_position in range(len(devices)):
+            if ordered:
+                while next_position not in early:
+                    position, item = finished.get()
+                    early[position] = item
+                item = early.pop(next_position)
+            else:
+                _, item = finished.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    return hand_over()
 
 
 def _reads_async(device: Device, driver_factory: DriverFactory) -> bool:
