@@ -21,16 +21,13 @@ driver's guard before anything is sent.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException
 from pymodbus.pdu import ModbusPDU
 
 from integrity.model import Device
-
-if TYPE_CHECKING:
-    from drivers.base import Driver
 
 
 class _Recorder(asyncio.Protocol):

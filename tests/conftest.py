@@ -14,6 +14,9 @@ import pytest
 
 from simulators.base import LEDGER, checker_violations, is_attacker
 
+# Shared fixtures (site, inventory, run, peers...) for every test folder.
+pytest_plugins = ["support.fixtures"]
+
 
 def pytest_configure(config: pytest.Config) -> None:
     for name in ("pymodbus", "snap7", "pycomm3"):

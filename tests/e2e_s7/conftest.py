@@ -1,18 +1,15 @@
-"""Fixtures for the s7 end-to-end CLI tests: a real hoist CPU simulator, a real site with a
-real signing key (tests/support), and loopback peers that are something else."""
+"""Fixtures for the s7 end-to-end CLI tests: a real hoist CPU simulator.  The site, its key,
+the CLI runner and the loopback peers come from tests/support/fixtures.py."""
 
 from __future__ import annotations
 
 import copy
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import pytest
 
 from simulators.s7 import S7Simulator
 from simulators.base import IMAGES, load_image
-from support.peers import Peer, closed_port as _closed_port
-from support.site import Cli, Inventory, checker_only_read, make_site
 
 IMAGE = load_image(IMAGES / "crane" / "plc-hoist.json")
 
@@ -21,43 +18,3 @@ IMAGE = load_image(IMAGES / "crane" / "plc-hoist.json")
 def hoist() -> Iterator[S7Simulator]:
     with S7Simulator(copy.deepcopy(IMAGE)) as sim:
         yield sim
-
-
-@pytest.fixture
-def site(tmp_path: Path):
-    return make_site(tmp_path)
-
-
-@pytest.fixture
-def inventory(site) -> Inventory:
-    return Inventory(site.root)
-
-
-@pytest.fixture
-def run(site) -> Cli:
-    return Cli(site)
-
-
-@pytest.fixture
-def only_reads():
-    return checker_only_read
-
-
-@pytest.fixture
-def peer() -> Iterator[Any]:
-    """Start loopback peers: peer(reply_bytes) answers that on connect, peer(None) is silent."""
-    peers: list[Peer] = []
-
-    def start(reply: bytes | None) -> Peer:
-        peers.append(Peer(reply))
-        return peers[-1]
-
-    yield start
-    for p in peers:
-        p.close()
-
-
-@pytest.fixture
-def closed_port() -> Iterator[int]:
-    with _closed_port() as port:
-        yield port

@@ -16,21 +16,15 @@ from typing import Iterator
 import pytest
 
 from simulators.base import IMAGES, load_image
-from support.peers import Peer, closed_port as _closed_port
 from support.receivers import HttpReceiver
-from support.site import Cli, Inventory, add_to_site_toml, make_site
+from support.site import Cli, Inventory, add_to_site_toml
 
 LOOPBACK = "127.0.0.1"
 WAIT = 5.0  # generous: how long a receiver waits for something that should come at once
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)
 
 
-# --- site, inventory, CLI (tests/support) ------------------------------------------------------
-
-@pytest.fixture
-def site(tmp_path: Path) -> SimpleNamespace:
-    return make_site(tmp_path)
-
+# --- inventory, CLI (site, run, peers: tests/support/fixtures.py) ------------------------------
 
 def device_table(sim, **overrides) -> dict:
     """An inventory table for a running simulator, with a short timeout."""
@@ -39,11 +33,6 @@ def device_table(sim, **overrides) -> dict:
 
 def write_inventory(root: Path, *tables: dict) -> None:
     Inventory(root).write(*tables)
-
-
-@pytest.fixture
-def run(site) -> Cli:
-    return Cli(site)
 
 
 def capture_all(run: Cli, site: SimpleNamespace, *devices: str) -> None:
@@ -68,20 +57,7 @@ def plant():
         yield p
 
 
-# --- dead and silent peers, alert receivers -----------------------------------------------------
-
-@pytest.fixture
-def closed_port() -> Iterator[int]:
-    with _closed_port() as port:
-        yield port
-
-
-@pytest.fixture
-def silent_listener() -> Iterator[Peer]:
-    """Accepts connections and never answers; ``accepted`` is set at the first one."""
-    with Peer() as peer:
-        yield peer
-
+# --- alert receivers ---------------------------------------------------------------------------
 
 @pytest.fixture
 def http_server() -> Iterator[HttpReceiver]:
