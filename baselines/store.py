@@ -163,8 +163,7 @@ class Store(RuntimeStateMixin):
         result = conn.execute(select(t.c.id, t.c.device, t.c.sequence, t.c.keyid, t.c.manifest,
                                      t.c.signature, t.c.created_at)
                               .where(t.c.device == device).order_by(t.c.sequence))
-        return [Row(r.id, r.device, r.sequence, r.keyid, bytes(r.manifest), bytes(r.signature),
-                    r.created_at) for r in result]
+        return [Row.from_db(r) for r in result]
 
     def _head(self, device: str) -> Head | None:
         """Raises ChainBrokenError if the head file exists but is damaged."""
@@ -181,7 +180,15 @@ class Store(RuntimeStateMixin):
 
     def _verify_history(self, device: str, rows: list[Row], snapshot: TrustSnapshot,
                         head: Head | None) -> list[Baseline]:
-        reports, extra = verify_rows(device, rows, snapshot, head)
+        try:
+            reports, extra = verify_rows(device, rows, snapshot, head)
+        except BaselineInvalidError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - fail closed on rows nobody expected
+            # Rows are attacker-reachable input: whatever they do to the checks,
+            # the answer is "this history cannot be trusted", never a crash.
+            raise StoreTamperedError(f"baseline {device}: history could not be verified "
+                                     f"({type(exc).__name__}: {str(exc)[:200]})") from exc
         # The newest bad row first: it is the one closest to what the caller is
         # about to trust (e.g. "the current baseline's signer is not trusted").
         for problem in [r.problem for r in reversed(reports) if r.problem is not None] + extra:
@@ -292,6 +299,7 @@ class Store(RuntimeStateMixin):
         snapshot = trust.snapshot()
         t = tables.baselines
         rows: dict[str, list[Row]] = {d: [] for d in devices}
+        broken: dict[str, StoreTamperedError] = {}
         names = sorted(set(devices))
         with self._tx("reading baselines") as conn:
             for i in range(0, len(names), _IN_CHUNK):
@@ -301,14 +309,19 @@ class Store(RuntimeStateMixin):
                     .where(t.c.device.in_(names[i:i + _IN_CHUNK]))
                     .order_by(t.c.device, t.c.sequence))
                 for r in result:
-                    rows[r.device].append(Row(r.id, r.device, r.sequence, r.keyid,
-                                              bytes(r.manifest), bytes(r.signature), r.created_at))
+                    try:
+                        rows[r.device].append(Row.from_db(r))
+                    except StoreTamperedError as exc:
+                        broken.setdefault(r.device, exc)
         out: dict[str, Baseline | BaselineError] = {}
         try:
             heads = self._heads.read() if self._heads is not None else None
         except ChainBrokenError as exc:  # a damaged anchor vouches for no device
             return {device: exc for device in devices}
         for device in devices:
+            if device in broken:
+                out[device] = broken[device]
+                continue
             try:
                 head = heads.get(device) if heads is not None else None
                 history = self._verify_history(device, rows[device], snapshot, head)

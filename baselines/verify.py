@@ -42,6 +42,20 @@ class Row:
     signature: bytes
     created_at: str
 
+    @classmethod
+    def from_db(cls, r: Any) -> "Row":
+        """Build from a result row, refusing column values of the wrong type (a
+        database edited by hand can hold text where bytes belong, and so on)."""
+        blobs = (bytes, bytearray, memoryview)
+        if not (isinstance(r.id, str) and isinstance(r.device, str) and isinstance(r.keyid, str)
+                and type(r.sequence) is int and isinstance(r.manifest, blobs)
+                and isinstance(r.signature, blobs)):
+            raise StoreTamperedError(
+                f"baseline {r.device!r} row {str(r.id)[:16]!r}: a column holds a value of the wrong "
+                "type (row edited)")
+        return cls(r.id, r.device, r.sequence, r.keyid, bytes(r.manifest), bytes(r.signature),
+                   str(r.created_at))
+
 
 @dataclass(frozen=True)
 class RowReport:
@@ -87,7 +101,7 @@ def _peek_signer(data: bytes) -> Any:
     tell an edited keyid column apart from a bad signature in the message."""
     try:
         doc = json.loads(bytes(data).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except Exception:  # noqa: BLE001 - unverified bytes: any failure just means "no claim"
         return None
     return doc.get("signer") if isinstance(doc, dict) else None
 
@@ -139,6 +153,15 @@ def check_row(row: Row, trust: TrustSnapshot) -> tuple[Manifest | None, Baseline
     return manifest, None, False
 
 
+def _worse(existing: BaselineInvalidError | None,
+           found: BaselineInvalidError) -> BaselineInvalidError:
+    """A row's problem after a chain check: a break in the history outranks an
+    untrusted signer, which a newer baseline could otherwise vouch away."""
+    if existing is None or isinstance(existing, UntrustedKeyError):
+        return found
+    return existing
+
+
 def verify_rows(device: str, rows: Sequence[Row], trust: TrustSnapshot,
                 head: Head | None) -> tuple[list[RowReport], list[BaselineInvalidError]]:
     """Check ``rows`` (ordered by their sequence column).  Returns one report
@@ -154,16 +177,16 @@ def verify_rows(device: str, rows: Sequence[Row], trust: TrustSnapshot,
         if row.sequence != expected:
             gap = (f"#{expected}" if row.sequence == expected + 1
                    else f"#{expected}..#{row.sequence - 1}")
-            problems[i] = problems[i] or ChainBrokenError(
-                f"{where}: baseline {gap} is missing from the history (deleted)")
+            problems[i] = _worse(problems[i], ChainBrokenError(
+                f"{where}: baseline {gap} is missing from the history (deleted)"))
         elif manifest is not None and manifest.previous != prev_id and not (
                 i and problems[i - 1] is not None
                 and not isinstance(problems[i - 1], UntrustedKeyError)):
             # (A row after an edited one is left unmarked: the edited row is the
             # finding, and the broken link is only its echo.)
-            problems[i] = problems[i] or ChainBrokenError(
+            problems[i] = _worse(problems[i], ChainBrokenError(
                 f"{where}: previous names {str(manifest.previous)[:16]} but #{expected - 1} in the "
-                f"store has id {str(prev_id)[:16]} (history edited or replaced)")
+                f"store has id {str(prev_id)[:16]} (history edited or replaced)"))
         expected, prev_id = row.sequence + 1, canonical.sha256(row.manifest)
 
     # Head file: the newest must not be behind, and the recorded head must be this chain's.
@@ -177,9 +200,9 @@ def verify_rows(device: str, rows: Sequence[Row], trust: TrustSnapshot,
                 "(rollback)"))
         for i, row in enumerate(rows):
             if row.sequence == head.sequence and canonical.sha256(row.manifest) != head.id:
-                problems[i] = problems[i] or ChainBrokenError(
+                problems[i] = _worse(problems[i], ChainBrokenError(
                     f"{_where(device, row.sequence)}: id differs from the head file's "
-                    f"{head.id[:16]} (history replaced)")
+                    f"{head.id[:16]} (history replaced)"))
 
     # Untrusted signers: acceptable only below an intact, trusted newer baseline.
     notes: list[str | None] = [None] * len(rows)

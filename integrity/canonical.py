@@ -85,11 +85,15 @@ def decode(data: bytes) -> Any:
     A stored document that parses but would not re-encode to the same bytes has
     been edited by something other than plc-integrity.
     """
+    # Stored documents may have been written by an attacker: every way the
+    # parser can fail (bad UTF-8, huge integers, deep nesting, lone surrogates)
+    # is a CanonicalError, never a crash.
     try:
-        value = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CanonicalError(f"not canonical JSON: {exc}") from exc
-    if encode(value) != data:
+        value = json.loads(bytes(data).decode("utf-8"))
+        same = encode(value) == data
+    except (ValueError, RecursionError, TypeError) as exc:  # JSONDecodeError, UnicodeError are ValueErrors
+        raise CanonicalError(f"not canonical JSON: {type(exc).__name__}: {str(exc)[:200]}") from exc
+    if not same:
         raise CanonicalError("document is valid JSON but not in canonical form")
     return value
 
