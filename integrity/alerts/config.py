@@ -45,6 +45,8 @@ from __future__ import annotations
 import math
 import os
 import re
+import ssl
+import urllib.parse
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -187,9 +189,13 @@ def _webhook(t: _Table, name: str | None) -> Sink:
     if not re.match(r"^https?://[^/\s?#]+", url):
         raise t.error(f"url must start with http:// or https:// and name a host, got {url!r}", "url")
     secret = t.env("secret_env", required=True) or ""
-    ca_file = t.path("ca_file")
-    if ca_file is not None and not ca_file.is_file():
-        raise t.error(f"ca_file {ca_file} does not exist", "ca_file")
+    ca_file = _ca_file(t)
+    try:
+        port = urllib.parse.urlsplit(url).port
+    except ValueError as exc:
+        raise t.error(f"url has a bad port: {exc}", "url") from None
+    if port == 0:
+        raise t.error("url port must be 1-65535", "url")
     try:
         return WebhookSink(url, secret.encode("utf-8"), timeout=_timeout(t),
                            retries=t.integer("retries", 3, minimum=0, maximum=10),
@@ -219,12 +225,25 @@ def _email(t: _Table, name: str | None) -> Sink:
     if username is not None and not starttls:
         raise t.error("credentials need starttls = true (they would cross the network in clear "
                       "text)", "starttls")
-    ca_file = t.path("ca_file")
-    if ca_file is not None and not ca_file.is_file():
-        raise t.error(f"ca_file {ca_file} does not exist", "ca_file")
+    ca_file = _ca_file(t)
     return EmailSink(host, port, sender=sender, to=tuple(to), starttls=starttls, username=username,
                      password=password, timeout=_timeout(t),
                      ca_file=str(ca_file) if ca_file else None, name=name)
+
+
+def _ca_file(t: _Table) -> Path | None:
+    """A CA bundle that exists and that TLS can actually load, checked now rather
+    than at the first alert."""
+    ca_file = t.path("ca_file")
+    if ca_file is None:
+        return None
+    if not ca_file.is_file():
+        raise t.error(f"ca_file {ca_file} does not exist", "ca_file")
+    try:
+        ssl.create_default_context(cafile=str(ca_file))
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise t.error(f"ca_file {ca_file} is not a usable CA bundle: {exc}", "ca_file") from None
+    return ca_file
 
 
 def _timeout(t: _Table) -> float:

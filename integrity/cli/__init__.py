@@ -32,4 +32,27 @@ for module in (site, keys, baseline, verify, ops, sim, demo):
 
 
 def main() -> None:
-    cli(prog_name="plc-integrity")
+    """The console entry point.  Findings and our own errors exit with their
+    documented codes; an unexpected exception is a bug and exits 70 (never 1,
+    which means drift), and Ctrl-C exits 130."""
+    import sys
+    import traceback
+
+    from integrity.cli._common import EXIT_INTERNAL, EXIT_INTERRUPTED
+
+    try:
+        code = cli.main(prog_name="plc-integrity", standalone_mode=False)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("plc-integrity: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception:  # noqa: BLE001 - the last line of defence
+        traceback.print_exc()
+        click.echo("plc-integrity: internal error (a bug): please report it with the traceback "
+                   "above", err=True)
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -22,18 +22,28 @@ Exit codes (verify, diff, sweep):
   4  a device has no baseline
   5  a baseline failed its integrity check (bad signature, untrusted key,
      broken chain, tampered store)
+  70 internal error (a bug: please report it with the traceback)
+  130 interrupted (Ctrl-C)
 With several devices the most serious wins: 5 > 1 > 3 > 4 > 0.
 """
 
+EXIT_INTERNAL = 70     # EX_SOFTWARE: never confusable with a finding
+EXIT_INTERRUPTED = 130
+
 
 class Group(click.Group):
-    """Maps our own errors to a one-line message and their exit code."""
+    """Maps our own errors to a one-line message and their exit code.  With
+    --json, stdout still gets exactly one document: the error."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        wants_json = "--json" in ctx.args
         try:
             return super().invoke(ctx)
         except PlcIntegrityError as exc:
             click.echo(f"plc-integrity: error: {exc}", err=True)
+            if wants_json:
+                emit_json({"exit_code": exc.exit_code, "error": str(exc),
+                           "error_type": type(exc).__name__})
             ctx.exit(exc.exit_code)
 
 

@@ -101,3 +101,24 @@ def test_profiles_apply_and_device_keys_win(site):
     [dev] = load_site(site.root).devices
     assert dev.protocol == "modbus" and dev.port == 502
     assert dev.options.unit == 3
+
+
+def test_json_error_is_still_one_document(run, site):
+    (site.root / "devices" / "a.toml").write_text('[[devices]]\nname = "vfd-a"\nprotocol = "modbus"\n')
+    r = run("verify", "--all", "--json")
+    assert r.exit_code == 2
+    import json
+    doc = json.loads(r.stdout)
+    assert doc["exit_code"] == 2 and "host" in doc["error"]
+
+
+def test_unloadable_ca_file_is_a_config_error(run, site, monkeypatch):
+    monkeypatch.setenv("HOOK_SECRET", "s")
+    bad = site.root / "not-a-ca.pem"
+    bad.write_text("-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n")
+    path = site.root / "site.toml"
+    path.write_text(path.read_text() + f'\n[[alerts]]\ntype = "webhook"\nurl = "https://h:8443/x"\n'
+                    f'secret_env = "HOOK_SECRET"\nca_file = "{bad}"\n')
+    (site.root / "devices" / "a.toml").write_text(f"devices = [{GOOD}]\n")
+    r = run("sweep", "--all")
+    assert r.exit_code == 2 and "ca_file" in r.output and "Traceback" not in r.output

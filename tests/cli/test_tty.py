@@ -72,3 +72,25 @@ def test_keys_create_prompts_twice_on_a_terminal_then_capture_prompts(tmp_path: 
                              str(out / "frank.key"), "--reason", "tty test"], ["s3cret pass"])
     assert code == 0, text
     assert "vfd-hoist: baseline #1" in text
+
+
+def test_ctrl_c_at_a_prompt_exits_130_not_1(tmp_path: Path):
+    """1 means drift: an interrupted command must never look like a finding."""
+    master, slave = os.openpty()
+    proc = subprocess.Popen(CLI + ["keys", "create", "x", "--out", str(tmp_path / "k")],
+                            stdin=slave, stdout=slave, stderr=slave,
+                            preexec_fn=_controlling_tty, close_fds=True)
+    os.close(slave)
+    out = b""
+    try:
+        while b"Passphrase" not in out:
+            ready, _, _ = select.select([master], [], [], 30)
+            assert ready, out
+            out += os.read(master, 4096)
+        os.write(master, b"\x03")  # the terminal turns this into SIGINT
+        assert proc.wait(timeout=30) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    assert not (tmp_path / "k" / "x.key").exists()
