@@ -55,6 +55,7 @@ from integrity.errors import (
     DeviceProtocolError,
     DeviceRefusedError,
     DeviceTimeoutError,
+    DeviceUnreachableError,
 )
 from integrity.model import Artifact, Capture, Device, Kind, Mode
 
@@ -291,7 +292,12 @@ class ModbusDriver(Driver):
             self._client.connect()
         except _TRANSLATED as exc:
             raise self._translated("connect", self._client, exc) from exc
+        except ValueError as exc:  # an unencodable host name (IDNA label too long, NUL...)
+            raise self._bad_host(exc) from exc
         return self._client
+
+    def _bad_host(self, exc: ValueError) -> DeviceError:
+        return self.fail(DeviceUnreachableError, f"cannot resolve host {self.device.host!r}: {exc}")
 
     def close(self) -> None:
         """Close either client.  An async client's transport finishes closing on its
@@ -339,6 +345,8 @@ class ModbusDriver(Driver):
             await self._aclient.connect()
         except _TRANSLATED as exc:
             raise self._translated("connect", self._aclient, exc) from exc
+        except ValueError as exc:
+            raise self._bad_host(exc) from exc
         return self._aclient
 
     async def aclose(self) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -26,11 +27,13 @@ from integrity.compare import compare
 from integrity.errors import (
     BaselineInvalidError,
     DeviceError,
+    DriverFailureError,
     NoBaselineError,
     ReadOnlyViolationError,
 )
 from integrity.model import Capture, CheckResult, Device, Difference, Mode, Status
 
+log = logging.getLogger(__name__)
 DriverFactory = Callable[[Device], Driver]
 RECORD_BATCH = 32
 
@@ -88,6 +91,8 @@ def read_many(devices: Iterable[Device], mode: Mode, *, concurrency: int = 16,
                                                    driver_factory=driver_factory), None)
         except (DeviceError, ReadOnlyViolationError) as exc:
             return ReadOutcome(device, None, exc)
+        except Exception as exc:  # noqa: BLE001 - one driver's bug must not cost the sweep
+            return ReadOutcome(device, None, _driver_failure(device, exc))
 
     if len(devices) <= 1 or concurrency <= 1:
         return (on_thread(d) for d in devices)
@@ -105,6 +110,8 @@ def read_many(devices: Iterable[Device], mode: Mode, *, concurrency: int = 16,
             return ReadOutcome(device, capture, None)
         except (DeviceError, ReadOnlyViolationError) as exc:
             return ReadOutcome(device, None, exc)
+        except Exception as exc:  # noqa: BLE001 - one driver's bug must not cost the sweep
+            return ReadOutcome(device, None, _driver_failure(device, exc))
 
     async def read_all() -> None:
         gate = asyncio.Semaphore(concurrency)
@@ -146,6 +153,13 @@ def read_many(devices: Iterable[Device], mode: Mode, *, concurrency: int = 16,
             yield item
 
     return hand_over()
+
+
+def _driver_failure(device: Device, exc: Exception) -> DriverFailureError:
+    log.error("driver for %s failed unexpectedly", device.name, exc_info=exc)
+    return DriverFailureError(f"{device.name} ({device.endpoint}): internal driver error, a bug in "
+                              f"plc-integrity ({type(exc).__name__}: {exc}); the device was not "
+                              "checked", device=device.name)
 
 
 def _reads_async(device: Device, driver_factory: DriverFactory) -> bool:

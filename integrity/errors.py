@@ -13,7 +13,8 @@ are raised, with ``raise ... from exc``, and never reach the user as a traceback
     │   ├── DeviceTimeoutError       the peer stayed silent past the timeout
     │   ├── DeviceProtocolError      malformed reply, or the peer is not that protocol
     │   ├── DeviceAccessDeniedError  protection level / access refused by the device
-    │   └── DeviceIncompleteError    a requested item is missing (e.g. a vanished block)
+    │   ├── DeviceIncompleteError    a requested item is missing (e.g. a vanished block)
+    │   └── DriverFailureError       the driver itself failed (a bug); reported, never OK
     ├── ReadOnlyViolationError       a driver was about to send a non-read request (a bug)
     ├── BaselineError
     │   ├── NoBaselineError          nothing to compare against                   exit 4
@@ -101,6 +102,13 @@ class DeviceAccessDeniedError(DeviceError):
 
 class DeviceIncompleteError(DeviceError):
     reason = "incomplete"
+
+
+class DriverFailureError(DeviceError):
+    """An unexpected exception inside a driver: a bug in plc-integrity.  The
+    device is reported as not checked (never OK) and the sweep goes on."""
+
+    reason = "driver-error"
 
 
 class ReadOnlyViolationError(PlcIntegrityError):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from drivers.registry import driver_class
 from integrity.check import read_many
-from integrity.errors import DeviceRefusedError
+from drivers.base import Driver
+from integrity.errors import DeviceRefusedError, DeviceUnreachableError, DriverFailureError
 from integrity.model import Device, Mode
 from simulators.base import IMAGES, load_image, simulator_for
 from support.peers import closed_port
@@ -45,3 +48,48 @@ def test_mixed_protocols_all_read_once(sims, ordered):
     for sim in sims:
         assert by_name[sim.name].error is None
         assert by_name[sim.name].capture.device == sim.name
+
+
+class _BuggyDriver(Driver):
+    """A fake on our own interface: its collect fails the way a bug would."""
+
+    protocol = "modbus"
+    default_port = 502
+    READ_OPERATIONS = frozenset()
+
+    @classmethod
+    def parse_options(cls, table, *, file, device):
+        return None
+
+    def collect(self, mode=Mode.DEEP, *, now=None):
+        raise RuntimeError("boom")
+
+
+def test_a_driver_bug_costs_one_device_not_the_sweep(sims):
+    good = [_device(s) for s in sims[1:3]]
+    buggy = Device("vfd-buggy", "modbus", "127.0.0.1", 1, None)
+
+    def factory(device):
+        return _BuggyDriver(device) if device.name == "vfd-buggy" else \
+            driver_class(device.protocol)(device)
+
+    outcomes = {o.device.name: o for o in read_many(good + [buggy], Mode.DEEP, concurrency=3,
+                                                    driver_factory=factory)}
+    assert isinstance(outcomes["vfd-buggy"].error, DriverFailureError)
+    assert "RuntimeError: boom" in str(outcomes["vfd-buggy"].error)
+    assert all(outcomes[d.name].capture is not None for d in good)
+
+
+@pytest.mark.parametrize("host", [pytest.param("a" * 64 + ".example", id="idna-label-too-long"),
+                                  pytest.param("bad\x00host", id="nul")])
+def test_unusable_host_names_are_device_errors(host):
+    from drivers.modbus import ModbusDriver
+
+    options = ModbusDriver.parse_options({"holding": ["0-9"]}, file=None, device="vfd-x")
+    device = Device("vfd-x", "modbus", host, 502, options, timeout=0.5, retries=0)
+    [outcome] = list(read_many([device], Mode.DEEP))
+    assert isinstance(outcome.error, DeviceUnreachableError)
+    # the same on the event loop (two devices, so not the sequential path)
+    both = list(read_many([device, dataclasses.replace(device, name="vfd-y")], Mode.DEEP,
+                          concurrency=2))
+    assert all(isinstance(o.error, DeviceUnreachableError) for o in both)
