@@ -34,7 +34,7 @@ from typing import Any, Mapping
 
 from integrity import canonical
 from integrity.alerts.model import Alert, AlertKind, bound, summarise_differences
-from integrity.model import CheckResult, Status
+from integrity.model import CheckResult, Mode, Status
 
 RECORD_FORMAT = 1
 
@@ -85,6 +85,10 @@ class AlertRecord:
     last_reminder_at: datetime | None = None
     maintenance_until: datetime | None = None
     maintenance_reason: str | None = None
+    # The mode of the check that set ``state``, and the baseline it was held to:
+    # a quick check cannot clear a drift that only a deep check can see.
+    mode: str | None = None
+    baseline_id: str | None = None
 
     def __post_init__(self) -> None:
         if not self.device:
@@ -111,7 +115,8 @@ class AlertRecord:
                 "last_alert_at": iso(self.last_alert_at),
                 "last_reminder_at": iso(self.last_reminder_at),
                 "maintenance_until": iso(self.maintenance_until),
-                "maintenance_reason": self.maintenance_reason}
+                "maintenance_reason": self.maintenance_reason,
+                "mode": self.mode, "baseline_id": self.baseline_id}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "AlertRecord":
@@ -198,10 +203,20 @@ class AlertTracker:
             record = end_maintenance(record)  # expired on its own
         in_maintenance = record.in_maintenance(now)
 
+        if (result.status is Status.OK and result.mode is Mode.QUICK
+                and record.state is Status.DRIFT and record.mode == Mode.DEEP.value
+                and result.baseline_id == record.baseline_id):
+            # A deep check found drift a quick check cannot see (e.g. one bit in
+            # an uploaded block): the drift stands until a deep check, or a new
+            # baseline, says otherwise.  No recovery notice from a blind spot.
+            return record, []
+
         state = result.status
         signature = drift_signature(result)
         since = record.since if record.state is state and record.since else _checked_at(result, now)
-        new = dataclasses.replace(record, state=state, since=since, signature=signature)
+        new = dataclasses.replace(record, state=state, since=since, signature=signature,
+                                  mode=result.mode.value if result.mode else None,
+                                  baseline_id=result.baseline_id)
 
         # Drift news waits for the end of the window; other states (a device
         # gone silent, a baseline that fails verification) are not what the
