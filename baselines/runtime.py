@@ -18,6 +18,24 @@ def _dumps(doc: Any) -> str:
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def _loads(text: Any) -> dict[str, Any] | None:
+    """A stored state document, or None if it cannot be read.  Unsigned state
+    that an edit or a crash damaged is treated as absent: the device is then
+    judged afresh, which costs at most one repeated alert, never a silent one."""
+    try:
+        doc = json.loads(text)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _time(text: Any, what: str) -> datetime | None:
+    try:
+        return parse_time(text, what)
+    except ValueError:
+        return None
+
+
 class RuntimeStateMixin:
     """Needs ``self._tx(action, write=...)`` from Store."""
 
@@ -33,7 +51,7 @@ class RuntimeStateMixin:
         t = tables.device_state
         with self._tx(f"reading the alert state of {device}") as conn:  # type: ignore[attr-defined]
             row = conn.execute(select(t.c.record).where(t.c.device == device)).first()
-        return json.loads(row[0]) if row else None
+        return _loads(row[0]) if row else None
 
     def save_alert_record(self, device: str, record: dict[str, Any],
                           now: datetime | None = None) -> None:
@@ -49,13 +67,13 @@ class RuntimeStateMixin:
         query = select(t.c.device, t.c.record)
         with self._tx("reading alert states") as conn:  # type: ignore[attr-defined]
             if devices is None:
-                return {d: json.loads(r) for d, r in conn.execute(query)}
-            out: dict[str, dict[str, Any]] = {}
-            names = sorted(set(devices))
-            for i in range(0, len(names), 500):
-                chunk = query.where(t.c.device.in_(names[i:i + 500]))
-                out.update({d: json.loads(r) for d, r in conn.execute(chunk)})
-            return out
+                rows = list(conn.execute(query))
+            else:
+                rows = []
+                names = sorted(set(devices))
+                for i in range(0, len(names), 500):
+                    rows.extend(conn.execute(query.where(t.c.device.in_(names[i:i + 500]))))
+        return {d: doc for d, r in rows if (doc := _loads(r)) is not None}
 
     def save_alert_records(self, records: dict[str, dict[str, Any]],
                            now: datetime | None = None) -> None:
@@ -75,7 +93,9 @@ class RuntimeStateMixin:
         t = tables.schedule
         with self._tx(f"reading the due time of {job}") as conn:  # type: ignore[attr-defined]
             row = conn.execute(select(t.c.next_due).where(t.c.job == job)).first()
-        return parse_time(row[0], "next_due") if row else None
+        # A damaged due time reads as "not scheduled yet": the job is then
+        # scheduled afresh (an interval job runs at once) rather than never.
+        return _time(row[0], "next_due") if row else None
 
     def set_due(self, job: str, next_due: datetime, last_run: datetime | None) -> None:
         values: dict[str, Any] = {"next_due": format_time(next_due)}
@@ -87,8 +107,12 @@ class RuntimeStateMixin:
         t = tables.schedule
         with self._tx("reading due times") as conn:  # type: ignore[attr-defined]
             rows = conn.execute(select(t.c.job, t.c.next_due, t.c.last_run)).all()
-        return {job: (parse_time(n, "next_due"), parse_time(l, "last_run") if l else None)
-                for job, n, l in rows}
+        out = {}
+        for job, n, last in rows:
+            due = _time(n, "next_due")
+            if due is not None:
+                out[job] = (due, _time(last, "last_run") if last else None)
+        return out
 
     def forget_jobs(self, keep: set[str]) -> None:
         """Drop due times of jobs no longer scheduled."""
@@ -105,7 +129,9 @@ class RuntimeStateMixin:
         t = tables.heartbeat
         with self._tx(f"reading the {name} heartbeat") as conn:  # type: ignore[attr-defined]
             row = conn.execute(select(t.c.at, t.c.info).where(t.c.name == name)).first()
-        return (parse_time(row[0], "heartbeat"), json.loads(row[1])) if row else None
+        if not row or (at := _time(row[0], "heartbeat")) is None:
+            return None  # no readable beat: status says "not running", never "running"
+        return at, _loads(row[1]) or {}
 
     def add_event(self, at: datetime, kind: str, detail: str) -> None:
         with self._tx(f"recording event {kind}", write=True) as conn:  # type: ignore[attr-defined]

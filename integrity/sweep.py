@@ -72,7 +72,13 @@ def observe_results(results: Iterable[CheckResult], store: Any, tracker: AlertTr
     changed: dict[str, dict[str, Any]] = {}
     for result in results:
         raw = records.get(result.device)
-        record = AlertRecord.from_dict(raw) if raw else None
+        try:
+            record = AlertRecord.from_dict(raw) if raw else None
+        except ValueError:
+            # Unsigned state damaged by an edit or a crash: judge the device
+            # afresh (at worst one repeated alert), and say so.
+            store.add_event(now, "state-reset", f"{result.device}: unreadable alert record reset")
+            record = None
         new_record, new_alerts = tracker.observe(record, result, now=now)
         new_raw = new_record.to_dict()
         if new_raw != raw:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from integrity.alerts.sinks.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from simulators.modbus import attacker_write_register
 
@@ -189,3 +191,22 @@ path = "alerts.jsonl"
     lines = helpers.read_jsonl(site.root / "alerts.jsonl")
     assert [(x["kind"], x["device"]) for x in lines] == [("STATE_CHANGE", "vfd-hoist"),
                                                          ("SINK_FAILURE", "vfd-hoist")]
+
+
+@pytest.mark.parametrize("column,value", [
+    pytest.param("record", "{not json", id="record-not-json"),
+    pytest.param("record", '{"format": 99}', id="record-unknown-format"),
+])
+def test_damaged_alert_state_resets_one_device_and_alerting_goes_on(run, site, helpers, drive,
+                                                                    column, value):
+    import sqlite3
+
+    helpers.write_inventory(site.root, helpers.device_table(drive))
+    helpers.capture_all(run, site)
+    assert run("sweep", "--all").exit_code == 0
+    with sqlite3.connect(site.root / "plc-integrity.db") as db:
+        db.execute(f"UPDATE device_state SET {column} = ?", (value,))
+        db.execute("UPDATE schedule SET next_due = 'garbage'")
+    r = run("sweep", "--all", "--json")
+    assert r.exit_code == 0, r.output
+    assert run("status").exit_code == 0
