@@ -192,6 +192,8 @@ class Daemon:
             names = sorted({j.device for j in batch if mode is Mode.DEEP or j.device not in deep_devices})
             if not batch:
                 continue
+            if self.stop_event.is_set():  # asked to stop: start nothing new, the jobs stay due
+                break
             report = self._run_batch([self.devices[n] for n in names if n in self.devices], mode)
             if report is None:  # abandoned at shutdown: due times stay, the work is not lost
                 break

@@ -63,7 +63,7 @@ class SiteStatus:
                 if self.heartbeat_at else "no heartbeat recorded")
         lines = [f"scheduler: {self.scheduler} ({beat})"]
         w = max([len(d.device) for d in self.devices] + [6])
-        lines.append(f"{'DEVICE':<{w}} {'STATE':<16} {'SINCE':<20} {'LAST CHECK':<20} "
+        lines.append(f"{'DEVICE':<{w}} {'STATE':<16} {'SINCE':<20} {'LAST CHECK':<37} "
                      f"{'NEXT DUE':<20} BASELINE")
         for d in self.devices:
             state = d.state or d.last_status or "never checked"
@@ -71,9 +71,15 @@ class SiteStatus:
                 state += " (maint.)"
             base = (f"#{d.baseline_sequence} {short(d.baseline_id)} by {short(d.signer, 16)}"
                     if d.baseline_id else (d.baseline_problem or "none"))
-            lines.append(f"{d.device:<{w}} {state:<16} {_t(d.since):<20} {_t(d.last_check):<20} "
+            lines.append(f"{d.device:<{w}} {state:<16} {_t(d.since):<20} {_last(d):<37} "
                          f"{_t(d.next_due):<20} {base}")
         return "\n".join(lines)
+
+
+def _last(d: DeviceStatus) -> str:
+    # The last check of any kind (a verify too, which does not move the alert
+    # state), with its own outcome, so a newer finding is never hidden.
+    return f"{_t(d.last_check)} {d.last_status}" if d.last_check else "-"
 
 
 def _t(iso: str | None) -> str:

@@ -67,6 +67,9 @@ def drift_signature(result: CheckResult) -> str | None:
     return canonical.sha256(canonical.encode(items))
 
 
+MAX_MAINTENANCE = timedelta(days=7)
+
+
 @dataclass(frozen=True)
 class AlertRecord:
     """What the tracker remembers about one device between checks.
@@ -101,8 +104,14 @@ class AlertRecord:
             object.__setattr__(self, name, _aware(getattr(self, name), f"alert record {name}"))
 
     def in_maintenance(self, now: datetime) -> bool:
-        """True while a maintenance window is open; windows end on their own."""
-        return self.maintenance_until is not None and _now(now) < self.maintenance_until
+        """True while a maintenance window is open; windows end on their own.
+
+        A window reaching further than MAX_MAINTENANCE ahead is not honoured:
+        the CLI never opens one, so it was written by hand (or by an attacker
+        with database access) to silence drift alerts for good."""
+        now = _now(now)
+        return (self.maintenance_until is not None
+                and now < self.maintenance_until <= now + MAX_MAINTENANCE)
 
     def to_dict(self) -> dict[str, Any]:
         def iso(ts: datetime | None) -> str | None:

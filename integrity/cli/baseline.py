@@ -28,9 +28,12 @@ def baseline_group() -> None:
 @click.option("--reason", required=True, help="Why this is the approved state (kept, signed).")
 @click.option("--passphrase-env", metavar="VAR", help="Read the key's passphrase from VAR.")
 @mode_option
+@click.option("--allow-quick", is_flag=True,
+              help="Let a quick capture replace a deep baseline (every later check would then "
+                   "be held to the quick artifacts only).")
 @click.pass_context
 def capture_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, key_path: Path,
-                reason: str, passphrase_env: str | None, quick: bool) -> None:
+                reason: str, passphrase_env: str | None, quick: bool, allow_quick: bool) -> None:
     """Read devices now, sign what was read, and store it as their new baseline.
 
     \b
@@ -48,6 +51,15 @@ def capture_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, key_pa
     mode = Mode.QUICK if quick else Mode.DEEP
     failed = 0
     with open_store(site) as store:
+        if mode is Mode.QUICK and not allow_quick:
+            current = store.latest_many([d.name for d in chosen], trust_store(site))
+            deep = sorted(n for n, b in current.items()
+                          if not isinstance(b, Exception) and b.manifest.mode == Mode.DEEP.value)
+            if deep:
+                raise ConfigError(f"{', '.join(deep)} ha{'s' if len(deep) == 1 else 've'} a deep "
+                                  "baseline; a quick one would weaken every later deep check to "
+                                  "block info only.  Give --allow-quick if that is intended.",
+                                  field="--quick")
         outcomes = check.capture_baselines(chosen, store, trust_store(site), key, reason,
                                            mode=mode, concurrency=site.settings.concurrency)
     for o in outcomes:

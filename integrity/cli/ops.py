@@ -127,24 +127,28 @@ def maintenance_group() -> None:
 
 
 def _parse_until(until: str | None, now: datetime) -> datetime:
+    from integrity.alerts.tracker import MAX_MAINTENANCE
     from integrity.cron import parse_duration
 
     if until is None:
         return now + timedelta(hours=8)
     try:
-        return now + parse_duration(until)
+        end = now + parse_duration(until)
     except ValueError:
-        pass
-    try:
-        ts = datetime.fromisoformat(until)
-    except ValueError:
-        raise click.BadParameter("give a duration (4h, 90m) or an ISO time "
-                                 "(2026-11-25T18:00+00:00)", param_hint="--until") from None
-    if ts.tzinfo is None:
-        ts = ts.astimezone()  # a local wall-clock time, as an engineer would type it
-    if ts <= now:
+        try:
+            ts = datetime.fromisoformat(until)
+        except ValueError:
+            raise click.BadParameter("give a duration (4h, 90m) or an ISO time "
+                                     "(2026-11-25T18:00+00:00)", param_hint="--until") from None
+        if ts.tzinfo is None:
+            ts = ts.astimezone()  # a local wall-clock time, as an engineer would type it
+        end = ts.astimezone(timezone.utc)
+    if end <= now:
         raise click.BadParameter("is in the past", param_hint="--until")
-    return ts.astimezone(timezone.utc)
+    if end > now + MAX_MAINTENANCE:
+        raise click.BadParameter(f"a window may last at most {MAX_MAINTENANCE.days} days; "
+                                 "start a new one when it ends", param_hint="--until")
+    return end
 
 
 @maintenance_group.command("start")

@@ -35,3 +35,14 @@ def test_a_new_baseline_lets_a_quick_check_clear_it():
     t1 = T0 + timedelta(minutes=15)
     rec, alerts = tracker.observe(rec, result(Status.OK, Mode.QUICK, t1, baseline="b2"), now=t1)
     assert [a.kind for a in alerts] == [AlertKind.RECOVERY] and rec.state is Status.OK
+
+
+def test_a_maintenance_window_beyond_seven_days_is_not_honoured():
+    from integrity.alerts import start_maintenance
+    from integrity.alerts.tracker import MAX_MAINTENANCE
+
+    rec = start_maintenance(None, "plc-hoist", until=T0 + MAX_MAINTENANCE, reason="WO 1", now=T0)
+    assert rec.in_maintenance(T0)
+    forever = start_maintenance(None, "plc-hoist", until=T0 + timedelta(days=3650), reason="x",
+                                now=T0)
+    assert not forever.in_maintenance(T0)

@@ -178,3 +178,13 @@ def test_protection_refusal_is_exit_3_deep_but_quick_still_reads(run, baselined,
     code, doc = run.json("verify", "plc-hoist", "--quick")
     assert code == 1 and keys(doc) == ["protection"]
     only_reads(baselined)
+
+
+def test_a_quick_capture_does_not_silently_replace_a_deep_baseline(run, hoist, inventory):
+    inventory.write(inventory.table(hoist))
+    assert run.capture("--all").exit_code == 0
+    r = run.capture("--all", "--quick")
+    assert r.exit_code == 2 and "--allow-quick" in r.output
+    assert "baseline #2" not in r.output
+    r = run.capture("--all", "--quick", "--allow-quick")
+    assert r.exit_code == 0 and "baseline #2" in r.output

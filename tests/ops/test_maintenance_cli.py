@@ -94,3 +94,9 @@ def test_maintenance_start_usage_errors_are_exit_2(run, site, helpers, drive, ar
     assert r.exit_code == 2, r.output
     assert words in r.output
     assert "Traceback" not in r.output
+
+
+def test_maintenance_longer_than_seven_days_is_refused(run, site, helpers, drive):
+    helpers.write_inventory(site.root, helpers.device_table(drive))
+    r = run("maintenance", "start", "vfd-hoist", "--reason", "WO 9", "--until", "30d")
+    assert r.exit_code == 2 and "7 days" in r.output

@@ -29,6 +29,14 @@ class LogSink(Sink):
         super().__init__()
         self.logger = logging.getLogger(logger)
         self.name = name or f"log {logger}"
+        # Nothing may be configured to show INFO (a recovery, a device without a
+        # baseline): a sink that reports delivery must really print something.
+        if not self.logger.handlers and not logging.getLogger().handlers:
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+            self.logger.addHandler(handler)
+            self.logger.setLevel(logging.INFO)
+            self.logger.propagate = False
 
     def _send(self, alert: Alert) -> None:
         extras = [f"since={alert.since.isoformat()}"]
