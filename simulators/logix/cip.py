@@ -4,6 +4,13 @@
 returns the reply bytes.  Every request, wrappers and embedded services alike,
 is recorded through the simulator so tests can prove who only read.  Anything
 not listed here gets general status 0x08 (service not supported).
+
+What counts as a read is decided here independently of the driver's guard, from
+the CIP spec: the get-attribute services are common services and read on every
+object; services from 0x32 up are object-specific (0x4C is Read Tag on a tag
+but Initiate_Download on the File object 0x37), so they are reads only on the
+objects listed in ``OBJECT_READS``.  Operations are named like the guard's:
+``cip:0x0e``, ``cip:0x4c@tag``, ``cip:0x4c@0x6c``, ``cip:0x4c@0x68/0x6d``.
 """
 
 from __future__ import annotations
@@ -18,9 +25,13 @@ from simulators.logix import paths as P
 from simulators.logix.image import ControllerImage
 from simulators.logix.tags import TagAccess, TagError, read_tag, write_tag
 
-# Services that only read, and the session/connection plumbing around them.
-READ_SERVICES = {0x01, 0x03, 0x0E, 0x0A, 0x4C, 0x52, 0x55}
-PLUMBING = {0x4E, 0x54, 0x5B}  # Forward Close / Open on the connection manager
+# Get_Attributes_All, Get_Attribute_List, Get_Attribute_Single: reads on any object.
+GET_ATTRIBUTE_SERVICES = {0x01, 0x03, 0x0E}
+FIRST_OBJECT_SPECIFIC = 0x32
+# (service, object) pairs that only read: Read Tag (Fragmented) on a tag by name or by
+# Symbol instance, Read Template, Get Instance Attribute List on the Symbol object.
+OBJECT_READS = {(0x4C, "tag"), (0x52, "tag"), (0x4C, "0x6b"), (0x52, "0x6b"), (0x4C, "0x6c"),
+                (0x55, "0x6b")}
 
 Recorder = Callable[[str, bool, str], None]
 
@@ -56,18 +67,18 @@ class CipHandler:
             return P.reply(msg[0] if msg else 0, P.PATH_SEGMENT_ERROR)
         cls = P.first(path, "class")
         detail = _describe(path)
-        if cls == 0x06 and service in (0x52, 0x54, 0x5B, 0x4E):
+        classes = [v for k, v in path if k == "class"]
+        if classes == [0x06] and service in (0x52, 0x54, 0x5B, 0x4E):
             ctx.record(f"cip:0x{service:02x}@0x06", True, detail)
             if service == 0x52:
                 return self._unconnected_send(data, ctx)
             if service == 0x4E:
                 return P.reply(service, data=data[2:10] + b"\0\0")
             return self._forward_open(service, data, ctx)
-        if cls == 0x02 and service == 0x0A:
-            ctx.record("cip:0x0a", True, detail)
+        if classes == [0x02] and service == 0x0A:
+            ctx.record("cip:0x0a@0x02", True, detail)
             return self._multiple(data, ctx)
-        read = service in READ_SERVICES
-        ctx.record(f"cip:0x{service:02x}", read, detail)
+        ctx.record(*classify(service, path), detail)
         with self.image.lock:
             return self._service(service, cls, path, data, ctx)
 
@@ -117,7 +128,7 @@ class CipHandler:
             service, path, _ = P.split_request(embedded)
         except P.PathError:
             return P.reply(0x52, P.PATH_SEGMENT_ERROR)
-        ctx.record(f"cip:0x{service:02x}", service in READ_SERVICES, f"slot {slot} {_describe(path)}")
+        ctx.record(*classify(service, path), f"slot {slot} {_describe(path)}")
         if service == 0x01 and P.first(path, "class") == 0x01:
             ident = {"vendor": 1, "product_type": 12, "product_code": 0, "revision": (1, 1),
                      "serial": 0, "product_name": "module", **module}
@@ -248,6 +259,15 @@ class CipHandler:
             return P.reply(service)
         except TagError as exc:
             return P.reply(service, exc.status, ext=exc.ext)
+
+
+def classify(service: int, path: list) -> tuple[str, bool]:
+    """(operation name, whether it only reads) of a request other than the plumbing."""
+    if service < FIRST_OBJECT_SPECIFIC:
+        return f"cip:0x{service:02x}", service in GET_ATTRIBUTE_SERVICES
+    classes = [f"0x{v:02x}" for k, v in path if k == "class"]
+    target = "/".join(classes) or ("tag" if any(k == "symbol" for k, _ in path) else "none")
+    return f"cip:0x{service:02x}@{target}", (service, target) in OBJECT_READS
 
 
 def _symbol_record(sym, attrs: tuple[int, ...]) -> bytes:

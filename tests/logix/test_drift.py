@@ -116,7 +116,8 @@ def test_process_tag_changing_is_not_drift(gantry, collect, assert_only_reads):
         gantry.set_value("Gantry_ActualSpeed", speed)
         gantry.set_value("Recipe", [int(speed * 10)] * 64)
         assert compare(baseline.artifacts, collect(gantry)).status is Status.OK
-    reads = [r for r in gantry.requests if r.operation in ("cip:0x4c", "cip:0x52")]
+    tag_reads = {"cip:0x4c@tag", "cip:0x52@tag", "cip:0x4c@0x6b", "cip:0x52@0x6b"}
+    reads = [r for r in gantry.requests if r.operation in tag_reads]
     assert not any("Gantry_ActualSpeed" in r.detail for r in reads)
     assert_only_reads(gantry)
 

@@ -67,7 +67,7 @@ def test_checker_sends_only_reads_in_both_modes(gantry, collect, assert_only_rea
     collect(gantry, Mode.DEEP)
     assert_only_reads(gantry)
     ops = {r.operation for r in gantry.requests}
-    assert "cip:0x4d" not in ops and "cip:0x53" not in ops
+    assert not any(op.startswith(("cip:0x4d", "cip:0x53")) for op in ops)
 
 
 def _parse(**table):

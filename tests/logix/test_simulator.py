@@ -42,10 +42,10 @@ def test_open_uploads_every_tag_and_udt(gantry):
         assert set(plc.data_types) == {"Axis", "Motor", "DriveParams", "Alarm", "Spreader", "STRING"}
     finally:
         plc.close()
-    pages = [r for r in gantry.requests if r.operation == "cip:0x55" and "Program:" not in r.detail]
+    pages = [r for r in gantry.requests if r.operation == "cip:0x55@0x6b" and "Program:" not in r.detail]
     assert len(pages) > 1, "the controller-scope symbol list should span several pages"
     programs = {r.detail.split()[1] for r in gantry.requests
-                if r.operation == "cip:0x55" and "Program:" in r.detail}
+                if r.operation == "cip:0x55@0x6b" and "Program:" in r.detail}
     assert programs == {f"Program:{p}" for p in ("Gantry", "Hoist", "Trolley", "Safety")}
 
 
@@ -80,13 +80,13 @@ def test_fragmented_read_of_a_large_array(simulator):
         assert tag.error is None and tag.value == list(range(3000))
     finally:
         plc.close()
-    assert any(r.operation == "cip:0x52" for r in sim.requests)
+    assert any(r.operation in ("cip:0x52@tag", "cip:0x52@0x6b") for r in sim.requests)
     assert all(r.read for r in sim.requests)
 
 
 def test_attacker_write_changes_the_value_and_is_marked(gantry):
     attacker_write_tag("127.0.0.1", gantry.port, "Gantry_MaxSpeed", 4.0)
-    writes = [r for r in gantry.requests if r.operation == "cip:0x4d"]
+    writes = [r for r in gantry.requests if r.operation in ("cip:0x4d@tag", "cip:0x4d@0x6b")]
     assert writes and all(not r.read for r in writes)
     from simulators.base import is_attacker
     assert all(is_attacker(r.peer) for r in writes)
