@@ -199,6 +199,15 @@ class S7Driver(Driver):
         counts = self._call(lambda s: s.list_blocks())
         blocks: dict[str, list[int]] = {}
         for block_type in LISTED_TYPES:
+            if block_type not in counts:
+                # A real CPU reports all seven types; a missing one is not "none".
+                raise self.fail(DeviceProtocolError,
+                                f"the CPU's block counts do not mention {block_type} blocks")
+            if counts[block_type] == 0:
+                # Nothing to list; some CPUs answer a list of an empty type with an
+                # error, which must not turn a healthy CPU into "could not check".
+                blocks[block_type] = []
+                continue
             numbers = sorted(self._call(lambda s: s.list_blocks_of_type(block_type)))
             if len(numbers) != counts.get(block_type, 0) or len(set(numbers)) != len(numbers):
                 # A short list would read as deleted blocks: refuse it instead.
