@@ -29,6 +29,7 @@ from integrity.errors import (
     DeviceError,
     DriverFailureError,
     NoBaselineError,
+    PlcIntegrityError,
     ReadOnlyViolationError,
 )
 from integrity.model import Capture, CheckResult, Device, Difference, Mode, Status
@@ -275,7 +276,9 @@ def capture_baselines(devices: Iterable[Device], store, trust, key, reason: str,
             continue
         try:
             baseline = store.append_baseline(read.capture, key, reason, trust=trust, now=now)
-        except (BaselineInvalidError,) as exc:
+        except PlcIntegrityError as exc:
+            # A broken history, an untrusted key, an unwritable store or head
+            # file: this device's outcome, reported; the others still go ahead.
             outcomes.append(CaptureOutcome(read.device, None, read.capture, exc))
             continue
         outcomes.append(CaptureOutcome(read.device, baseline, read.capture, None))

@@ -90,12 +90,15 @@ def create_cmd(ctx: click.Context, name: str, out: Path, trust: bool, passphrase
 def list_cmd(ctx: click.Context) -> None:
     """List the public keys this site trusts to sign baselines."""
     site = open_site(ctx)
-    keys = trust_store(site).keys()
+    trust = trust_store(site)
+    keys = trust.keys()
     if not keys:
         click.echo(f"no trusted keys in {site.trust_dir}")
-        return
     for keyid, name, path in keys:
         click.echo(f"{keyid[:16]}  {name:<20} {path}")
+    # A file in trust/ that is not a usable key trusts nobody: say so.
+    for path, problem in trust.problems():
+        click.echo(f"unusable  {path}: {problem}", err=True)
 
 
 def register(cli: click.Group) -> None:

@@ -48,3 +48,10 @@ def test_capture_with_untrusted_key_is_refused(run, site, drive, inventory, tmp_
     r = run("baseline", "capture", "--all", "--key", str(out / "eve.key"), "--reason", "x")
     assert r.exit_code != 0 and "trust" in r.output.lower()
     assert run("verify", "--all").exit_code == 4
+
+
+def test_keys_list_names_unusable_files_in_trust(run, site):
+    (site.root / "trust" / "zz.pub").write_text("not a key")
+    r = run("keys", "list")
+    assert r.exit_code == 0 and site.keyid[:16] in r.output
+    assert "unusable" in r.output and "zz.pub" in r.output
