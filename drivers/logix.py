@@ -6,18 +6,29 @@ changes when it does.
 Artifacts (``quick`` ones are also read by a QUICK check):
   "identity"           identity   vendor, product type/code, revision, serial, name   quick
   "change-detection"   state      AuditValue + ChangesToDetect (class 0x8E), or
-                                  {"available": false} when the controller has none    quick
+                                  {"available": false} when the controller answers
+                                  that it has no such object/attribute/service          quick
   "controller"         state      controller (project) name, keyswitch position
   "programs", "tasks"  structure  programs with their routines; task names
   "tags/controller", "tags/program/<P>"
                        structure  tag database per scope: type, dims, external access
   "udt/<Name>"         structure  members, offsets, size, structure handle
-  "module/<slot>"      identity   identity of each module listed in ``modules``
+  "module/<slot>"      identity   identity of each module listed in ``modules``, or
+                                  {"present": false} when the backplane answers that
+                                  no module is at that address
   "config"             config     values of the ``config_tags``, keyed by tag name
 
 A controller without change detection cannot prove its logic unchanged cheaply,
 so there every artifact is flagged quick: a quick check then reads everything
 rather than pass on identity alone.
+
+One state per capture: a DEEP capture reads the AuditValue first and again after
+everything else; if a download or online edit landed in between, the capture
+would mix two programs, so DeviceIncompleteError ("check again") is raised.
+
+Could not read is never a value: a CIP status other than "no such object /
+attribute / service" (change detection) or "link address not available"
+(module) is a DeviceError, and no library message text is ever hashed.
 
 Read-only: ``_GuardedLogix._send`` parses each frame pycomm3 is about to send
 (``drivers.logix_guard``) and passes every service in it through ``guard``.
@@ -34,7 +45,9 @@ from datetime import datetime
 from typing import Any, ClassVar, Iterator, Mapping
 
 from pycomm3 import LogixDriver as _PycommLogix
+from pycomm3.cip import PADDED_EPATH, PortSegment
 from pycomm3.cip_driver import parse_cip_route
+from pycomm3.custom_types import ModuleIdentityObject
 from pycomm3.exceptions import PycommError
 
 from drivers import logix_artifacts as A
@@ -46,6 +59,7 @@ from integrity.errors import (
     DeviceAccessDeniedError,
     DeviceIncompleteError,
     DeviceProtocolError,
+    DeviceUnreachableError,
     PlcIntegrityError,
     ReadOnlyViolationError,
 )
@@ -54,9 +68,19 @@ from integrity.model import Artifact, Capture, Device, Kind, Mode
 # pycomm3 logs every failed request at ERROR with a traceback; we translate instead.
 logging.getLogger("pycomm3").setLevel(logging.CRITICAL)
 
-GET_ATTRIBUTE_SINGLE = 0x0E
-CONTROLLER_CLASS = 0x8E
+GET_ATTRIBUTES_ALL, GET_ATTRIBUTE_SINGLE = 0x01, 0x0E
+IDENTITY_CLASS, CONTROLLER_CLASS = 0x01, 0x8E
 AUDIT_VALUE, CHANGES_TO_DETECT = 0x1B, 0x1C
+PRIVILEGE_VIOLATION = 0x0F
+# CIP general statuses meaning "this controller has no change detection" (before v20,
+# emulators): the object, attribute or service is not there.  Our own words, stable
+# across pycomm3 versions, because they are hashed.
+NO_CHANGE_DETECTION = {0x05: "path destination unknown", 0x08: "service not supported",
+                       0x14: "attribute not supported", 0x16: "object does not exist"}
+# Connection failure / link address not available: the backplane has no module there.
+NO_MODULE = (0x01, 0x0312)
+# pycomm3 splits its connection path on these and cannot open IPv6 sockets.
+UNADDRESSABLE_HOST_CHARS = ":/\\,"
 
 
 @dataclass(frozen=True)
@@ -90,6 +114,16 @@ class _GuardedLogix(_PycommLogix):
             raise
         self._owner.pace()
         super()._send(message)
+
+    def identity_in_slot(self, slot: int) -> Any:
+        """pycomm3's ``get_module_info`` request, but returning the reply packet so that
+        "no module there" can be told from every other failure by its CIP status."""
+        route = PADDED_EPATH.encode((*self._cfg["cip_path"][:-1], PortSegment("bp", slot)),
+                                    length=True, pad_length=True)
+        return self.generic_message(service=GET_ATTRIBUTES_ALL, class_code=IDENTITY_CLASS,
+                                    instance=b"\x01", connected=False, unconnected_send=True,
+                                    route_path=route, name=f"identity of slot {slot}",
+                                    return_response_packet=True).value
 
     def hard_close(self) -> None:
         """Drop the socket without Forward Close/UnRegister: after an error the peer may
@@ -159,11 +193,14 @@ class LogixDriver(Driver):
     def session(self, *, upload_tags: bool) -> Iterator[_GuardedLogix]:
         """A fresh, opened, guarded pycomm3 connection, always closed afterwards.
 
-        Raises a DeviceError subclass when the controller cannot be opened.
+        Raises DeviceUnreachableError when pycomm3 cannot address the host or port,
+        another DeviceError subclass when the controller cannot be opened.
         """
-        plc = _GuardedLogix(self.path(), self, init_tags=upload_tags,
-                            init_program_tags=upload_tags)
-        plc.socket_timeout = self.device.timeout  # must precede open(): no constructor argument
+        self._check_addressable()
+        with self.translated(None):
+            plc = _GuardedLogix(self.path(), self, init_tags=upload_tags,
+                                init_program_tags=upload_tags)
+            plc.socket_timeout = self.device.timeout  # before open(): no constructor argument
         clean = False
         try:
             with self.translated(plc):
@@ -184,21 +221,34 @@ class LogixDriver(Driver):
             else:
                 plc.hard_close()
 
+    def _check_addressable(self) -> None:
+        """pycomm3 1.2.16 takes "host:port/route" and opens IPv4 sockets only."""
+        host, port = self.device.host, self.device.port
+        if not host.isprintable() or any(c in host for c in UNADDRESSABLE_HOST_CHARS):
+            raise self.fail(DeviceUnreachableError, f"pycomm3 cannot address host {host!r}: "
+                            "give an IPv4 address or a host name (no IPv6, no ':/\\,')")
+        if not 0 < port < 65535:
+            raise self.fail(DeviceUnreachableError, f"pycomm3 cannot address port {port}: "
+                            "it accepts ports 1-65534")
+
     @contextmanager
-    def translated(self, plc: _GuardedLogix) -> Iterator[None]:
+    def translated(self, plc: _GuardedLogix | None) -> Iterator[None]:
         """pycomm3 and socket exceptions -> integrity.errors, most specific first."""
         try:
             yield
         except PlcIntegrityError:
             raise
         except Exception as exc:  # pycomm3 wraps anything (even struct.error) in its own errors
-            if plc.violation is not None:
+            if plc is not None and plc.violation is not None:
                 raise plc.violation from exc
             for err in _chain(exc):
                 if isinstance(err, NotEnipReplyError):
                     raise self.fail(DeviceProtocolError, str(err)) from exc
                 if isinstance(err, OSError):
                     raise self.translate_os_error(err) from exc
+                if type(err) is UnicodeError:  # the idna codec refused the host name
+                    raise self.fail(DeviceUnreachableError, f"cannot resolve host "
+                                    f"{self.device.host!r}: {err}") from exc
             if any(isinstance(e, struct.error) for e in _chain(exc)):
                 raise self.fail(DeviceProtocolError, "the peer closed the connection or sent a "
                                 "malformed reply: not an EtherNet/IP controller?") from exc
@@ -207,39 +257,86 @@ class LogixDriver(Driver):
     # -- collect -------------------------------------------------------------------
 
     def collect(self, mode: Mode = Mode.DEEP, *, now: datetime | None = None) -> Capture:
+        """Read the controller (see the module docstring for what is read).
+
+        Raises DeviceIncompleteError when the controller changed during a DEEP read
+        or a configured config tag is missing, DeviceAccessDeniedError when the
+        controller refuses a read, other DeviceError subclasses when it cannot be read.
+        """
         mode = Mode(mode)
         captured_at = utcnow(now)
-        with self.session(upload_tags=mode is Mode.DEEP) as plc:
-            with self.translated(plc):
-                cd = self._change_detection(plc)
-                everything = mode is Mode.DEEP or not cd["available"]
-                artifacts = [Artifact.from_value("identity", Kind.IDENTITY,
-                                                 A.identity_value(plc.info)),
-                             Artifact.from_value("change-detection", Kind.STATE, cd)]
-                policy: dict[str, Any] = {
-                    "change_detection": "available" if cd["available"] else "unavailable",
-                    "excluded": ["process tag values", "symbol instance ids and addresses"]}
-                if everything:
-                    if mode is Mode.QUICK:
-                        plc.get_tag_list(program="*")
-                        policy["quick"] = "no change detection: everything was read"
-                    artifacts += self._deep(plc, quick=not cd["available"], policy=policy)
+        # Tags are uploaded after the first AuditValue read, never by open().
+        with self.session(upload_tags=False) as plc, self.translated(plc):
+            cd = self._change_detection(plc)
+            artifacts = [Artifact.from_value("identity", Kind.IDENTITY,
+                                             A.identity_value(plc.info)),
+                         Artifact.from_value("change-detection", Kind.STATE, cd)]
+            policy: dict[str, Any] = {
+                "change_detection": "available" if cd["available"] else "unavailable",
+                "excluded": ["process tag values", "symbol instance ids and addresses"]}
+            if mode is Mode.DEEP or not cd["available"]:
+                if mode is Mode.QUICK:
+                    policy["quick"] = "no change detection: everything was read"
+                artifacts += self._deep(plc, quick=not cd["available"], policy=policy)
+                if cd["available"] and self._change_detection(plc) != cd:
+                    raise self.fail(DeviceIncompleteError, "the controller changed while it "
+                                    "was being read (its AuditValue moved); check again")
         return Capture(self.device.name, self.protocol, mode, captured_at, tuple(artifacts), policy)
 
     def _change_detection(self, plc: _GuardedLogix) -> dict[str, Any]:
+        """AuditValue and ChangesToDetect, or {"available": false} when the controller
+        answers that it has none.
+
+        Raises DeviceAccessDeniedError on a privilege violation, DeviceProtocolError
+        on any other CIP error or a short reply.
+        """
         values = {}
         for name, attribute in (("audit_value", AUDIT_VALUE), ("changes_to_detect", CHANGES_TO_DETECT)):
-            tag = plc.generic_message(service=GET_ATTRIBUTE_SINGLE, class_code=CONTROLLER_CLASS,
-                                      instance=1, attribute=attribute, connected=True,
-                                      name=name)
-            if tag.error or not isinstance(tag.value, bytes) or len(tag.value) < 8:
-                # The controller answered with a CIP error: it has no change detection
-                # (before v20, emulators).  Recorded as such, never as a value.
-                return {"available": False, "reason": str(tag.error or "short reply")}
-            values[name] = "0x" + tag.value[:8][::-1].hex()
+            reply = plc.generic_message(service=GET_ATTRIBUTE_SINGLE, class_code=CONTROLLER_CLASS,
+                                        instance=1, attribute=attribute, connected=True,
+                                        name=name, return_response_packet=True).value
+            status, ext, data = self._cip_reply(reply, f"reading the {name}")
+            if status in NO_CHANGE_DETECTION:
+                # Before v20 and on emulators: recorded as such, never as a value.
+                return {"available": False,
+                        "reason": f"CIP status 0x{status:02x}: {NO_CHANGE_DETECTION[status]}"}
+            self._raise_for_status(status, ext, f"reading the {name} (class 0x8E)")
+            if len(data) < 8:
+                raise self.fail(DeviceProtocolError, f"reading the {name}: {len(data)}-byte "
+                                "reply, 8 expected")
+            values[name] = "0x" + data[:8][::-1].hex()
         return {"available": True, **values}
 
+    def _cip_reply(self, reply: Any, what: str) -> tuple[int, tuple[int, ...], bytes]:
+        """(general status, extended statuses, data) of a pycomm3 reply packet, parsed
+        from its raw bytes.  Raises DeviceProtocolError when there are none to parse."""
+        raw = getattr(reply, "raw", None)
+        try:
+            if not raw:
+                raise ValueError("no reply")
+            command, encap_status = struct.unpack_from("<H6xI", raw, 0)
+            if encap_status:
+                raise ValueError(f"encapsulation status 0x{encap_status:x}")
+            # SendUnitData carries a connected address item and a sequence count.
+            cip = raw[46:] if command == 0x70 else raw[40:]
+            status, words = cip[2], cip[3]
+            if len(cip) < 4 + 2 * words:
+                raise ValueError("truncated extended status")
+            ext = struct.unpack_from(f"<{words}H", cip, 4)
+            return status, ext, cip[4 + 2 * words:]
+        except (ValueError, IndexError, struct.error) as exc:
+            raise self.fail(DeviceProtocolError, f"{what}: malformed reply ({exc})") from exc
+
+    def _raise_for_status(self, status: int, ext: tuple[int, ...], what: str) -> None:
+        if status == PRIVILEGE_VIOLATION:
+            raise self.fail(DeviceAccessDeniedError, f"{what}: privilege violation (CIP 0x0f)")
+        if status:
+            extended = "".join(f"/0x{e:04x}" for e in ext)
+            raise self.fail(DeviceProtocolError, f"{what}: CIP status 0x{status:02x}{extended}")
+
     def _deep(self, plc: _GuardedLogix, *, quick: bool, policy: dict[str, Any]) -> list[Artifact]:
+        plc.get_plc_name()  # again, now that the first AuditValue was read
+        plc.get_tag_list(program="*")  # tags, programs, tasks and the UDTs they use
         info = plc.info
         arts = [Artifact.from_value("controller", Kind.STATE, A.controller_value(info), quick=quick),
                 Artifact.from_value("programs", Kind.STRUCTURE, A.programs_value(info), quick=quick),
@@ -257,35 +354,55 @@ class LogixDriver(Driver):
         for slot in self.options.modules:
             arts.append(Artifact.from_value(f"module/{slot}", Kind.IDENTITY,
                                             self._module(plc, slot), quick=quick))
-        config, missing = self._config(plc)
-        arts.append(Artifact.from_value("config", Kind.CONFIG, config, quick=quick))
+        arts.append(Artifact.from_value("config", Kind.CONFIG, self._config(plc), quick=quick))
         policy["config_tags"] = list(self.options.config_tags)
-        if missing:
-            policy["config_tags_missing"] = missing
         return arts
 
     def _module(self, plc: _GuardedLogix, slot: int) -> dict[str, Any]:
-        try:
-            return {"present": True, **A.identity_value(plc.get_module_info(slot))}
-        except PycommError as exc:
-            if plc.violation is not None or any(isinstance(e, OSError) for e in _chain(exc)):
-                raise
-            # The chassis answered that nothing identifies in that slot: a fact, not a failure.
-            return {"present": False, "error": _describe(exc)}
+        """Identity of the module in ``slot``, or {"present": false} when the backplane
+        answers "link address not available".
 
-    def _config(self, plc: _GuardedLogix) -> tuple[dict[str, Any], list[str]]:
+        Raises DeviceAccessDeniedError / DeviceProtocolError for any other answer.
+        """
+        what = f"identity of the module in slot {slot}"
+        status, ext, data = self._cip_reply(plc.identity_in_slot(slot), what)
+        if (status, *ext[:1]) == NO_MODULE:
+            return {"present": False, "reason": "CIP status 0x01/0x0312: link address not "
+                    "available"}
+        self._raise_for_status(status, ext, what)
+        try:
+            identity = ModuleIdentityObject.decode(data)
+        except Exception as exc:  # pycomm3 decoders raise whatever struct/bytes raise
+            raise self.fail(DeviceProtocolError, f"{what}: malformed identity reply") from exc
+        return {"present": True, **A.identity_value(identity)}
+
+    def _config(self, plc: _GuardedLogix) -> dict[str, Any]:
+        """Values of the configured config tags, keyed by tag name.
+
+        Raises DeviceIncompleteError when a configured name or pattern matches no
+        tag of the controller (or a tag cannot be read), DeviceAccessDeniedError
+        when the controller refuses to read one.
+        """
         names: list[str] = []
         missing: list[str] = []
         known = plc.tags
         for entry in self.options.config_tags:
             if any(c in entry for c in "*?["):
-                names += [t for t in sorted(known) if fnmatch.fnmatchcase(t, entry)]
+                matched = [t for t in sorted(known) if fnmatch.fnmatchcase(t, entry)]
+                if not matched:
+                    missing.append(f"pattern {entry!r} matches no tag")
+                names += matched
             elif A.base_tag(entry) in known:
                 names.append(entry)
             else:
-                missing.append(entry)
+                missing.append(f"{entry!r} does not exist")
+        if missing:
+            # Watching nothing would pass every check: the inventory is wrong, or a
+            # download removed the tag, and either way someone has to look.
+            raise self.fail(DeviceIncompleteError, "config_tags: the inventory names tags the "
+                            f"controller does not have ({'; '.join(missing)})")
         names = sorted(set(names))
-        values: dict[str, Any] = {name: None for name in missing}
+        values: dict[str, Any] = {}
         if names:
             results = plc.read(*names)
             for name, tag in zip(names, results if len(names) > 1 else [results]):
@@ -294,7 +411,7 @@ class LogixDriver(Driver):
                         DeviceIncompleteError
                     raise self.fail(error, f"config tag {name}: {tag.error}")
                 values[name] = A.plain(tag.value)
-        return values, missing
+        return values
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:

@@ -9,7 +9,9 @@ image format and ``cip.py`` for the services.
 Changes an engineer or the plant would make are methods here
 (``edit_routine``, ``add_udt_member``, ``set_revision``, ``set_keyswitch``,
 ``set_value``); network writes by an attacker go through
-``simulators.logix.attacker``.
+``simulators.logix.attacker``.  ``change_on`` applies such a change at an exact
+point of a client's conversation (when a given request arrives), so a test can
+land a download in the middle of a check without any timing.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from __future__ import annotations
 import logging
 import struct
 import socket
-from typing import Any
+import threading
+from typing import Any, Callable
 
 from simulators.base import Simulator
 from simulators.logix.cip import CipHandler
@@ -38,6 +41,8 @@ class LogixSimulator(Simulator):
         self.controller = ControllerImage(image)
         self.cip = CipHandler(self.controller)
         self._server: EnipServer | None = None
+        self._changes: list[tuple[str, Callable[[], None]]] = []
+        self._changes_lock = threading.Lock()
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -60,6 +65,21 @@ class LogixSimulator(Simulator):
         if self.controller.modules:
             entry["modules"] = sorted(self.controller.modules)
         return entry
+
+    def record(self, peer: tuple[str, int] | None, operation: str, read: bool,
+               detail: str = "") -> None:
+        super().record(peer, operation, read, detail)
+        with self._changes_lock:
+            due = [change for op, change in self._changes if op == operation]
+            self._changes = [(op, change) for op, change in self._changes if op != operation]
+        for change in due:
+            change()
+
+    def change_on(self, operation: str, change: Callable[[], None]) -> None:
+        """Run ``change`` once, when the next ``operation`` request (as recorded, e.g.
+        "cip:0x55@0x6b") arrives and before it is answered."""
+        with self._changes_lock:
+            self._changes.append((operation, change))
 
     # -- what ListIdentity answers --------------------------------------------------
 

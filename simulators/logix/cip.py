@@ -130,6 +130,9 @@ class CipHandler:
             return P.reply(0x52, P.PATH_SEGMENT_ERROR)
         ctx.record(*classify(service, path), f"slot {slot} {_describe(path)}")
         if service == 0x01 and P.first(path, "class") == 0x01:
+            if "status" in module:
+                general, *extended = module["status"]
+                return P.reply(service, general, ext=tuple(extended))
             ident = {"vendor": 1, "product_type": 12, "product_code": 0, "revision": (1, 1),
                      "serial": 0, "product_name": "module", **module}
             ident["revision"] = tuple(ident["revision"])
@@ -196,6 +199,8 @@ class CipHandler:
         if img.audit_value is None:
             # Controllers before v20 (and emulators) have no Controller Change Detection.
             return P.reply(service, P.PATH_UNKNOWN)
+        if img.change_detection_status:
+            return P.reply(service, img.change_detection_status)
         values = {0x1B: struct.pack("<Q", img.audit_value),
                   0x1C: struct.pack("<Q", img.changes_to_detect or 0)}
         if service == 0x03:

@@ -7,14 +7,18 @@ Loaded from a JSON image file (see ``images/crane/plc-gantry.json``)::
     slot              backplane slot of the controller (default 0)
     controller_name   the project name (class 0x64)
     keyswitch         "RUN" | "REMOTE RUN" | "PROG" | "REMOTE PROG"
-    change_detection  {"audit_value": hex, "changes_to_detect": hex}; absent on
-                      controllers without Controller Change Detection
+    change_detection  {"audit_value": hex, "changes_to_detect": hex, "status"?: int};
+                      absent on controllers without Controller Change Detection;
+                      a non-zero "status" is the CIP error its reads are answered
+                      with (0x0F: a controller that refuses them)
     tasks             {task: [program, ...]}
     programs          {program: {"routines": {routine: text}, "tags": [tag, ...]}}
     udts              {name: [{"name", "type", "dim"?}, ...]} in dependency order
     tags              [tag, ...] controller scope; a tag is {"name", "type",
                       "dims"?: [..], "external_access"?: "Read/Write", "value"?}
-    modules           {slot: identity} other modules in the chassis (optional)
+    modules           {slot: identity} other modules in the chassis (optional); an
+                      identity {"status": [general, extended...]} answers its identity
+                      request with that CIP error instead (a faulted module)
 
 The image is mutable on purpose: tests and the demo apply online edits, firmware
 changes and process changes to it, as an engineer or the plant would.
@@ -99,6 +103,7 @@ class ControllerImage:
             raise ImageError(f"keyswitch {self.keyswitch!r}; known: {', '.join(KEYSWITCH_STATUS)}")
         cd = image.get("change_detection")
         self.audit_value: int | None = int(cd["audit_value"], 16) if cd else None
+        self.change_detection_status = int(cd.get("status", 0)) if cd else 0
         self.changes_to_detect: int | None = int(cd.get("changes_to_detect", "ffffffffffffffff"),
                                                  16) if cd else None
         self.tasks: dict[str, list[str]] = {k: list(v) for k, v in image.get("tasks", {}).items()}
