@@ -18,10 +18,10 @@ import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
-from drivers.base import Driver
+from drivers.base import Driver, utcnow
 from drivers.registry import driver_class
 from integrity.compare import compare
 from integrity.errors import (
@@ -41,10 +41,6 @@ RECORD_BATCH = 32
 
 def default_driver_factory(device: Device) -> Driver:
     return driver_class(device.protocol)(device)
-
-
-def _now(now: datetime | None) -> datetime:
-    return now if now is not None else datetime.now(timezone.utc)
 
 
 def read_device(device: Device, mode: Mode = Mode.DEEP, *, now: datetime | None = None,
@@ -223,7 +219,7 @@ def verify(devices: Iterable[Device], store, trust, *, mode: Mode = Mode.DEEP,
            progress: Callable[[int, int, CheckResult], None] | None = None) -> list[CheckResult]:
     """Check devices against their latest valid baselines; one result per device,
     in the order given.  ``progress(done, total, result)`` is called after each."""
-    now = _now(now)
+    now = utcnow(now)
     devices = list(devices)
     results: list[CheckResult] = []
     unrecorded: list[CheckResult] = []
@@ -267,7 +263,7 @@ def capture_baselines(devices: Iterable[Device], store, trust, key, reason: str,
     A device that cannot be read, or whose existing history fails
     verification, gets no new baseline: extending a broken chain would bless it.
     """
-    now = _now(now)
+    now = utcnow(now)
     outcomes = []
     for read in read_many(devices, mode, concurrency=concurrency, now=now,
                           driver_factory=driver_factory):

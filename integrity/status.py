@@ -89,19 +89,21 @@ def _t(iso: str | None) -> str:
 def collect_status(site: Any, store: Any, trust: Any, *, now: datetime) -> SiteStatus:
     records = store.alert_records()
     due = store.schedule_rows()
+    # Every device's baseline verified in one transaction, exactly as latest() would.
+    latest = store.latest_many([d.name for d in site.devices], trust)
     rows = []
     for d in site.devices:
         rec = records.get(d.name) or {}
         last = store.checks(d.name, limit=1)
         nexts = [n for job, (n, _) in due.items() if job.split("/")[0] == d.name]
         baseline_id = seq = signer = problem = None
-        try:
-            b = store.latest(d.name, trust)
-            baseline_id, seq, signer = b.id, b.manifest.sequence, b.keyid
-        except NoBaselineError:
+        b = latest[d.name]
+        if isinstance(b, NoBaselineError):
             problem = "none"
-        except BaselineInvalidError as exc:
-            problem = f"INVALID ({exc.reason})"
+        elif isinstance(b, BaselineInvalidError):
+            problem = f"INVALID ({b.reason})"
+        else:
+            baseline_id, seq, signer = b.id, b.manifest.sequence, b.keyid
         until = rec.get("maintenance_until")
         if until and datetime.fromisoformat(until.replace("Z", "+00:00")) <= now:
             until = None

@@ -17,12 +17,6 @@ from integrity.model import Mode, Status, overall_exit_code
 from integrity.render import diff_report, results_table
 
 
-def _alerting(site):
-    from integrity.sweep import alerting
-
-    return alerting(site)
-
-
 def _report_sink_failures(delivery) -> None:
     # On stderr, so a sweep's table (or its one JSON document) stays clean.
     if delivery is not None and not delivery.ok:
@@ -49,7 +43,9 @@ def sweep_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, tag: str
 
     site = open_site(ctx)
     chosen = site.select(devices, all_, tag)
-    tracker, dispatcher = _alerting(site)
+    from integrity.sweep import alerting  # the sinks' libraries load only when used
+
+    tracker, dispatcher = alerting(site)
     show_progress = sys.stdout.isatty() and not as_json
 
     def progress(done: int, total: int, result) -> None:
@@ -93,7 +89,9 @@ def run_cmd(ctx: click.Context, once: bool, grace: float) -> None:
     jobs = parse_schedules(site.schedules, site.devices, file=str(site.root / "site.toml"))
     if not jobs:
         raise ConfigError("no [[schedules]] in site.toml: nothing to run", field="schedules")
-    tracker, dispatcher = _alerting(site)
+    from integrity.sweep import alerting  # the sinks' libraries load only when used
+
+    tracker, dispatcher = alerting(site)
     with open_store(site) as store:
         store.forget_jobs({j.key for j in jobs})
         daemon = Daemon(site.devices, jobs, store, trust_store(site), tracker=tracker,
@@ -193,7 +191,9 @@ def maintenance_end(ctx: click.Context, devices: tuple[str, ...], quick: bool) -
 
     site = open_site(ctx)
     chosen = site.select(devices)
-    tracker, dispatcher = _alerting(site)
+    from integrity.sweep import alerting  # the sinks' libraries load only when used
+
+    tracker, dispatcher = alerting(site)
     now = datetime.now(timezone.utc)
     with open_store(site) as store:
         for d in chosen:
