@@ -37,7 +37,7 @@ except ImportError:  # pragma: no cover - not on POSIX; appends are then not ser
     fcntl = None  # type: ignore[assignment]
 
 FORMAT_VERSION = 1
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 class Head(NamedTuple):
@@ -83,7 +83,7 @@ class HeadFile:
             for device, entry in doc["heads"].items():
                 seq, ident = entry["sequence"], entry["id"]
                 if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1 \
-                        or not isinstance(ident, str) or not _HEX64.match(ident):
+                        or not isinstance(ident, str) or not _HEX64.fullmatch(ident):
                     raise ValueError(f"bad entry for {device!r}")
                 heads[device] = Head(seq, ident)
             return heads

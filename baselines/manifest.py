@@ -30,7 +30,7 @@ from integrity.model import Artifact, Capture, Encoding, Kind, Mode, fingerprint
 FORMAT_VERSION = 1
 DOC_TYPE = "plc-integrity/baseline"
 REASON_MAX = 2000
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 # One fixed textual form for times, so a parsed manifest re-encodes byte for byte.
 _TIME_FMT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _FIELDS = {"artifacts", "captured_at", "device", "fingerprint", "format_version", "mode",
@@ -73,7 +73,7 @@ class ArtifactEntry:
         Artifact(self.key, Kind(self.kind), b"", Encoding(self.encoding), bool(self.quick))
         object.__setattr__(self, "kind", Kind(self.kind))
         object.__setattr__(self, "encoding", Encoding(self.encoding))
-        if not isinstance(self.digest, str) or not _HEX64.match(self.digest):
+        if not isinstance(self.digest, str) or not _HEX64.fullmatch(self.digest):
             raise ValueError(f"artifact {self.key}: digest {self.digest!r} is not a SHA-256 hex")
         if not _is_int(self.size) or self.size < 0:
             raise ValueError(f"artifact {self.key}: size {self.size!r} is not a byte count")
@@ -140,10 +140,10 @@ class Manifest:
         if self.sequence == 1 and self.previous is not None:
             raise ValueError("sequence 1 must have previous = null")
         if self.sequence > 1 and (not isinstance(self.previous, str)
-                                  or not _HEX64.match(self.previous)):
+                                  or not _HEX64.fullmatch(self.previous)):
             raise ValueError(f"sequence {self.sequence} needs previous = the previous baseline's "
                              f"id, got {self.previous!r}")
-        if not isinstance(self.signer, str) or not _HEX64.match(self.signer):
+        if not isinstance(self.signer, str) or not _HEX64.fullmatch(self.signer):
             raise ValueError(f"signer {self.signer!r} is not a key id")
         if not isinstance(self.reason, str) or not self.reason.strip() \
                 or len(self.reason) > REASON_MAX:

@@ -30,8 +30,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from integrity.errors import KeyFileError, SignatureInvalidError, UntrustedKeyError
 
-KEY_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
-KEYID_RE = re.compile(r"^[0-9a-f]{64}$")
+KEY_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
+KEYID_RE = re.compile(r"[0-9a-f]{64}")
 _ENCRYPTED_PEM = b"-----BEGIN ENCRYPTED PRIVATE KEY-----"
 
 
@@ -91,7 +91,7 @@ def generate_keypair(name: str, out_dir: Path, passphrase: bytes | None) -> tupl
     key (None: unencrypted).  Raises KeyFileError for a bad name, an empty
     passphrase, an existing file (nothing is overwritten) or an I/O failure.
     """
-    if not KEY_NAME_RE.match(name):
+    if not KEY_NAME_RE.fullmatch(name):
         raise KeyFileError(f"key name {name!r} is not valid: use letters, digits, '_', '-', '.' "
                            "(up to 64, starting with a letter or digit)")
     if passphrase is not None and not passphrase:
@@ -262,7 +262,7 @@ class TrustStore:
         """
         key = PublicKey.load(pub_path)
         name = name or Path(pub_path).stem
-        if not KEY_NAME_RE.match(name):
+        if not KEY_NAME_RE.fullmatch(name):
             raise KeyFileError(f"trusted key name {name!r} is not valid")
         try:
             self.folder.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,8 @@ from integrity.model import Device
 
 SITE_FILE = "site.toml"
 STORE_FILE = "plc-integrity.db"
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# Full-match only (never ``$``, which also accepts a trailing newline), ASCII only.
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 COMMON_KEYS = {"name", "protocol", "host", "port", "timeout", "retries", "tags", "profile",
                "max_rps", "labels"}
 SETTINGS_KEYS = {"store", "timeout", "retries", "concurrency", "remind_after", "max_rps"}
@@ -105,13 +106,29 @@ class Site:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    """Parse one TOML file.  Every way its bytes can be wrong is a ConfigError
+    naming the file: TOML must be UTF-8, and a hand-edited or hostile file can
+    nest deeper than the parser's recursion allows."""
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", file=str(path)) from exc
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", file=str(path)) from exc
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ConfigError("is UTF-16 text; TOML files must be UTF-8 (save it as UTF-8)",
+                          file=str(path))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"is not UTF-8 text: byte 0x{data[exc.start]:02x} on line {line} "
+                          "(TOML files must be UTF-8)", file=str(path)) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", file=str(path)) from exc
+    except RecursionError:
+        raise ConfigError("not valid TOML here: arrays or tables nested too deeply",
+                          file=str(path)) from None
 
 
 def _number(table: Mapping[str, Any], key: str, default: Any, kind: type, lo: float, hi: float,
@@ -163,7 +180,7 @@ def _device(raw: Any, index: int, *, file: str, settings: Settings,
     if not isinstance(raw, dict):
         raise ConfigError(f"[[devices]] entry {index + 1} is not a table", file=file)
     name = raw.get("name")
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise ConfigError(f"[[devices]] entry {index + 1}: name must be 1-64 letters, digits, "
                           f"'_', '.', '-', got {name!r}", file=file, field="name")
     table = dict(raw)
@@ -187,8 +204,10 @@ def _device(raw: Any, index: int, *, file: str, settings: Settings,
         raise ConfigError("missing or empty", file=file, device=name, field="host")
     port = _number(table, "port", driver.default_port, int, 1, 65535, file=file, device=name)
     tags = table.get("tags", [])
-    if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
-        raise ConfigError("must be a list of non-empty strings", file=file, device=name, field="tags")
+    if not isinstance(tags, list) or not all(isinstance(t, str) and NAME_RE.fullmatch(t)
+                                             for t in tags):
+        raise ConfigError(f"must be a list of tag names (1-64 letters, digits, '_', '.', '-'), "
+                          f"got {tags!r}", file=file, device=name, field="tags")
     labels = table.get("labels", {})
     if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
         raise ConfigError('must be a table of value paths to names, e.g. '
