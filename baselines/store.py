@@ -32,7 +32,7 @@ from integrity.errors import (BaselineError, BaselineInvalidError, ChainBrokenEr
                               NoBaselineError, StoreError, StoreTamperedError)
 from integrity.model import Artifact, Capture, CheckResult
 
-from baselines import tables
+from baselines import contents, tables
 from baselines.heads import Head, HeadFile
 from baselines.manifest import REASON_MAX, Baseline, Manifest, format_time
 from baselines.runtime import RuntimeStateMixin
@@ -41,7 +41,7 @@ from baselines.verify import HistoryEntry, Row, verify_rows
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 DEFAULT_FILENAME = "plc-integrity.db"
-_IN_CHUNK = 500  # stay far below SQLite's bound-parameter limit
+_IN_CHUNK = contents.CHUNK
 
 
 def _utcnow(now: datetime | None) -> datetime:
@@ -279,20 +279,26 @@ class Store(RuntimeStateMixin):
         """The device's newest baseline, verified with its whole history.
 
         Raises NoBaselineError if the device has none (and the head file does not
-        say it had some), a BaselineInvalidError subclass if verification fails,
-        StoreError if the database cannot be read.
+        say it had some), a BaselineInvalidError subclass if verification fails
+        (including StoreTamperedError when the content of one of its artifacts
+        is missing: a row lookup per artifact, no content is read), StoreError
+        if the database cannot be read.
         """
         with self._tx(f"reading baselines of {device}") as conn:
             history = self._verified(conn, device, trust)
-        if not history:
-            raise NoBaselineError(f"no baseline for {device}")
+            if not history:
+                raise NoBaselineError(f"no baseline for {device}")
+            missing = contents.missing_contents(conn, [history[-1]])
+        if device in missing:
+            raise missing[device]
         return history[-1]
 
     def latest_many(self, devices: list[str], trust: TrustStore
                     ) -> dict[str, Baseline | BaselineError]:
         """``latest`` for many devices, read in one transaction (a sweep's worth).
 
-        Each device is verified exactly as ``latest`` does; its value is the
+        Each device is verified exactly as ``latest`` does (missing contents
+        included, looked up in one batch for all devices); its value is the
         verified Baseline or the NoBaselineError / BaselineInvalidError that
         ``latest`` would raise.  StoreError if the database cannot be read.
         """
@@ -330,6 +336,10 @@ class Store(RuntimeStateMixin):
                 out[device] = history[-1]
             except BaselineError as exc:
                 out[device] = exc
+        found = [b for b in out.values() if isinstance(b, Baseline)]
+        if found:
+            with self._tx("looking up artifact contents") as conn:
+                out.update(contents.missing_contents(conn, found))
         return out
 
     def baseline(self, device: str, sequence: int, trust: TrustStore) -> Baseline:
@@ -384,6 +394,36 @@ class Store(RuntimeStateMixin):
             except ChainBrokenError:
                 pass  # reported by latest()/history() for each device
         return sorted(names)
+
+    def anchor_warning(self) -> str | None:
+        """Why the rollback anchor cannot vouch for the stored baselines, or None.
+
+        The anchor being absent is accepted on read (a fresh or migrated site
+        has none), so a deleted head file would otherwise go unnoticed: this
+        names it when the store holds baselines.  A damaged head file is not
+        a warning but a BaselineInvalidError on every read.
+        """
+        if self._heads is None:
+            return None
+        try:
+            heads = self._heads.read()
+        except ChainBrokenError:
+            return None
+        with self._tx("listing devices") as conn:
+            names = set(conn.execute(select(tables.baselines.c.device).distinct()).scalars())
+        if not names:
+            return None
+        if heads is None:
+            return (f"the rollback anchor {self._heads.path} is missing but the store holds "
+                    f"baselines of {len(names)} device(s): a rollback of the database cannot be "
+                    "detected (deleted?); each device's next baseline re-creates its entry")
+        unanchored = sorted(names - set(heads))
+        if unanchored:
+            shown = ", ".join(unanchored[:10]) + (" ..." if len(unanchored) > 10 else "")
+            return (f"{len(unanchored)} device(s) with baselines have no entry in the rollback "
+                    f"anchor {self._heads.path}: {shown} (entry deleted?); their next baseline "
+                    "re-creates it")
+        return None
 
     # -- artifact contents -----------------------------------------------------------------
 
@@ -461,6 +501,14 @@ class Store(RuntimeStateMixin):
             doc["check_id"] = ident
             out.append(doc)
         return out
+
+    def check_contents(self, now: datetime | None = None) -> contents.ContentsReport:
+        """Re-hash every stored content and cross-check it with every manifest:
+        edited, missing and unreferenced contents, each with where it is used.
+        Never raises for damage (it is the report); StoreError if the database
+        cannot be read."""
+        with self._tx("checking stored contents") as conn:
+            return contents.check_contents(conn, _utcnow(now))
 
     def count_blobs(self) -> int:
         """Number of distinct stored contents (for status output and tests)."""

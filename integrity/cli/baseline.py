@@ -83,14 +83,20 @@ def capture_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, key_pa
 @json_option
 @click.pass_context
 def show_cmd(ctx: click.Context, device: str, as_json: bool) -> None:
-    """Show a device's latest valid baseline (verified before it is shown)."""
+    """Show a device's latest valid baseline (verified before it is shown).
+
+    Its signature, hash chain and every artifact content are checked: a
+    content that was edited or deleted in the store is exit 5.
+    """
     site = open_site(ctx)
     site.device(device)
     with open_store(site) as store:
         b = store.latest(device, trust_store(site))
+        store.load_artifacts(b)  # re-hashes every content shown; StoreTamperedError → exit 5
     m = b.manifest
     if as_json:
-        emit_json({"id": b.id, "keyid": b.keyid, "verified": True, "manifest": m.to_dict()})
+        emit_json({"id": b.id, "keyid": b.keyid, "verified": True, "contents_verified": True,
+                   "manifest": m.to_dict()})
         return
     click.echo(f"baseline #{m.sequence} of {m.device} ({m.protocol})  id {b.id}")
     click.echo(f"  signed by  {b.keyid}  at {m.signed_at.isoformat()}")
