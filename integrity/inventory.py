@@ -34,7 +34,8 @@ NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 COMMON_KEYS = {"name", "protocol", "host", "port", "timeout", "retries", "tags", "profile",
                "max_rps", "labels"}
 SETTINGS_KEYS = {"store", "timeout", "retries", "concurrency", "remind_after", "max_rps"}
-SITE_TOP_KEYS = {"settings", "profiles", "devices", "alerts", "schedules"}
+SITE_TOP_KEYS = {"settings", "profiles", "devices", "alerts", "schedules", "store"}
+STORE_CHECK_WORDS = {"daily": timedelta(days=1), "weekly": timedelta(days=7), "off": None}
 
 DEFAULT_TIMEOUT = 3.0
 DEFAULT_RETRIES = 1
@@ -53,6 +54,8 @@ class Settings:
     concurrency: int = DEFAULT_CONCURRENCY
     remind_after: timedelta | None = timedelta(hours=24)  # None: no reminders
     max_rps: float = DEFAULT_MAX_RPS
+    # How often the daemon re-hashes every stored content ([store] check); None: never.
+    store_check: timedelta | None = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -167,12 +170,35 @@ def _settings(doc: Mapping[str, Any], file: str) -> Settings:
     return Settings(
         store=store,
         remind_after=remind_after,
+        store_check=_store_check(doc, file),
         timeout=_number(table, "timeout", DEFAULT_TIMEOUT, float, 0.05, 300, file=file, device=None),
         retries=_number(table, "retries", DEFAULT_RETRIES, int, 0, 10, file=file, device=None),
         concurrency=_number(table, "concurrency", DEFAULT_CONCURRENCY, int, 1, 1024, file=file,
                             device=None),
         max_rps=_number(table, "max_rps", DEFAULT_MAX_RPS, float, 1, 100000, file=file, device=None),
     )
+
+
+def _store_check(doc: Mapping[str, Any], file: str) -> timedelta | None:
+    """``[store] check = "weekly"``: "daily", "weekly", "off" or a duration."""
+    table = doc.get("store", {})
+    if not isinstance(table, dict):
+        raise ConfigError("[store] must be a table", file=file, field="store")
+    unknown = sorted(set(table) - {"check"})
+    if unknown:
+        raise ConfigError(f"unknown key(s) {', '.join(unknown)} in [store]", file=file,
+                          field=unknown[0])
+    text = table.get("check", "weekly")
+    if isinstance(text, str) and text in STORE_CHECK_WORDS:
+        return STORE_CHECK_WORDS[text]
+    from integrity.cron import parse_duration
+    try:
+        if not isinstance(text, str):
+            raise ValueError(text)
+        return parse_duration(text)
+    except ValueError:
+        raise ConfigError(f"must be \"daily\", \"weekly\", \"off\" or a duration like \"3d\", "
+                          f"got {text!r}", file=file, field="store.check") from None
 
 
 def _device(raw: Any, index: int, *, file: str, settings: Settings,

@@ -79,3 +79,30 @@ def test_store_check_reports_a_deleted_content_and_says_where(run, site, capture
     [problem] = doc["problems"]
     assert problem["kind"] == "missing" and problem["digest"] == captured
     assert problem["used_by"][0].startswith("vfd-hoist #1 holding/")
+
+
+# -- issue 8 item 7: the site folder changed under us ------------------------------------------
+
+def test_a_deleted_head_file_is_a_warning_in_verify_and_status(run, site, captured):
+    (site.root / "state" / "heads.json").unlink()
+    r = run("verify", "--all")
+    assert r.exit_code == 0, r.output  # the device still matches; the anchor is what is gone
+    assert "warning: the rollback anchor" in r.stderr and "heads.json is missing" in r.stderr
+    code, doc = run.json("verify", "--all")
+    assert [w["kind"] for w in doc["warnings"]] == ["anchor-missing"]
+    r = run("status")
+    assert "warning: the rollback anchor" in r.stdout
+    assert run.json("status")[1]["warnings"][0]["kind"] == "anchor-missing"
+
+
+def test_a_new_trusted_key_is_reported_once(run, site, captured):
+    from baselines.signing import TrustStore, generate_keypair
+
+    _, pub, keyid = generate_keypair("mallory", site.keys_dir, None)
+    TrustStore(site.root / "trust").add(pub)
+    r = run("verify", "--all")
+    assert r.exit_code == 0
+    assert f"a key appeared in {site.root / 'trust'} since the last run: mallory ({keyid[:8]}" \
+        in r.stderr
+    assert "mallory" not in run("verify", "--all").stderr
+    assert "mallory" not in run("status").output
