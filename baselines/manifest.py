@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from integrity import canonical
-from integrity.errors import StoreTamperedError
+from integrity.errors import ConfigError, StoreTamperedError
 from integrity.model import Artifact, Capture, Encoding, Kind, Mode, fingerprint, freeze
 
 FORMAT_VERSION = 1
@@ -51,6 +51,24 @@ def parse_time(text: Any, what: str) -> datetime:
         return datetime.strptime(text, _TIME_FMT).replace(tzinfo=timezone.utc)
     except ValueError as exc:
         raise ValueError(f"{what} {text!r} is not a UTC time like 2024-01-31T12:00:00.000000Z") from exc
+
+
+def check_reason(reason: Any, *, device: str | None = None) -> str:
+    """The reason a baseline will be signed with, or ConfigError saying why not.
+
+    Called before any device is read, so a reason that could never be signed
+    (empty, longer than REASON_MAX, not encodable) costs no device traffic.
+    """
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > REASON_MAX:
+        raise ConfigError(f"a reason is required (at most {REASON_MAX} characters, got "
+                          f"{len(reason) if isinstance(reason, str) else 0})", device=device,
+                          field="reason")
+    try:
+        canonical.encode({"reason": reason})
+    except Exception as exc:  # noqa: BLE001 - e.g. a lone surrogate from a mis-encoded argument
+        raise ConfigError(f"the reason cannot be signed: {exc}", device=device,
+                          field="reason") from None
+    return reason
 
 
 def _is_int(value: Any) -> bool:

@@ -34,7 +34,7 @@ from integrity.model import Artifact, Capture, CheckResult
 
 from baselines import contents, tables
 from baselines.heads import Head, HeadFile
-from baselines.manifest import REASON_MAX, Baseline, Manifest, format_time
+from baselines.manifest import Baseline, Manifest, check_reason, format_time
 from baselines.runtime import RuntimeStateMixin
 from baselines.signing import SigningKey, TrustSnapshot, TrustStore, short_keyid
 from baselines.verify import HistoryEntry, Row, verify_rows
@@ -112,6 +112,8 @@ class Store(RuntimeStateMixin):
         if engine.dialect.name == "sqlite":
             _sqlite_setup(engine)
         store = cls(engine, HeadFile(heads_path) if heads_path is not None else None, where)
+        if store._heads is not None:
+            store._heads.remove_stale_temp_files()
         try:
             store._migrate()
         except BaseException:
@@ -210,9 +212,7 @@ class Store(RuntimeStateMixin):
         an empty reason, StoreError if the database cannot be written, and
         StoreError after the commit if the head file cannot be updated.
         """
-        if not isinstance(reason, str) or not reason.strip() or len(reason) > REASON_MAX:
-            raise ConfigError(f"a reason is required (at most {REASON_MAX} characters)",
-                              device=capture.device, field="reason")
+        check_reason(reason, device=capture.device)
         if not capture.artifacts:
             # A baseline of nothing would make every later check pass vacuously.
             raise ConfigError("the capture has no artifacts; refusing to sign an empty baseline",

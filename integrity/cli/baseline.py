@@ -43,8 +43,11 @@ def capture_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, key_pa
     """
     from baselines.signing import SigningKey
 
+    from baselines.manifest import check_reason
+
     if not reason.strip():
         raise ConfigError("--reason must say why", field="--reason")
+    check_reason(reason)  # before any device is read: a reason that cannot be signed costs no traffic
     site = open_site(ctx)
     chosen = site.select(devices, all_)
     key = SigningKey.load(key_path, read_passphrase(key_path, passphrase_env))

@@ -86,3 +86,44 @@ def test_json_document_for_a_decoding_error_is_exactly_one(run, site):
     r = run("verify", "--all", "--json")
     assert r.exit_code == 2
     assert json.loads(r.stdout)["error_type"] == "ConfigError"
+
+
+# -- issue 8 "Also" ------------------------------------------------------------------------------
+
+def test_reason_limits_are_checked_before_any_device_is_read(run, site, drive, inventory):
+    inventory.write(inventory.table(drive))
+    for reason in ("x" * 2001, "bad \udc80 byte"):
+        drive.clear_requests()
+        r = run("baseline", "capture", "--all", "--key", str(site.key), "--reason", reason)
+        assert r.exit_code == 2, r.output
+        assert "reason" in r.output
+        assert drive.requests == []  # nothing was read
+
+
+def test_a_writer_killed_mid_update_leaves_no_temp_file(site):
+    from baselines.store import Store
+
+    state = site.root / "state"
+    # What a writer killed between writing and renaming leaves (old and new names).
+    for name in (".heads.json.tmp", ".heads.json.4242.tmp"):
+        (state / name).write_bytes(b'{"format_version":1,"heads":{}')
+    Store.open(site.root / "plc-integrity.db", heads_path=state / "heads.json").close()
+    assert sorted(p.name for p in state.iterdir() if p.name.endswith(".tmp")) == []
+
+
+def test_only_plants_are_listed(tmp_path):
+    from simulators.plant import plants
+
+    (tmp_path / "crane").mkdir()
+    (tmp_path / "crane" / "vfd-a.json").write_text("{}")
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "make_s7.cpython-311.pyc").write_bytes(b"")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "make_s7.py").write_text("")
+    assert plants(tmp_path) == ["crane"]
+
+
+def test_sim_start_lists_only_plants(run):
+    r = run("sim", "start", "--plant", "__pycache__")
+    assert r.exit_code == 2
+    assert "known: crane" in r.output and "__pycache__" not in r.output.split("known:")[1]
