@@ -1,5 +1,6 @@
-"""The artifact contents (blobs): is every piece of stored evidence still there
-and still what its digest says?
+"""The artifact contents (blobs), write-once under their SHA-256: stored and
+read by ``ContentsMixin`` (part of ``Store``), and checked: is every piece of
+stored evidence still there and still what its digest says?
 
 Two checks of different cost:
 
@@ -23,10 +24,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, insert, select
 
 from integrity import canonical
 from integrity.errors import StoreTamperedError
+from integrity.model import Artifact, Capture
 
 from baselines import tables
 from baselines.manifest import Baseline, Manifest
@@ -188,3 +190,78 @@ def check_contents(conn: Connection, now: datetime) -> ContentsReport:
     order = {"edited": 0, "missing": 1, "orphan": 2}
     problems.sort(key=lambda p: (order[p.kind], p.digest))
     return ContentsReport(now, blobs, total, manifests, tuple(problems), tuple(unreadable))
+
+
+class ContentsMixin:
+    """Artifact contents in the store (write-once, by SHA-256).  Needs
+    ``self._tx`` and ``self._utcnow`` from Store."""
+
+    def _put_blobs(self, conn: Connection, capture: Capture) -> None:
+        wanted = {a.digest: a for a in capture.artifacts}
+        existing = self._fetch_blobs(conn, list(wanted))
+        for digest, artifact in wanted.items():
+            if digest in existing:
+                continue  # write-once: identical content is stored once
+            conn.execute(insert(tables.blobs).values(digest=digest, encoding=artifact.encoding.value,
+                                                     size=artifact.size, content=artifact.content))
+
+    def _fetch_blobs(self, conn: Connection, digests: list[str]) -> dict[str, bytes]:
+        """Contents by digest, each re-hashed: StoreTamperedError on a mismatch."""
+        found: dict[str, bytes] = {}
+        t = tables.blobs
+        for i in range(0, len(digests), CHUNK):
+            chunk = digests[i:i + CHUNK]
+            for digest, content in conn.execute(select(t.c.digest, t.c.content)
+                                                .where(t.c.digest.in_(chunk))):
+                content = bytes(content)
+                if canonical.sha256(content) != digest:
+                    raise StoreTamperedError(f"artifact content {digest[:16]} in the store does not "
+                                             "hash to its digest (blob edited)")
+                found[digest] = content
+        return found
+
+    def artifact_content(self, digest: str) -> bytes:
+        """Content by digest, re-hashed.  StoreTamperedError if missing or edited."""
+        with self._tx("reading an artifact") as conn:
+            found = self._fetch_blobs(conn, [digest])
+        if digest not in found:
+            raise StoreTamperedError(f"artifact content {digest[:16]} is missing from the store")
+        return found[digest]
+
+    def load_artifact(self, baseline: Baseline, entry: Any) -> Artifact:
+        """One artifact of a verified baseline with its content (same checks as
+        load_artifacts)."""
+        return self.load_artifacts(baseline, [entry])[0]
+
+    def load_artifacts(self, baseline: Baseline, entries: Any = None) -> tuple[Artifact, ...]:
+        """The baseline's artifacts (or the given entries of it) with their
+        contents, each verified against the signed digest and size.
+        StoreTamperedError names the artifact."""
+        entries = baseline.artifacts() if entries is None else tuple(entries)
+        with self._tx(f"reading artifacts of {baseline.device}") as conn:
+            found = self._fetch_blobs(conn, sorted({e.digest for e in entries}))
+        where = f"baseline {baseline.device} #{baseline.sequence}"
+        out = []
+        for e in entries:
+            content = found.get(e.digest)
+            if content is None:
+                raise StoreTamperedError(f"{where}: content of artifact {e.key} ({e.digest[:16]}) is "
+                                         "missing from the store")
+            if len(content) != e.size:
+                raise StoreTamperedError(f"{where}: artifact {e.key} has {len(content)} bytes, the "
+                                         f"manifest says {e.size}")
+            out.append(Artifact(e.key, e.kind, content, e.encoding, e.quick))
+        return tuple(out)
+
+    def check_contents(self, now: datetime | None = None) -> ContentsReport:
+        """Re-hash every stored content and cross-check it with every manifest:
+        edited, missing and unreferenced contents, each with where it is used.
+        Never raises for damage (it is the report); StoreError if the database
+        cannot be read."""
+        with self._tx("checking stored contents") as conn:
+            return check_contents(conn, self._utcnow(now))
+
+    def count_blobs(self) -> int:
+        """Number of distinct stored contents (for status output and tests)."""
+        with self._tx("counting contents") as conn:
+            return int(conn.execute(select(func.count()).select_from(tables.blobs)).scalar_one())

@@ -22,7 +22,7 @@ import hashlib
 import os
 import re
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -153,6 +153,16 @@ class PublicKey:
                 f"signature does not match the signed bytes (key {short_keyid(self.keyid)})") from exc
 
 
+class Signer(Protocol):
+    """What the store needs to sign a baseline: the key id it signs as, and a
+    callable that signs bytes.  A SigningKey is one; so is a key held elsewhere
+    (an HSM, an agent) behind the same two members."""
+
+    keyid: str
+
+    def sign(self, data: bytes) -> bytes: ...
+
+
 class SigningKey:
     """A private key, loaded for signing.  Never stored by plc-integrity."""
 
@@ -237,12 +247,11 @@ class TrustStore:
 
     def keys(self) -> list[TrustedKey]:
         """Readable trusted keys, by file name.  See ``problems()`` for the rest."""
-        found, _ = self._scan()
-        return sorted((entry for entry, _key in found.values()), key=lambda k: k.name)
+        return self.snapshot().keys()
 
     def problems(self) -> list[tuple[Path, str]]:
         """Files in trust/ that could not be used, with why (for ``keys list``)."""
-        return self._scan()[1]
+        return self.snapshot().problems()
 
     def snapshot(self) -> "TrustSnapshot":
         """The folder as it is now, for verifying many baselines in one go."""
@@ -288,6 +297,16 @@ class TrustSnapshot:
         self.folder = folder
         self._found = found
         self._problems = problems
+
+    def snapshot(self) -> "TrustSnapshot":
+        """Itself: a snapshot can stand wherever a TrustStore is read."""
+        return self
+
+    def keys(self) -> list[TrustedKey]:
+        return sorted((entry for entry, _key in self._found.values()), key=lambda k: k.name)
+
+    def problems(self) -> list[tuple[Path, str]]:
+        return list(self._problems)
 
     def name_of(self, keyid: str) -> str | None:
         entry = self._found.get(keyid)

@@ -53,9 +53,10 @@ def capture_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, key_pa
     key = SigningKey.load(key_path, read_passphrase(key_path, passphrase_env))
     mode = Mode.QUICK if quick else Mode.DEEP
     failed = 0
+    trust = trust_store(site)
     with open_store(site) as store:
         if mode is Mode.QUICK and not allow_quick:
-            current = store.latest_many([d.name for d in chosen], trust_store(site))
+            current = store.latest_many([d.name for d in chosen], trust)
             deep = sorted(n for n, b in current.items()
                           if not isinstance(b, Exception) and b.manifest.mode == Mode.DEEP.value)
             if deep:
@@ -63,7 +64,7 @@ def capture_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, key_pa
                                   "baseline; a quick one would weaken every later deep check to "
                                   "block info only.  Give --allow-quick if that is intended.",
                                   field="--quick")
-        outcomes = check.capture_baselines(chosen, store, trust_store(site), key, reason,
+        outcomes = check.capture_baselines(chosen, store, trust, key, reason,
                                            mode=mode, concurrency=site.settings.concurrency)
     for o in outcomes:
         if o.error is not None:

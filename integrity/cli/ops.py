@@ -96,7 +96,7 @@ def run_cmd(ctx: click.Context, once: bool, grace: float) -> None:
     tracker, dispatcher = alerting(site)
     with open_store(site) as store:
         store.forget_jobs({j.key for j in jobs})
-        trust = trust_store(site)
+        trust = trust_store(site, live=True)
         daemon = Daemon(site.devices, jobs, store, trust, tracker=tracker,
                         dispatcher=dispatcher, concurrency=site.settings.concurrency,
                         grace=grace,
