@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from integrity.alerts.model import Alert, AlertKind
+from integrity.errors import StoreError
 from integrity.model import Status
 
 # The store check's due time lives beside the device jobs' ("<device>/<mode>");
@@ -39,7 +40,11 @@ def new_key_warnings(store: Any, trust: Any, now: datetime) -> list[SiteWarning]
 
     The first run only remembers what it finds (nothing to compare with)."""
     keys = {k.keyid: k for k in trust.keys()}
-    new = store.note_trust_keys(set(keys), now) or []
+    try:
+        new = store.note_trust_keys(set(keys), now) or []
+    except StoreError:
+        return []  # a marker that cannot be written must not fail a verify; the next run tells
+
     return [SiteWarning("new-key", f"a key appeared in {trust.folder} since the last run: "
                         f"{keys[k].name} ({k[:8]}, {keys[k].path.name}); if nobody added it, "
                         "remove it and check the baselines it signed") for k in new]
