@@ -31,7 +31,7 @@ from integrity.errors import StoreTamperedError
 from integrity.model import Artifact, Capture
 
 from baselines import tables
-from baselines.manifest import Baseline, Manifest
+from baselines.manifest import ArtifactEntry, Baseline, Manifest
 
 CHUNK = 500  # stay far below SQLite's bound-parameter limit
 SCHEMA = 1
@@ -56,13 +56,21 @@ def missing_contents(conn: Connection, baselines: Iterable[Baseline]
     have = present(conn, (e.digest for b in baselines for e in b.artifacts()))
     out: dict[str, StoreTamperedError] = {}
     for b in baselines:
-        gone = [e for e in b.artifacts() if e.digest not in have]
-        if gone:
-            more = f" (and {len(gone) - 1} more)" if len(gone) > 1 else ""
-            out[b.device] = StoreTamperedError(
-                f"baseline {b.device} #{b.sequence}: content of artifact {gone[0].key} "
-                f"({gone[0].digest[:16]}) is missing from the store{more}")
+        problem = missing_error(b.device, b.sequence, b.artifacts(), have)
+        if problem is not None:
+            out[b.device] = problem
     return out
+
+
+def missing_error(device: str, sequence: int, entries: Iterable[ArtifactEntry],
+                  have: set[str]) -> StoreTamperedError | None:
+    """The error for a baseline whose listed contents are not all in ``have``."""
+    gone = [e for e in entries if e.digest not in have]
+    if not gone:
+        return None
+    more = f" (and {len(gone) - 1} more)" if len(gone) > 1 else ""
+    return StoreTamperedError(f"baseline {device} #{sequence}: content of artifact {gone[0].key} "
+                              f"({gone[0].digest[:16]}) is missing from the store{more}")
 
 
 @dataclass(frozen=True)

@@ -216,15 +216,22 @@ class BaselineHistoryMixin:
         except ChainBrokenError as exc:
             head, head_problem = None, exc
         reports, extra = verify_rows(device, rows, snapshot, head)
+        # Contents each baseline lists but the store lost: one batched lookup.
+        with self._tx(f"looking up artifact contents of {device}") as conn:
+            have = contents.present(conn, (e.digest for r in reports if r.manifest
+                                           for e in r.manifest.artifacts))
         entries = []
         for r in reports:
             m = r.manifest
+            problem = r.problem
+            if problem is None and m is not None:
+                problem = contents.missing_error(device, r.row.sequence, m.artifacts, have)
             entries.append(HistoryEntry(
                 sequence=r.row.sequence, id=r.row.id, keyid=r.row.keyid, signer_name=r.signer_name,
                 reason=m.reason if m else None, captured_at=m.captured_at if m else None,
-                signed_at=m.signed_at if m else None, ok=r.problem is None,
-                problem=str(r.problem) if r.problem else None,
-                problem_kind=r.problem.reason if r.problem else None, note=r.note))
+                signed_at=m.signed_at if m else None, ok=problem is None,
+                problem=str(problem) if problem else None,
+                problem_kind=problem.reason if problem else None, note=r.note))
         for problem in extra + ([head_problem] if head_problem else []):
             entries.append(HistoryEntry(
                 sequence=head.sequence if head else 0, id=head.id if head else None, keyid=None,

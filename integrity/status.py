@@ -37,7 +37,7 @@ class SiteStatus:
     devices: tuple[DeviceStatus, ...]
     heartbeat_at: datetime | None
     heartbeat_info: dict[str, Any] | None
-    warnings: tuple[Any, ...] = ()     # integrity.evidence.SiteWarning
+    warnings: tuple[SiteWarning, ...] = ()
     store_check_at: datetime | None = None
     store_check: str | None = None     # the last store check's summary
 
@@ -69,6 +69,9 @@ class SiteStatus:
         beat = (f"last heartbeat {self.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC"
                 if self.heartbeat_at else "no heartbeat recorded")
         lines = [f"scheduler: {self.scheduler} ({beat})"]
+        if self.store_check_at:
+            lines.append(f"store check: {self.store_check} "
+                         f"({self.store_check_at:%Y-%m-%d %H:%M:%S} UTC)")
         lines += [f"warning: {w.message}" for w in self.warnings]
         w = max([len(d.device) for d in self.devices] + [6])
         lines.append(f"{'DEVICE':<{w}} {'STATE':<16} {'SINCE':<20} {'LAST CHECK':<37} "

@@ -106,3 +106,10 @@ def test_a_new_trusted_key_is_reported_once(run, site, captured):
         in r.stderr
     assert "mallory" not in run("verify", "--all").stderr
     assert "mallory" not in run("status").output
+
+
+def test_deleted_content_makes_baseline_history_exit_5(run, site, captured):
+    _delete_blob(site, captured)
+    r = run("baseline", "history", "vfd-hoist")
+    assert r.exit_code == 5, r.output
+    assert "#1" in r.output and "is missing from the store" in r.output

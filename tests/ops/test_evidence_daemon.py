@@ -118,6 +118,7 @@ def test_store_check_runs_on_its_schedule_and_alerts_on_damage(fleet, clock, hel
     [warning] = [w for w in status(fleet, clock).warnings if w.kind == "store-damaged"]
     assert "1 edited" in warning.message
     assert status(fleet, clock).to_dict()["store_check"]["summary"].endswith("DAMAGED: 1 edited")
+    assert "\nstore check: " in status(fleet, clock).render()
 
 
 def test_a_store_check_due_time_beyond_its_period_is_recomputed(fleet, clock):
