@@ -37,7 +37,7 @@ except ImportError:  # pragma: no cover - not on POSIX; appends are then not ser
     fcntl = None  # type: ignore[assignment]
 
 FORMAT_VERSION = 1
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 class Head(NamedTuple):
@@ -83,7 +83,7 @@ class HeadFile:
             for device, entry in doc["heads"].items():
                 seq, ident = entry["sequence"], entry["id"]
                 if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1 \
-                        or not isinstance(ident, str) or not _HEX64.match(ident):
+                        or not isinstance(ident, str) or not _HEX64.fullmatch(ident):
                     raise ValueError(f"bad entry for {device!r}")
                 heads[device] = Head(seq, ident)
             return heads
@@ -102,6 +102,22 @@ class HeadFile:
         finally:
             os.close(fd)  # closing releases the lock
 
+    def _tmp_path(self) -> Path:
+        return self.path.with_name(f".{self.path.name}.tmp")
+
+    def remove_stale_temp_files(self) -> None:
+        """Remove what a writer killed mid-update left behind (under the lock,
+        so a live writer's file is never pulled from under it).  Also removes
+        the per-process names older versions used.  Never raises."""
+        if not self.path.parent.is_dir():
+            return
+        try:
+            with self._locked():
+                for stale in self.path.parent.glob(f".{self.path.name}*.tmp"):
+                    stale.unlink(missing_ok=True)
+        except OSError:
+            pass  # an unwritable state/ folder: advance() will say so when it matters
+
     def advance(self, device: str, head: Head) -> None:
         """Record ``head`` for ``device`` unless the file already records a newer
         one; written to a temporary file, fsynced and renamed (atomic).
@@ -118,7 +134,10 @@ class HeadFile:
                 heads[device] = head
                 doc = {"format_version": FORMAT_VERSION,
                        "heads": {d: {"sequence": h.sequence, "id": h.id} for d, h in heads.items()}}
-                tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+                # One fixed name, only ever written under the lock: a writer
+                # killed here leaves at most this file, which the next
+                # writer truncates and renames, and the next open removes.
+                tmp = self._tmp_path()
                 with open(tmp, "wb") as fh:
                     fh.write(canonical.encode(doc))
                     fh.flush()

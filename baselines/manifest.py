@@ -24,13 +24,13 @@ from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from integrity import canonical
-from integrity.errors import StoreTamperedError
+from integrity.errors import ConfigError, StoreTamperedError
 from integrity.model import Artifact, Capture, Encoding, Kind, Mode, fingerprint, freeze
 
 FORMAT_VERSION = 1
 DOC_TYPE = "plc-integrity/baseline"
 REASON_MAX = 2000
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 # One fixed textual form for times, so a parsed manifest re-encodes byte for byte.
 _TIME_FMT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _FIELDS = {"artifacts", "captured_at", "device", "fingerprint", "format_version", "mode",
@@ -53,6 +53,24 @@ def parse_time(text: Any, what: str) -> datetime:
         raise ValueError(f"{what} {text!r} is not a UTC time like 2024-01-31T12:00:00.000000Z") from exc
 
 
+def check_reason(reason: Any, *, device: str | None = None) -> str:
+    """The reason a baseline will be signed with, or ConfigError saying why not.
+
+    Called before any device is read, so a reason that could never be signed
+    (empty, longer than REASON_MAX, not encodable) costs no device traffic.
+    """
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > REASON_MAX:
+        raise ConfigError(f"a reason is required (at most {REASON_MAX} characters, got "
+                          f"{len(reason) if isinstance(reason, str) else 0})", device=device,
+                          field="reason")
+    try:
+        canonical.encode({"reason": reason})
+    except Exception as exc:  # noqa: BLE001 - e.g. a lone surrogate from a mis-encoded argument
+        raise ConfigError(f"the reason cannot be signed: {exc}", device=device,
+                          field="reason") from None
+    return reason
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -73,7 +91,7 @@ class ArtifactEntry:
         Artifact(self.key, Kind(self.kind), b"", Encoding(self.encoding), bool(self.quick))
         object.__setattr__(self, "kind", Kind(self.kind))
         object.__setattr__(self, "encoding", Encoding(self.encoding))
-        if not isinstance(self.digest, str) or not _HEX64.match(self.digest):
+        if not isinstance(self.digest, str) or not _HEX64.fullmatch(self.digest):
             raise ValueError(f"artifact {self.key}: digest {self.digest!r} is not a SHA-256 hex")
         if not _is_int(self.size) or self.size < 0:
             raise ValueError(f"artifact {self.key}: size {self.size!r} is not a byte count")
@@ -140,10 +158,10 @@ class Manifest:
         if self.sequence == 1 and self.previous is not None:
             raise ValueError("sequence 1 must have previous = null")
         if self.sequence > 1 and (not isinstance(self.previous, str)
-                                  or not _HEX64.match(self.previous)):
+                                  or not _HEX64.fullmatch(self.previous)):
             raise ValueError(f"sequence {self.sequence} needs previous = the previous baseline's "
                              f"id, got {self.previous!r}")
-        if not isinstance(self.signer, str) or not _HEX64.match(self.signer):
+        if not isinstance(self.signer, str) or not _HEX64.fullmatch(self.signer):
             raise ValueError(f"signer {self.signer!r} is not a key id")
         if not isinstance(self.reason, str) or not self.reason.strip() \
                 or len(self.reason) > REASON_MAX:

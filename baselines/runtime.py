@@ -115,10 +115,11 @@ class RuntimeStateMixin:
         return out
 
     def forget_jobs(self, keep: set[str]) -> None:
-        """Drop due times of jobs no longer scheduled."""
+        """Drop due times of device jobs no longer scheduled.  The site's own
+        jobs (named ``:...``, which no device name can be) are kept."""
         t = tables.schedule
         with self._tx("pruning due times", write=True) as conn:  # type: ignore[attr-defined]
-            conn.execute(delete(t).where(t.c.job.not_in(sorted(keep))))
+            conn.execute(delete(t).where(t.c.job.not_in(sorted(keep)), ~t.c.job.startswith(":")))
 
     # -- heartbeat and events ------------------------------------------------------------
     def beat(self, name: str, at: datetime, info: dict[str, Any]) -> None:
@@ -132,6 +133,37 @@ class RuntimeStateMixin:
         if not row or (at := _time(row[0], "heartbeat")) is None:
             return None  # no readable beat: status says "not running", never "running"
         return at, _loads(row[1]) or {}
+
+    # -- site markers: the last store check, the keys seen in trust/ ---------------------
+    # Kept as rows of the heartbeat table (name -> time + JSON): small, unsigned,
+    # and losing one costs a repeated report at most, never a silent one.
+    STORE_CHECK = "store-check"
+    TRUST_SEEN = "trust-seen"
+
+    def record_store_check(self, report: Any) -> None:
+        """Remember a ContentsReport's outcome (status shows it); damage is also an event."""
+        self.beat(self.STORE_CHECK, report.checked_at,
+                  {"ok": report.ok, "summary": report.summary(),
+                   "damaged": [p.line() for p in report.damaged[:20]]})
+        self.add_event(report.checked_at, "store-check" if report.ok else "store-damaged",
+                       report.summary())
+
+    def last_store_check(self) -> tuple[datetime, dict[str, Any]] | None:
+        return self.heartbeat(self.STORE_CHECK)
+
+    def note_trust_keys(self, keyids: set[str], now: datetime) -> list[str] | None:
+        """Remember the key ids now in trust/; return those not seen last time.
+
+        None on the first call (nothing remembered yet: nothing to compare with).
+        """
+        seen = self.heartbeat(self.TRUST_SEEN)
+        known = seen[1].get("keyids") if seen else None
+        if seen is not None and isinstance(known, list) and set(known) == keyids:
+            return []
+        self.beat(self.TRUST_SEEN, now, {"keyids": sorted(keyids)})
+        if not isinstance(known, list):
+            return None
+        return sorted(keyids - set(known))
 
     def add_event(self, at: datetime, kind: str, detail: str) -> None:
         with self._tx(f"recording event {kind}", write=True) as conn:  # type: ignore[attr-defined]

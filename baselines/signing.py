@@ -22,7 +22,7 @@ import hashlib
 import os
 import re
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -30,8 +30,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from integrity.errors import KeyFileError, SignatureInvalidError, UntrustedKeyError
 
-KEY_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
-KEYID_RE = re.compile(r"^[0-9a-f]{64}$")
+KEY_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
+KEYID_RE = re.compile(r"[0-9a-f]{64}")
 _ENCRYPTED_PEM = b"-----BEGIN ENCRYPTED PRIVATE KEY-----"
 
 
@@ -91,7 +91,7 @@ def generate_keypair(name: str, out_dir: Path, passphrase: bytes | None) -> tupl
     key (None: unencrypted).  Raises KeyFileError for a bad name, an empty
     passphrase, an existing file (nothing is overwritten) or an I/O failure.
     """
-    if not KEY_NAME_RE.match(name):
+    if not KEY_NAME_RE.fullmatch(name):
         raise KeyFileError(f"key name {name!r} is not valid: use letters, digits, '_', '-', '.' "
                            "(up to 64, starting with a letter or digit)")
     if passphrase is not None and not passphrase:
@@ -151,6 +151,16 @@ class PublicKey:
         except (InvalidSignature, ValueError, TypeError) as exc:
             raise SignatureInvalidError(
                 f"signature does not match the signed bytes (key {short_keyid(self.keyid)})") from exc
+
+
+class Signer(Protocol):
+    """What the store needs to sign a baseline: the key id it signs as, and a
+    callable that signs bytes.  A SigningKey is one; so is a key held elsewhere
+    (an HSM, an agent) behind the same two members."""
+
+    keyid: str
+
+    def sign(self, data: bytes) -> bytes: ...
 
 
 class SigningKey:
@@ -237,12 +247,11 @@ class TrustStore:
 
     def keys(self) -> list[TrustedKey]:
         """Readable trusted keys, by file name.  See ``problems()`` for the rest."""
-        found, _ = self._scan()
-        return sorted((entry for entry, _key in found.values()), key=lambda k: k.name)
+        return self.snapshot().keys()
 
     def problems(self) -> list[tuple[Path, str]]:
         """Files in trust/ that could not be used, with why (for ``keys list``)."""
-        return self._scan()[1]
+        return self.snapshot().problems()
 
     def snapshot(self) -> "TrustSnapshot":
         """The folder as it is now, for verifying many baselines in one go."""
@@ -262,7 +271,7 @@ class TrustStore:
         """
         key = PublicKey.load(pub_path)
         name = name or Path(pub_path).stem
-        if not KEY_NAME_RE.match(name):
+        if not KEY_NAME_RE.fullmatch(name):
             raise KeyFileError(f"trusted key name {name!r} is not valid")
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -288,6 +297,16 @@ class TrustSnapshot:
         self.folder = folder
         self._found = found
         self._problems = problems
+
+    def snapshot(self) -> "TrustSnapshot":
+        """Itself: a snapshot can stand wherever a TrustStore is read."""
+        return self
+
+    def keys(self) -> list[TrustedKey]:
+        return sorted((entry for entry, _key in self._found.values()), key=lambda k: k.name)
+
+    def problems(self) -> list[tuple[Path, str]]:
+        return list(self._problems)
 
     def name_of(self, keyid: str) -> str | None:
         entry = self._found.get(keyid)

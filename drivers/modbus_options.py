@@ -22,7 +22,7 @@ from integrity.errors import ConfigError
 
 TABLES = ("holding", "input", "coils", "discrete")
 BIT_TABLES = frozenset({"coils", "discrete"})
-_RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
+_RANGE = re.compile(r"\s*([0-9]+)\s*(?:-\s*([0-9]+)\s*)?", re.ASCII)
 
 
 @dataclass(frozen=True, order=True)
@@ -67,7 +67,7 @@ def _range(item: Any, field: str, file: str | None, device: str) -> Range:
     if isinstance(item, int):
         start = end = item
     else:
-        match = _RANGE.match(item)
+        match = _RANGE.fullmatch(item)
         if not match:
             raise ConfigError(f"range {item!r} is not \"start-end\" or \"N\"",
                               file=file, device=device, field=field)

@@ -48,7 +48,7 @@ from integrity.model import Artifact, Capture, Device, Kind, Mode
 DB_POLICIES = ("content", "structure", "ignore")
 LISTED_TYPES = ("OB", "FB", "FC", "DB", "SDB", "SFC", "SFB")
 READ_TYPES = ("OB", "FB", "FC", "DB", "SDB")  # SFC/SFB live in the CPU firmware: numbers only
-_RANGE = re.compile(r"^\s*(\d{1,5})\s*(?:-\s*(\d{1,5}))?\s*$")
+_RANGE = re.compile(r"\s*([0-9]{1,5})\s*(?:-\s*([0-9]{1,5}))?\s*", re.ASCII)
 T = TypeVar("T")
 
 
@@ -91,7 +91,7 @@ def parse_db_rules(value: Any, *, file: str | None, device: str) -> tuple[DbRule
                           file=file, device=device, field="dbs")
     rules = []
     for key, policy in value.items():
-        match = _RANGE.match(str(key))
+        match = _RANGE.fullmatch(str(key))
         first, last = (int(match.group(1)), int(match.group(2) or match.group(1))) if match else (-1, -1)
         if not match or first > last or last > 65535:
             raise ConfigError(f"DB {key!r} is not a DB number or range like \"20-29\" (0..65535)",

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-_DURATION = re.compile(r"(\d+)\s*(d|h|m|s)")
+_DURATION = re.compile(r"([0-9]+)\s*(d|h|m|s)", re.ASCII)
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
 

@@ -29,11 +29,13 @@ from integrity.model import Device
 
 SITE_FILE = "site.toml"
 STORE_FILE = "plc-integrity.db"
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# Full-match only (never ``$``, which also accepts a trailing newline), ASCII only.
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 COMMON_KEYS = {"name", "protocol", "host", "port", "timeout", "retries", "tags", "profile",
                "max_rps", "labels"}
 SETTINGS_KEYS = {"store", "timeout", "retries", "concurrency", "remind_after", "max_rps"}
-SITE_TOP_KEYS = {"settings", "profiles", "devices", "alerts", "schedules"}
+SITE_TOP_KEYS = {"settings", "profiles", "devices", "alerts", "schedules", "store"}
+STORE_CHECK_WORDS = {"daily": timedelta(days=1), "weekly": timedelta(days=7), "off": None}
 
 DEFAULT_TIMEOUT = 3.0
 DEFAULT_RETRIES = 1
@@ -52,6 +54,8 @@ class Settings:
     concurrency: int = DEFAULT_CONCURRENCY
     remind_after: timedelta | None = timedelta(hours=24)  # None: no reminders
     max_rps: float = DEFAULT_MAX_RPS
+    # How often the daemon re-hashes every stored content ([store] check); None: never.
+    store_check: timedelta | None = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -105,13 +109,29 @@ class Site:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    """Parse one TOML file.  Every way its bytes can be wrong is a ConfigError
+    naming the file: TOML must be UTF-8, and a hand-edited or hostile file can
+    nest deeper than the parser's recursion allows."""
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", file=str(path)) from exc
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", file=str(path)) from exc
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ConfigError("is UTF-16 text; TOML files must be UTF-8 (save it as UTF-8)",
+                          file=str(path))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"is not UTF-8 text: byte 0x{data[exc.start]:02x} on line {line} "
+                          "(TOML files must be UTF-8)", file=str(path)) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", file=str(path)) from exc
+    except RecursionError:
+        raise ConfigError("not valid TOML here: arrays or tables nested too deeply",
+                          file=str(path)) from None
 
 
 def _number(table: Mapping[str, Any], key: str, default: Any, kind: type, lo: float, hi: float,
@@ -150,6 +170,7 @@ def _settings(doc: Mapping[str, Any], file: str) -> Settings:
     return Settings(
         store=store,
         remind_after=remind_after,
+        store_check=_store_check(doc, file),
         timeout=_number(table, "timeout", DEFAULT_TIMEOUT, float, 0.05, 300, file=file, device=None),
         retries=_number(table, "retries", DEFAULT_RETRIES, int, 0, 10, file=file, device=None),
         concurrency=_number(table, "concurrency", DEFAULT_CONCURRENCY, int, 1, 1024, file=file,
@@ -158,12 +179,34 @@ def _settings(doc: Mapping[str, Any], file: str) -> Settings:
     )
 
 
+def _store_check(doc: Mapping[str, Any], file: str) -> timedelta | None:
+    """``[store] check = "weekly"``: "daily", "weekly", "off" or a duration."""
+    table = doc.get("store", {})
+    if not isinstance(table, dict):
+        raise ConfigError("[store] must be a table", file=file, field="store")
+    unknown = sorted(set(table) - {"check"})
+    if unknown:
+        raise ConfigError(f"unknown key(s) {', '.join(unknown)} in [store]", file=file,
+                          field=unknown[0])
+    text = table.get("check", "weekly")
+    if isinstance(text, str) and text in STORE_CHECK_WORDS:
+        return STORE_CHECK_WORDS[text]
+    from integrity.cron import parse_duration
+    try:
+        if not isinstance(text, str):
+            raise ValueError(text)
+        return parse_duration(text)
+    except ValueError:
+        raise ConfigError(f"must be \"daily\", \"weekly\", \"off\" or a duration like \"3d\", "
+                          f"got {text!r}", file=file, field="store.check") from None
+
+
 def _device(raw: Any, index: int, *, file: str, settings: Settings,
             profiles: Mapping[str, Any]) -> Device:
     if not isinstance(raw, dict):
         raise ConfigError(f"[[devices]] entry {index + 1} is not a table", file=file)
     name = raw.get("name")
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise ConfigError(f"[[devices]] entry {index + 1}: name must be 1-64 letters, digits, "
                           f"'_', '.', '-', got {name!r}", file=file, field="name")
     table = dict(raw)
@@ -187,8 +230,10 @@ def _device(raw: Any, index: int, *, file: str, settings: Settings,
         raise ConfigError("missing or empty", file=file, device=name, field="host")
     port = _number(table, "port", driver.default_port, int, 1, 65535, file=file, device=name)
     tags = table.get("tags", [])
-    if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
-        raise ConfigError("must be a list of non-empty strings", file=file, device=name, field="tags")
+    if not isinstance(tags, list) or not all(isinstance(t, str) and NAME_RE.fullmatch(t)
+                                             for t in tags):
+        raise ConfigError(f"must be a list of tag names (1-64 letters, digits, '_', '.', '-'), "
+                          f"got {tags!r}", file=file, device=name, field="tags")
     labels = table.get("labels", {})
     if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
         raise ConfigError('must be a table of value paths to names, e.g. '

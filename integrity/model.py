@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 from integrity import canonical
 
-KEY_RE = re.compile(r"^[A-Za-z0-9_.:\-/\[\]]{1,200}$")
+KEY_RE = re.compile(r"[A-Za-z0-9_.:\-/\[\]]{1,200}")
 
 
 class Mode(str, enum.Enum):
@@ -58,7 +58,7 @@ class Artifact:
     quick: bool = True
 
     def __post_init__(self) -> None:
-        if not KEY_RE.match(self.key):
+        if not KEY_RE.fullmatch(self.key):
             raise ValueError(f"artifact key {self.key!r} is not a valid key")
         object.__setattr__(self, "kind", Kind(self.kind))
         object.__setattr__(self, "encoding", Encoding(self.encoding))

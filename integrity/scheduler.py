@@ -113,6 +113,16 @@ def parse_schedules(tables: Iterable[Mapping[str, Any]], devices: Iterable[Devic
     return sorted(jobs.values(), key=lambda j: j.key)
 
 
+# Due times are stored to the microsecond; allow for the clock's own rounding.
+_DUE_SLACK = timedelta(seconds=1)
+
+
+def latest_due(job: Job, now: datetime) -> datetime:
+    """The latest due time the schedule can give ``job`` at ``now``: one
+    period (the next cron match, or now + the interval) plus its jitter."""
+    return job.spec.next_after(now) + job.jitter + _DUE_SLACK
+
+
 class Clock(Protocol):
     def now(self) -> datetime: ...
 
@@ -136,7 +146,8 @@ class Daemon:
                  heartbeat_every: timedelta = timedelta(seconds=30),
                  grace: float = 30.0,
                  driver_factory: Callable[[Device], Any] | None = None,
-                 on_report: Callable[[SweepReport], None] | None = None) -> None:
+                 on_report: Callable[[SweepReport], None] | None = None,
+                 watch: Any = None) -> None:
         self.devices = {d.name: d for d in devices}
         self.jobs = list(jobs)
         self.store = store
@@ -150,6 +161,8 @@ class Daemon:
         self.grace = grace
         self.driver_factory = driver_factory
         self.on_report = on_report
+        # integrity.evidence.EvidenceWatch: the store check and site warnings.
+        self.watch = watch
         self.stop_event = threading.Event()
         # Set when shutdown left a sweep running: its reads may still hold
         # sockets, so the process should exit without waiting for them.
@@ -168,10 +181,20 @@ class Daemon:
         return job.spec.next_after(now) + self._jitter(job)
 
     def due_times(self, now: datetime) -> dict[str, datetime]:
-        """Each job's next due time, initialising (and persisting) new jobs."""
+        """Each job's next due time, initialising (and persisting) new jobs.
+
+        A stored due time later than the schedule allows (``latest_due``) is
+        damaged operational state, not a plan: left alone it would idle the job
+        for good.  It is recomputed and the reset recorded as an event.
+        """
         out = {}
         for job in self.jobs:
             due = self.store.due(job.key)
+            if due is not None and due > latest_due(job, now):
+                self.store.add_event(now, "due-reset", f"{job.key}: stored due time "
+                                     f"{due.isoformat()} is beyond its schedule "
+                                     f"({job.spec.text}); recomputed")
+                due = None
             if due is None:
                 due = self._first_due(job, now)
                 self.store.set_due(job.key, due, None)
@@ -201,6 +224,8 @@ class Daemon:
             finished = self.clock.now()
             for job in batch:
                 self.store.set_due(job.key, job.spec.next_after(now) + self._jitter(job), finished)
+        if self.watch is not None and not self.stop_event.is_set():
+            self.watch.step(self.clock.now())
         self.beat()
         return reports
 

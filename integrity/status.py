@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from integrity.errors import BaselineInvalidError, NoBaselineError
+from integrity.evidence import SiteWarning, site_warnings
 from integrity.render import short
 from integrity.scheduler import HEARTBEAT_NAME
 
@@ -36,6 +37,9 @@ class SiteStatus:
     devices: tuple[DeviceStatus, ...]
     heartbeat_at: datetime | None
     heartbeat_info: dict[str, Any] | None
+    warnings: tuple[SiteWarning, ...] = ()
+    store_check_at: datetime | None = None
+    store_check: str | None = None     # the last store check's summary
 
     @property
     def scheduler(self) -> str:
@@ -56,12 +60,19 @@ class SiteStatus:
     def to_dict(self) -> dict[str, Any]:
         return {"now": self.now.isoformat(), "scheduler": self.scheduler,
                 "heartbeat_at": self.heartbeat_at.isoformat() if self.heartbeat_at else None,
+                "store_check": ({"at": self.store_check_at.isoformat(), "summary": self.store_check}
+                                if self.store_check_at else None),
+                "warnings": [w.to_dict() for w in self.warnings],
                 "devices": [d.to_dict() for d in self.devices]}
 
     def render(self) -> str:
         beat = (f"last heartbeat {self.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC"
                 if self.heartbeat_at else "no heartbeat recorded")
         lines = [f"scheduler: {self.scheduler} ({beat})"]
+        if self.store_check_at:
+            lines.append(f"store check: {self.store_check} "
+                         f"({self.store_check_at:%Y-%m-%d %H:%M:%S} UTC)")
+        lines += [f"warning: {w.message}" for w in self.warnings]
         w = max([len(d.device) for d in self.devices] + [6])
         lines.append(f"{'DEVICE':<{w}} {'STATE':<16} {'SINCE':<20} {'LAST CHECK':<37} "
                      f"{'NEXT DUE':<20} BASELINE")
@@ -74,6 +85,13 @@ class SiteStatus:
             lines.append(f"{d.device:<{w}} {state:<16} {_t(d.since):<20} {_last(d):<37} "
                          f"{_t(d.next_due):<20} {base}")
         return "\n".join(lines)
+
+
+def _recent(at: str, now: datetime) -> bool:
+    try:
+        return datetime.fromisoformat(at) >= now - timedelta(days=1)
+    except ValueError:
+        return False
 
 
 def _last(d: DeviceStatus) -> str:
@@ -115,4 +133,27 @@ def collect_status(site: Any, store: Any, trust: Any, *, now: datetime) -> SiteS
             baseline_id=baseline_id, baseline_sequence=seq, signer=signer,
             baseline_problem=problem, maintenance_until=until))
     beat = store.heartbeat(HEARTBEAT_NAME)
-    return SiteStatus(now, tuple(rows), beat[0] if beat else None, beat[1] if beat else None)
+    checked = store.last_store_check()
+    warnings = site_warnings(store, trust, now) + _due_warnings(site, due, store, now)
+    return SiteStatus(now, tuple(rows), beat[0] if beat else None, beat[1] if beat else None,
+                      warnings=tuple(warnings), store_check_at=checked[0] if checked else None,
+                      store_check=checked[1].get("summary") if checked else None)
+
+
+def _due_warnings(site: Any, due: dict[str, tuple[datetime, Any]], store: Any,
+                  now: datetime) -> list[SiteWarning]:
+    """Due times beyond what their schedule allows (the daemon recomputes them
+    at its next step), and the resets it recorded in the last day."""
+    from integrity.scheduler import latest_due, parse_schedules
+
+    out = []
+    for job in parse_schedules(site.schedules, site.devices):
+        if job.key in due and due[job.key][0] > latest_due(job, now):
+            out.append(SiteWarning("due-reset", f"{job.key}: stored due time "
+                                   f"{due[job.key][0]:%Y-%m-%d %H:%M:%S} is beyond its schedule "
+                                   f"({job.spec.text}): damaged; the scheduler recomputes it"))
+    for e in store.events(limit=200):
+        if e["kind"] == "due-reset" and _recent(e["at"], now):
+            out.append(SiteWarning("due-reset", f"the scheduler reset a damaged due time at "
+                                   f"{_t(e['at'])}: {e['detail']}"))
+    return out

@@ -12,11 +12,11 @@ import math
 import re
 from typing import Any, Iterable, Mapping
 
-_BARE = re.compile(r"^[A-Za-z0-9_-]+$")
+_BARE = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def _key(key: str) -> str:
-    return key if _BARE.match(key) else json.dumps(key)
+    return key if _BARE.fullmatch(key) else json.dumps(key)
 
 
 def value(v: Any) -> str:

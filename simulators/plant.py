@@ -14,8 +14,11 @@ from integrity import tomlwriter
 from simulators.base import IMAGES, SIMULATORS, Simulator, load_image, simulator_for
 
 
-def plants() -> list[str]:
-    return sorted(p.name for p in IMAGES.iterdir() if p.is_dir())
+def plants(folder: Path = IMAGES) -> list[str]:
+    """Plant names: folders holding device images.  Not every folder is one:
+    the image generators beside them leave a ``__pycache__``."""
+    return sorted(p.name for p in folder.iterdir()
+                  if p.is_dir() and not p.name.startswith(("_", ".")) and any(p.glob("*.json")))
 
 
 def _available(protocol: str) -> bool:

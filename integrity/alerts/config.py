@@ -56,8 +56,8 @@ from integrity.alerts.sinks.syslog import FACILITIES, parse_address
 from integrity.errors import ConfigError
 
 TYPES = ("log", "jsonl", "syslog", "webhook", "email")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_EMAIL = re.compile(r"^[^@\s<>,]+@[^@\s<>,]+$")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_EMAIL = re.compile(r"[^@\s<>,]+@[^@\s<>,]+")
 
 
 class _Table:
@@ -127,7 +127,7 @@ class _Table:
         var = self.string(key, required=required)
         if var is None:
             return None
-        if not _ENV_NAME.match(var):
+        if not _ENV_NAME.fullmatch(var):
             raise self.error(f"{key} must name an environment variable, got {var!r}", key)
         value = self.environ.get(var)
         if not value:
@@ -210,12 +210,12 @@ def _email(t: _Table, name: str | None) -> Sink:
     starttls = t.boolean("starttls", False)
     port = t.integer("port", 587 if starttls else 25, minimum=1, maximum=65535)
     sender = t.string("from", required=True) or ""
-    if not _EMAIL.match(sender):
+    if not _EMAIL.fullmatch(sender):
         raise t.error(f"from must be an e-mail address, got {sender!r}", "from")
     to = t._get("to", True)
     if isinstance(to, str):
         to = [to]
-    if not isinstance(to, list) or not to or not all(isinstance(a, str) and _EMAIL.match(a) for a in to):
+    if not isinstance(to, list) or not to or not all(isinstance(a, str) and _EMAIL.fullmatch(a) for a in to):
         raise t.error(f"to must be a non-empty list of e-mail addresses, got {to!r}", "to")
     username = t.env("username_env")
     password = t.env("password_env")

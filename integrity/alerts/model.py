@@ -36,6 +36,8 @@ class AlertKind(str, enum.Enum):
     REMINDER = "REMINDER"          # a non-OK state persists past the reminder period
     RECOVERY = "RECOVERY"          # back to OK after an announced non-OK state
     SINK_FAILURE = "SINK_FAILURE"  # an alert could not be delivered to one sink
+    STORE_DAMAGE = "STORE_DAMAGE"  # stored artifact contents edited or missing (device "store")
+    SITE_WARNING = "SITE_WARNING"  # the site folder changed under us: head file, trust/ (device "site")
 
 
 # CEF-style severity, 0 (lowest) to 10.  A baseline that cannot be trusted is
@@ -158,6 +160,8 @@ class Alert:
         """0..10 (CEF scale).  A sink failure is a warning about the alerting itself."""
         if self.kind is AlertKind.SINK_FAILURE:
             return 6
+        if self.kind is AlertKind.SITE_WARNING:
+            return 7
         if self.kind is AlertKind.RECOVERY:
             return 2
         return _STATE_SEVERITY[self.state]
@@ -172,7 +176,9 @@ class Alert:
         """Short one-line text: ``DRIFT vfd-hoist: modified holding/0-1999 (...)``."""
         label = {AlertKind.REMINDER: f"REMINDER {self.state.value}",
                  AlertKind.RECOVERY: "RECOVERED",
-                 AlertKind.SINK_FAILURE: "SINK FAILURE"}.get(self.kind, self.state.value)
+                 AlertKind.SINK_FAILURE: "SINK FAILURE",
+                 AlertKind.STORE_DAMAGE: "STORE DAMAGED",
+                 AlertKind.SITE_WARNING: "SITE WARNING"}.get(self.kind, self.state.value)
         text = f"{label} {self.device}"
         if self.kind is AlertKind.RECOVERY:
             text += f" is OK again (was {self.previous_state.value if self.previous_state else '?'})"

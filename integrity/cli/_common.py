@@ -77,10 +77,14 @@ def open_store(site: Site) -> Iterator[Any]:
         store.close()
 
 
-def trust_store(site: Site) -> Any:
+def trust_store(site: Site, *, live: bool = False) -> Any:
+    """trust/ read once, for one command (a snapshot: every device of the
+    command is verified against the same keys).  ``live``: read afresh on each
+    use, for the daemon, so removing a key needs no restart."""
     from baselines.signing import TrustStore
 
-    return TrustStore(site.trust_dir)
+    trust = TrustStore(site.trust_dir)
+    return trust if live else trust.snapshot()
 
 
 def json_option(f: Any) -> Any:

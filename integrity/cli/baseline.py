@@ -43,16 +43,20 @@ def capture_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, key_pa
     """
     from baselines.signing import SigningKey
 
+    from baselines.manifest import check_reason
+
     if not reason.strip():
         raise ConfigError("--reason must say why", field="--reason")
+    check_reason(reason)  # before any device is read: a reason that cannot be signed costs no traffic
     site = open_site(ctx)
     chosen = site.select(devices, all_)
     key = SigningKey.load(key_path, read_passphrase(key_path, passphrase_env))
     mode = Mode.QUICK if quick else Mode.DEEP
     failed = 0
+    trust = trust_store(site)
     with open_store(site) as store:
         if mode is Mode.QUICK and not allow_quick:
-            current = store.latest_many([d.name for d in chosen], trust_store(site))
+            current = store.latest_many([d.name for d in chosen], trust)
             deep = sorted(n for n, b in current.items()
                           if not isinstance(b, Exception) and b.manifest.mode == Mode.DEEP.value)
             if deep:
@@ -60,7 +64,7 @@ def capture_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, key_pa
                                   "baseline; a quick one would weaken every later deep check to "
                                   "block info only.  Give --allow-quick if that is intended.",
                                   field="--quick")
-        outcomes = check.capture_baselines(chosen, store, trust_store(site), key, reason,
+        outcomes = check.capture_baselines(chosen, store, trust, key, reason,
                                            mode=mode, concurrency=site.settings.concurrency)
     for o in outcomes:
         if o.error is not None:
@@ -83,14 +87,20 @@ def capture_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, key_pa
 @json_option
 @click.pass_context
 def show_cmd(ctx: click.Context, device: str, as_json: bool) -> None:
-    """Show a device's latest valid baseline (verified before it is shown)."""
+    """Show a device's latest valid baseline (verified before it is shown).
+
+    Its signature, hash chain and every artifact content are checked: a
+    content that was edited or deleted in the store is exit 5.
+    """
     site = open_site(ctx)
     site.device(device)
     with open_store(site) as store:
         b = store.latest(device, trust_store(site))
+        store.load_artifacts(b)  # re-hashes every content shown; StoreTamperedError → exit 5
     m = b.manifest
     if as_json:
-        emit_json({"id": b.id, "keyid": b.keyid, "verified": True, "manifest": m.to_dict()})
+        emit_json({"id": b.id, "keyid": b.keyid, "verified": True, "contents_verified": True,
+                   "manifest": m.to_dict()})
         return
     click.echo(f"baseline #{m.sequence} of {m.device} ({m.protocol})  id {b.id}")
     click.echo(f"  signed by  {b.keyid}  at {m.signed_at.isoformat()}")

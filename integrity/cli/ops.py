@@ -91,12 +91,17 @@ def run_cmd(ctx: click.Context, once: bool, grace: float) -> None:
         raise ConfigError("no [[schedules]] in site.toml: nothing to run", field="schedules")
     from integrity.sweep import alerting  # the sinks' libraries load only when used
 
+    from integrity.evidence import EvidenceWatch
+
     tracker, dispatcher = alerting(site)
     with open_store(site) as store:
         store.forget_jobs({j.key for j in jobs})
-        daemon = Daemon(site.devices, jobs, store, trust_store(site), tracker=tracker,
+        trust = trust_store(site, live=True)
+        daemon = Daemon(site.devices, jobs, store, trust, tracker=tracker,
                         dispatcher=dispatcher, concurrency=site.settings.concurrency,
                         grace=grace,
+                        watch=EvidenceWatch(store, trust, site.settings.store_check,
+                                            dispatcher=dispatcher),
                         on_report=lambda r: click.echo(
                             f"{r.started_at:%Y-%m-%dT%H:%M:%SZ} {r.mode.value} sweep of "
                             f"{len(r.results)}: exit {r.exit_code}, {len(r.alerts)} alert(s)"))

@@ -24,15 +24,21 @@ def verify_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, quick: 
     Example:
       plc-integrity verify --all
     """
+    from integrity.evidence import site_warnings
+
     site = open_site(ctx)
     chosen = site.select(devices, all_)
+    trust = trust_store(site)
     with open_store(site) as store:
-        results = check.verify(chosen, store, trust_store(site),
-                               mode=Mode.QUICK if quick else Mode.DEEP,
+        results = check.verify(chosen, store, trust, mode=Mode.QUICK if quick else Mode.DEEP,
                                concurrency=site.settings.concurrency)
+        warnings = site_warnings(store, trust, results[0].checked_at)
     code = overall_exit_code([r.status for r in results])
+    for w in warnings:  # on stderr: the table (or the one JSON document) stays as it was
+        click.echo(f"warning: {w.message}", err=True)
     if as_json:
-        emit_json({"exit_code": code, "results": [r.to_dict() for r in results]})
+        emit_json({"exit_code": code, "results": [r.to_dict() for r in results],
+                   "warnings": [w.to_dict() for w in warnings]})
     else:
         click.echo(results_table(results))
     ctx.exit(code)

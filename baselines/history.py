@@ -1,0 +1,283 @@
+"""Baselines and their history, kept in the store: appending a signed
+baseline, and reading one back only after verifying it (signature over the
+stored bytes with a key from trust/, row columns against the manifest, the
+device's hash chain, the head file against rollback, and that every artifact
+still has its content row).  Mixed into ``Store``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, insert, select
+
+from integrity import canonical
+from integrity.errors import (BaselineError, BaselineInvalidError, ChainBrokenError, ConfigError,
+                              NoBaselineError, StoreError, StoreTamperedError)
+from integrity.model import Capture
+
+from baselines import contents, tables
+from baselines.heads import Head, HeadFile
+from baselines.manifest import Baseline, Manifest, check_reason, format_time
+from baselines.signing import Signer, TrustSnapshot, TrustStore, short_keyid
+from baselines.verify import HistoryEntry, Row, verify_rows
+
+# A command reads trust/ once and passes the snapshot; the daemon passes the
+# live folder, read afresh for each sweep (``snapshot()`` of a snapshot is itself).
+Trust = TrustStore | TrustSnapshot
+
+
+class BaselineHistoryMixin:
+    """Needs ``self._tx``, ``self._heads`` (HeadFile or None), ``self._put_blobs``
+    and ``self._utcnow`` from Store."""
+
+    _heads: HeadFile | None
+
+    def _rows(self, conn: Connection, device: str) -> list[Row]:
+        t = tables.baselines
+        result = conn.execute(select(t.c.id, t.c.device, t.c.sequence, t.c.keyid, t.c.manifest,
+                                     t.c.signature, t.c.created_at)
+                              .where(t.c.device == device).order_by(t.c.sequence))
+        return [Row.from_db(r) for r in result]
+
+    def _head(self, device: str) -> Head | None:
+        """Raises ChainBrokenError if the head file exists but is damaged."""
+        if self._heads is None:
+            return None
+        heads = self._heads.read()
+        return heads.get(device) if heads is not None else None
+
+    def _verified(self, conn: Connection, device: str, trust: Trust
+                  ) -> list[Baseline]:
+        """The device's whole history, verified, oldest first; raises the first problem."""
+        snapshot = trust.snapshot()
+        return self._verify_history(device, self._rows(conn, device), snapshot, self._head(device))
+
+    def _verify_history(self, device: str, rows: list[Row], snapshot: TrustSnapshot,
+                        head: Head | None) -> list[Baseline]:
+        try:
+            reports, extra = verify_rows(device, rows, snapshot, head)
+        except BaselineInvalidError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - fail closed on rows nobody expected
+            # Rows are attacker-reachable input: whatever they do to the checks,
+            # the answer is "this history cannot be trusted", never a crash.
+            raise StoreTamperedError(f"baseline {device}: history could not be verified "
+                                     f"({type(exc).__name__}: {str(exc)[:200]})") from exc
+        # The newest bad row first: it is the one closest to what the caller is
+        # about to trust (e.g. "the current baseline's signer is not trusted").
+        for problem in [r.problem for r in reversed(reports) if r.problem is not None] + extra:
+            raise problem
+        return [Baseline(r.row.id, r.manifest, r.row.manifest, r.row.signature, r.row.keyid,
+                         r.signer_name) for r in reports if r.manifest is not None]
+
+    # -- baselines ---------------------------------------------------------------------------
+
+    def append_baseline(self, capture: Capture, key: Signer, reason: str, *,
+                        trust: Trust, now: datetime | None = None) -> Baseline:
+        """Sign ``capture`` as the device's next baseline and store it, in one transaction.
+
+        Refuses (UntrustedKeyError) a key whose public half is not in trust/:
+        every later verify would reject what it signs.  Refuses an empty capture
+        (ConfigError).  Refuses to extend a
+        history that fails verification (the verification error is raised), so a
+        broken chain is never papered over by a new link.  Raises ConfigError for
+        an empty reason, StoreError if the database cannot be written, and
+        StoreError after the commit if the head file cannot be updated.
+        """
+        check_reason(reason, device=capture.device)
+        if not capture.artifacts:
+            # A baseline of nothing would make every later check pass vacuously.
+            raise ConfigError("the capture has no artifacts; refusing to sign an empty baseline",
+                              device=capture.device)
+        snapshot = trust.snapshot()
+        try:
+            public = snapshot.get(key.keyid)
+        except BaselineInvalidError as exc:
+            raise type(exc)(f"refusing to sign with key {short_keyid(key.keyid)}: its public key is "
+                            f"not in {snapshot.folder}, so every verify would reject the baseline; "
+                            "add the .pub to trust/ first") from exc
+        signed_at = self._utcnow(now)
+        with self._tx(f"storing a baseline of {capture.device}", write=True) as conn:
+            history = self._verified(conn, capture.device, snapshot)
+            newest = history[-1] if history else None
+            try:
+                manifest = Manifest.from_capture(
+                    capture, sequence=newest.sequence + 1 if newest else 1,
+                    previous=newest.id if newest else None, signer=key.keyid, reason=reason,
+                    signed_at=signed_at)
+            except ValueError as exc:
+                raise ConfigError(f"cannot make a baseline: {exc}", device=capture.device) from exc
+            data = manifest.to_bytes()
+            signature = key.sign(data)
+            public.verify(signature, data)  # the trusted key must accept it, before storing
+            self._put_blobs(conn, capture)
+            ident = canonical.sha256(data)
+            conn.execute(insert(tables.baselines).values(
+                id=ident, device=manifest.device, sequence=manifest.sequence, keyid=key.keyid,
+                manifest=data, signature=signature, created_at=format_time(signed_at)))
+        if self._heads is not None:
+            try:
+                self._heads.advance(manifest.device, Head(manifest.sequence, ident))
+            except (StoreError, ChainBrokenError) as exc:
+                raise StoreError(f"baseline {manifest.device} #{manifest.sequence} was stored, but "
+                                 f"the rollback anchor was not updated: {exc}") from exc
+        return Baseline(ident, manifest, data, signature, key.keyid, snapshot.name_of(key.keyid))
+
+    def latest(self, device: str, trust: Trust) -> Baseline:
+        """The device's newest baseline, verified with its whole history.
+
+        Raises NoBaselineError if the device has none (and the head file does not
+        say it had some), a BaselineInvalidError subclass if verification fails
+        (including StoreTamperedError when the content of one of its artifacts
+        is missing: a row lookup per artifact, no content is read), StoreError
+        if the database cannot be read.
+        """
+        with self._tx(f"reading baselines of {device}") as conn:
+            history = self._verified(conn, device, trust)
+            if not history:
+                raise NoBaselineError(f"no baseline for {device}")
+            missing = contents.missing_contents(conn, [history[-1]])
+        if device in missing:
+            raise missing[device]
+        return history[-1]
+
+    def latest_many(self, devices: list[str], trust: Trust
+                    ) -> dict[str, Baseline | BaselineError]:
+        """``latest`` for many devices, read in one transaction (a sweep's worth).
+
+        Each device is verified exactly as ``latest`` does (missing contents
+        included, looked up in one batch for all devices); its value is the
+        verified Baseline or the NoBaselineError / BaselineInvalidError that
+        ``latest`` would raise.  StoreError if the database cannot be read.
+        """
+        snapshot = trust.snapshot()
+        t = tables.baselines
+        rows: dict[str, list[Row]] = {d: [] for d in devices}
+        broken: dict[str, StoreTamperedError] = {}
+        names = sorted(set(devices))
+        with self._tx("reading baselines") as conn:
+            for i in range(0, len(names), contents.CHUNK):
+                result = conn.execute(
+                    select(t.c.id, t.c.device, t.c.sequence, t.c.keyid, t.c.manifest,
+                           t.c.signature, t.c.created_at)
+                    .where(t.c.device.in_(names[i:i + contents.CHUNK]))
+                    .order_by(t.c.device, t.c.sequence))
+                for r in result:
+                    try:
+                        rows[r.device].append(Row.from_db(r))
+                    except StoreTamperedError as exc:
+                        broken.setdefault(r.device, exc)
+        out: dict[str, Baseline | BaselineError] = {}
+        try:
+            heads = self._heads.read() if self._heads is not None else None
+        except ChainBrokenError as exc:  # a damaged anchor vouches for no device
+            return {device: exc for device in devices}
+        for device in devices:
+            if device in broken:
+                out[device] = broken[device]
+                continue
+            try:
+                head = heads.get(device) if heads is not None else None
+                history = self._verify_history(device, rows[device], snapshot, head)
+                if not history:
+                    raise NoBaselineError(f"no baseline for {device}")
+                out[device] = history[-1]
+            except BaselineError as exc:
+                out[device] = exc
+        found = [b for b in out.values() if isinstance(b, Baseline)]
+        if found:
+            with self._tx("looking up artifact contents") as conn:
+                out.update(contents.missing_contents(conn, found))
+        return out
+
+    def baseline(self, device: str, sequence: int, trust: Trust) -> Baseline:
+        """One baseline by sequence, verified with the whole history (same errors as latest)."""
+        with self._tx(f"reading baselines of {device}") as conn:
+            history = self._verified(conn, device, trust)
+        for item in history:
+            if item.sequence == sequence:
+                return item
+        raise NoBaselineError(f"no baseline #{sequence} for {device}")
+
+    def history(self, device: str, trust: Trust) -> list[HistoryEntry]:
+        """Every stored baseline of ``device``, oldest first, each with ok/problem.
+
+        Never raises for bad rows or a damaged head file: it reports them (a
+        rollback shows as a final entry for the missing head).  Raises StoreError
+        only if the database cannot be read.
+        """
+        snapshot = trust.snapshot()
+        with self._tx(f"reading baselines of {device}") as conn:
+            rows = self._rows(conn, device)
+        head_problem: BaselineInvalidError | None = None
+        try:
+            head = self._head(device)
+        except ChainBrokenError as exc:
+            head, head_problem = None, exc
+        reports, extra = verify_rows(device, rows, snapshot, head)
+        # Contents each baseline lists but the store lost: one batched lookup.
+        with self._tx(f"looking up artifact contents of {device}") as conn:
+            have = contents.present(conn, (e.digest for r in reports if r.manifest
+                                           for e in r.manifest.artifacts))
+        entries = []
+        for r in reports:
+            m = r.manifest
+            problem = r.problem
+            if problem is None and m is not None:
+                problem = contents.missing_error(device, r.row.sequence, m.artifacts, have)
+            entries.append(HistoryEntry(
+                sequence=r.row.sequence, id=r.row.id, keyid=r.row.keyid, signer_name=r.signer_name,
+                reason=m.reason if m else None, captured_at=m.captured_at if m else None,
+                signed_at=m.signed_at if m else None, ok=problem is None,
+                problem=str(problem) if problem else None,
+                problem_kind=problem.reason if problem else None, note=r.note))
+        for problem in extra + ([head_problem] if head_problem else []):
+            entries.append(HistoryEntry(
+                sequence=head.sequence if head else 0, id=head.id if head else None, keyid=None,
+                signer_name=None, reason=None, captured_at=None, signed_at=None, ok=False,
+                problem=str(problem), problem_kind=problem.reason))
+        return entries
+
+    def devices(self) -> list[str]:
+        """Devices with baselines, plus devices the head file anchors (so a device
+        whose every baseline was deleted still shows up, and fails verification)."""
+        with self._tx("listing devices") as conn:
+            names = set(conn.execute(select(tables.baselines.c.device).distinct()).scalars())
+        if self._heads is not None:
+            try:
+                names |= set(self._heads.read() or {})
+            except ChainBrokenError:
+                pass  # reported by latest()/history() for each device
+        return sorted(names)
+
+    def anchor_warning(self) -> str | None:
+        """Why the rollback anchor cannot vouch for the stored baselines, or None.
+
+        The anchor being absent is accepted on read (a fresh or migrated site
+        has none), so a deleted head file would otherwise go unnoticed: this
+        names it when the store holds baselines.  A damaged head file is not
+        a warning but a BaselineInvalidError on every read.
+        """
+        if self._heads is None:
+            return None
+        try:
+            heads = self._heads.read()
+        except ChainBrokenError:
+            return None
+        with self._tx("listing devices") as conn:
+            names = set(conn.execute(select(tables.baselines.c.device).distinct()).scalars())
+        if not names:
+            return None
+        if heads is None:
+            return (f"the rollback anchor {self._heads.path} is missing but the store holds "
+                    f"baselines of {len(names)} device(s): a rollback of the database cannot be "
+                    "detected (deleted?); each device's next baseline re-creates its entry")
+        unanchored = sorted(names - set(heads))
+        if unanchored:
+            shown = ", ".join(unanchored[:10]) + (" ..." if len(unanchored) > 10 else "")
+            return (f"{len(unanchored)} device(s) with baselines have no entry in the rollback "
+                    f"anchor {self._heads.path}: {shown} (entry deleted?); their next baseline "
+                    "re-creates it")
+        return None
+
