@@ -34,8 +34,8 @@ _FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month"
 def _parse_field(text: str, name: str, lo: int, hi: int) -> frozenset[int]:
     values: set[int] = set()
     for part in text.split(","):
-        step = 1
-        if "/" in part:
+        step, stepped = 1, "/" in part
+        if stepped:
             part, step_text = part.split("/", 1)
             if not step_text.isdigit() or int(step_text) == 0:
                 raise ValueError(f"cron {name}: bad step {step_text!r}")
@@ -49,7 +49,7 @@ def _parse_field(text: str, name: str, lo: int, hi: int) -> frozenset[int]:
             start, end = int(a), int(b)
         elif part.isdigit():
             start = int(part)
-            end = hi if step != 1 else start
+            end = hi if stepped else start  # "5/1" is 5-max, as "5/2" is 5-max by 2
         else:
             raise ValueError(f"cron {name}: {part!r} is not a number, range or *")
         if not (lo <= start <= hi and lo <= end <= hi and start <= end):
