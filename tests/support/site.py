@@ -8,9 +8,9 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import tomli_w
 from click.testing import CliRunner, Result
 
-from integrity import tomlwriter
 from integrity.cli import cli
 from simulators.base import is_attacker
 
@@ -43,7 +43,7 @@ class Inventory:
         self.site_root = site_root
 
     def write(self, *tables: dict[str, Any], file: str = "sim.toml") -> None:
-        (self.site_root / "devices" / file).write_text(tomlwriter.array_of_tables("devices", tables))
+        (self.site_root / "devices" / file).write_text(tomli_w.dumps({"devices": list(tables)}))
 
     @staticmethod
     def table(sim: Any, **overrides: Any) -> dict[str, Any]:
