@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -28,6 +28,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 
 from integrity import canonical
+from integrity.clock import as_utc, utcnow
 from integrity.errors import (BaselineError, BaselineInvalidError, ChainBrokenError, ConfigError,
                               NoBaselineError, StoreError, StoreTamperedError)
 from integrity.model import Artifact, Capture, CheckResult
@@ -42,13 +43,6 @@ from baselines.verify import HistoryEntry, Row, verify_rows
 MIGRATIONS = Path(__file__).with_name("migrations")
 DEFAULT_FILENAME = "plc-integrity.db"
 _IN_CHUNK = 500  # stay far below SQLite's bound-parameter limit
-
-
-def _utcnow(now: datetime | None) -> datetime:
-    now = now if now is not None else datetime.now(timezone.utc)
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    return now.astimezone(timezone.utc)
 
 
 def _sqlite_setup(engine: Engine) -> None:
@@ -224,7 +218,7 @@ class Store(RuntimeStateMixin):
             raise type(exc)(f"refusing to sign with key {short_keyid(key.keyid)}: its public key is "
                             f"not in {snapshot.folder}, so every verify would reject the baseline; "
                             "add the .pub to trust/ first") from exc
-        signed_at = _utcnow(now)
+        signed_at = as_utc(utcnow(now))
         with self._tx(f"storing a baseline of {capture.device}", write=True) as conn:
             history = self._verified(conn, capture.device, snapshot)
             newest = history[-1] if history else None
