@@ -27,6 +27,7 @@ from typing import Any, Iterable
 from sqlalchemy import Connection, func, insert, select
 
 from integrity import canonical
+from integrity.clock import as_utc, utcnow
 from integrity.errors import StoreTamperedError
 from integrity.model import Artifact, Capture
 
@@ -202,7 +203,7 @@ def check_contents(conn: Connection, now: datetime) -> ContentsReport:
 
 class ContentsMixin:
     """Artifact contents in the store (write-once, by SHA-256).  Needs
-    ``self._tx`` and ``self._utcnow`` from Store."""
+    ``self._tx`` from Store."""
 
     def _put_blobs(self, conn: Connection, capture: Capture) -> None:
         wanted = {a.digest: a for a in capture.artifacts}
@@ -267,7 +268,7 @@ class ContentsMixin:
         Never raises for damage (it is the report); StoreError if the database
         cannot be read."""
         with self._tx("checking stored contents") as conn:
-            return check_contents(conn, self._utcnow(now))
+            return check_contents(conn, as_utc(utcnow(now)))
 
     def count_blobs(self) -> int:
         """Number of distinct stored contents (for status output and tests)."""

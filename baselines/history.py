@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import Connection, insert, select
 
 from integrity import canonical
+from integrity.clock import as_utc, utcnow
 from integrity.errors import (BaselineError, BaselineInvalidError, ChainBrokenError, ConfigError,
                               NoBaselineError, StoreError, StoreTamperedError)
 from integrity.model import Capture
@@ -29,7 +30,7 @@ Trust = TrustStore | TrustSnapshot
 
 class BaselineHistoryMixin:
     """Needs ``self._tx``, ``self._heads`` (HeadFile or None), ``self._put_blobs``
-    and ``self._utcnow`` from Store."""
+    from Store."""
 
     _heads: HeadFile | None
 
@@ -97,7 +98,7 @@ class BaselineHistoryMixin:
             raise type(exc)(f"refusing to sign with key {short_keyid(key.keyid)}: its public key is "
                             f"not in {snapshot.folder}, so every verify would reject the baseline; "
                             "add the .pub to trust/ first") from exc
-        signed_at = self._utcnow(now)
+        signed_at = as_utc(utcnow(now))
         with self._tx(f"storing a baseline of {capture.device}", write=True) as conn:
             history = self._verified(conn, capture.device, snapshot)
             newest = history[-1] if history else None

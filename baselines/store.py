@@ -16,7 +16,7 @@ failed.  SQLAlchemy and Alembic exceptions never leave the store's modules
 from __future__ import annotations
 
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -139,13 +139,6 @@ class Store(BaselineHistoryMixin, ContentsMixin, CheckHistoryMixin, RuntimeState
         self.close()
 
     # -- plumbing ----------------------------------------------------------------------------
-
-    @staticmethod
-    def _utcnow(now: datetime | None) -> datetime:
-        now = now if now is not None else datetime.now(timezone.utc)
-        if now.tzinfo is None:
-            raise ValueError("now must be timezone-aware")
-        return now.astimezone(timezone.utc)
 
     @contextmanager
     def _tx(self, action: str, *, write: bool = False) -> Iterator[Connection]:

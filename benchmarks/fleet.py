@@ -25,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from integrity import tomlwriter  # noqa: E402
+import tomli_w  # noqa: E402
 from simulators.base import IMAGES, Simulator, load_image, simulator_for  # noqa: E402
 
 # Per-device connection settings written into the inventory: generous, since a
@@ -70,7 +70,7 @@ def serve(images: list[dict[str, Any]], latency: float, out: Path) -> None:
             sim = simulator_for(image, latency=latency)
             sim.start()
             sims.append(sim)
-        out.write_text(tomlwriter.array_of_tables("devices", [inventory_table(s) for s in sims]),
+        out.write_text(tomli_w.dumps({"devices": [inventory_table(s) for s in sims]}),
                        encoding="utf-8")
         print(f"ready {len(sims)}", flush=True)
         sys.stdin.read()  # returns at EOF: the parent is done (or gone)

@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from abc import ABC, abstractmethod
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, ClassVar, Mapping
 
 from integrity.errors import (
@@ -129,10 +129,6 @@ class Driver(ABC):
         if isinstance(exc, OSError) and exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
             return self.fail(DeviceUnreachableError, f"no route to host ({exc.strerror})")
         return self.fail(DeviceUnreachableError, f"{type(exc).__name__}: {exc}")
-
-
-def utcnow(now: datetime | None = None) -> datetime:
-    return now if now is not None else datetime.now(timezone.utc)
 
 
 def reject_unknown_keys(table: Mapping[str, Any], allowed: set[str], *, file: str | None,

@@ -51,7 +51,7 @@ from pycomm3.custom_types import ModuleIdentityObject
 from pycomm3.exceptions import PycommError
 
 from drivers import logix_artifacts as A
-from drivers.base import Driver, reject_unknown_keys, utcnow
+from drivers.base import Driver, reject_unknown_keys
 from drivers.logix_guard import READ_OPERATIONS, frame_operations
 from drivers.logix_socket import NotEnipReplyError, StrictSocket
 from integrity.errors import (
@@ -63,6 +63,7 @@ from integrity.errors import (
     PlcIntegrityError,
     ReadOnlyViolationError,
 )
+from integrity.clock import utcnow
 from integrity.model import Artifact, Capture, Device, Kind, Mode
 
 # pycomm3 logs every failed request at ERROR with a traceback; we translate instead.

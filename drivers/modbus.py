@@ -38,7 +38,7 @@ from pymodbus.pdu.bit_message import ReadCoilsRequest, ReadDiscreteInputsRequest
 from pymodbus.pdu.mei_message import ReadDeviceInformationRequest
 from pymodbus.pdu.register_message import ReadHoldingRegistersRequest, ReadInputRegistersRequest
 
-from drivers.base import Driver, utcnow
+from drivers.base import Driver
 from drivers.modbus_async import GuardedAsyncModbusClient
 from drivers.modbus_identity import (
     MalformedIdentity,
@@ -49,6 +49,7 @@ from drivers.modbus_identity import (
     parse_page,
 )
 from drivers.modbus_options import BIT_TABLES, TABLES, ModbusOptions, Range, parse_options
+from integrity.clock import utcnow
 from integrity.errors import (
     ConfigError,
     DeviceError,

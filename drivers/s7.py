@@ -30,12 +30,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, ClassVar, Mapping, TypeVar
 
-from drivers.base import Driver, reject_unknown_keys, utcnow
+from drivers.base import Driver, reject_unknown_keys
 from drivers.s7_format import S7FormatError, block_info, cpu_info, operating_mode, order_code
 from drivers.s7_format import protection as parse_protection
 from drivers.s7_format import split_image
 from drivers.s7_session import READ_OPERATIONS, S7Session
 from integrity.canonical import sha256
+from integrity.clock import utcnow
 from integrity.errors import (
     ConfigError,
     DeviceProtocolError,

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
-from drivers.base import Driver, utcnow
+from drivers.base import Driver
 from drivers.registry import driver_class
+from integrity.clock import utcnow
 from integrity.compare import compare
 from integrity.errors import (
     BaselineInvalidError,

@@ -1,9 +1,8 @@
-"""Durations ("15m", "1h30m") and five-field cron expressions, in UTC.
+"""Durations ("15m", "1h30m") and cron lines, in UTC.
 
-Written here rather than taken from a library: what the scheduler needs is
-small (minute, hour, day of month, month, day of week with lists, ranges and
-steps), and its behaviour must be exact and tested, including the classic cron
-rule that when both day fields are restricted, either one matching is enough.
+Cron lines are evaluated by the maintained ``cronsim`` package; this module
+keeps the project's contract around it (five fields or an @-name, UTC, errors
+as ValueError naming the field).
 """
 
 from __future__ import annotations
@@ -11,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+
+from cronsim import CronSim, CronSimError
 
 _DURATION = re.compile(r"([0-9]+)\s*(d|h|m|s)", re.ASCII)
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -27,88 +28,78 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12),
-           ("day of week", 0, 7))
+_FIELDS = ("minute", "hour", "day of month", "month", "day of week")
+# What vixie cron's @-names stand for (@reboot has no meaning for a checker).
+MACROS = {"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
+          "@weekly": "0 0 * * 0", "@monthly": "0 0 1 * *", "@yearly": "0 0 1 1 *",
+          "@annually": "0 0 1 1 *"}
+_ONE_VALUE_RANGE = re.compile(r"(?<![^,])(\w+)-\1/\d+(?![^,])")
+_PROBE = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
-def _parse_field(text: str, name: str, lo: int, hi: int) -> frozenset[int]:
-    values: set[int] = set()
-    for part in text.split(","):
-        step = 1
-        if "/" in part:
-            part, step_text = part.split("/", 1)
-            if not step_text.isdigit() or int(step_text) == 0:
-                raise ValueError(f"cron {name}: bad step {step_text!r}")
-            step = int(step_text)
-        if part == "*":
-            start, end = lo, hi
-        elif "-" in part:
-            a, b = part.split("-", 1)
-            if not (a.isdigit() and b.isdigit()):
-                raise ValueError(f"cron {name}: bad range {part!r}")
-            start, end = int(a), int(b)
-        elif part.isdigit():
-            start = int(part)
-            end = hi if step != 1 else start
-        else:
-            raise ValueError(f"cron {name}: {part!r} is not a number, range or *")
-        if not (lo <= start <= hi and lo <= end <= hi and start <= end):
-            raise ValueError(f"cron {name}: {part!r} outside {lo}-{hi}")
-        values.update(range(start, end + 1, step))
-    return frozenset(values)
+def _five_fields(text: str) -> str:
+    line = text.strip()
+    if line.startswith("@"):
+        if line.lower() not in MACROS:
+            raise ValueError(f"cron {text!r}: unknown name; use one of {', '.join(MACROS)}")
+        return MACROS[line.lower()]
+    fields = line.split()
+    if len(fields) != 5:
+        # cronsim also takes a sixth (seconds) field: a schedule line has five.
+        raise ValueError(f"cron {text!r}: need five fields (minute hour day month weekday)")
+    for name, field in zip(_FIELDS, fields):
+        for part in field.split(","):
+            step = part.partition("/")[2] if "/" in part else "1"
+            if not step.isdigit() or int(step) == 0:
+                raise ValueError(f"cron {text!r}: {name}: bad step {step!r}")
+    # cronsim 2.x reads a one-value range with a step ("3-3/2") as "3/2", i.e. 3-max
+    # by 2; it is the single value 3.
+    return " ".join(_ONE_VALUE_RANGE.sub(r"\1", field) for field in fields)
 
 
 @dataclass(frozen=True)
 class Cron:
+    """A five-field cron line (or an @-name) evaluated in UTC by cronsim.
+
+    cronsim follows Debian/vixie cron, as the hand-written parser it replaced did
+    (tests/ops/test_cron_agrees.py): when both day fields are restricted, either
+    matching is enough, and a field starting with "*" ("*/2") counts as
+    unrestricted.  Names (``mon-fri``, ``jan``) and @hourly/@daily/@weekly/
+    @monthly/@yearly are accepted.
+    """
+
     text: str
-    minutes: frozenset[int]
-    hours: frozenset[int]
-    days: frozenset[int]
-    months: frozenset[int]
-    weekdays: frozenset[int]  # 0 = Sunday (7 is folded into 0)
-    days_restricted: bool
-    weekdays_restricted: bool
+    expression: str  # the five fields cronsim evaluates
 
     @classmethod
     def parse(cls, text: str) -> "Cron":
-        parts = text.split()
-        if len(parts) != 5:
-            raise ValueError(f"cron {text!r}: need five fields (minute hour day month weekday)")
-        sets = [_parse_field(p, *f) for p, f in zip(parts, _FIELDS)]
-        weekdays = frozenset(0 if d == 7 else d for d in sets[4])
-        # As in vixie cron, a field starting with "*" ("*", "*/2") counts as
-        # unrestricted for the either-day rule: "*/2 * 1" means odd days that
-        # are Mondays, not "odd days or Mondays".
-        cron = cls(text, sets[0], sets[1], sets[2], sets[3], weekdays,
-                   not parts[2].startswith("*"), not parts[4].startswith("*"))
-        # Refuse a line that can never fire ("0 0 30 2 *") when the site is
-        # loaded, not when the daemon first asks for its due time.
-        cron.next_after(datetime(2000, 1, 1, tzinfo=timezone.utc))
-        return cron
-
-    def _day_matches(self, t: datetime) -> bool:
-        dom = t.day in self.days
-        dow = (t.isoweekday() % 7) in self.weekdays
-        if self.days_restricted and self.weekdays_restricted:
-            return dom or dow
-        return dom and dow
+        """Raises ValueError naming the bad field, or saying the line never fires."""
+        expression = _five_fields(text)
+        try:
+            probe = CronSim(expression, _PROBE)
+        except CronSimError as exc:
+            field = str(exc).removeprefix("Bad ").replace("-", " ")
+            fields = expression.split()
+            if field == "day of month" and _valid(" ".join(fields[:3] + ["*"] + fields[4:])):
+                raise ValueError(f"cron {text!r} never matches (no such day in those months)") from None
+            raise ValueError(f"cron {text!r}: bad {field} field") from None
+        # Refuse a line that can never fire when the site is loaded, not when the
+        # daemon first asks for its due time.
+        if next(probe, None) is None:
+            raise ValueError(f"cron {text!r} never matches")
+        return cls(text, expression)
 
     def next_after(self, after: datetime) -> datetime:
         """The first matching minute strictly after ``after`` (UTC)."""
-        t = after.astimezone(timezone.utc).replace(second=0, microsecond=0) + timedelta(minutes=1)
-        limit = t + timedelta(days=366 * 5)
-        while t < limit:
-            if t.month not in self.months:
-                t = (t.replace(day=1, hour=0, minute=0) + timedelta(days=32)).replace(day=1)
-                continue
-            if not self._day_matches(t):
-                t = t.replace(hour=0, minute=0) + timedelta(days=1)
-                continue
-            if t.hour not in self.hours:
-                t = t.replace(minute=0) + timedelta(hours=1)
-                continue
-            if t.minute not in self.minutes:
-                t += timedelta(minutes=1)
-                continue
-            return t
-        raise ValueError(f"cron {self.text!r} never matches")
+        found = next(CronSim(self.expression, after.astimezone(timezone.utc)), None)
+        if found is None:
+            raise ValueError(f"cron {self.text!r} never matches")
+        return found
+
+
+def _valid(expression: str) -> bool:
+    try:
+        CronSim(expression, _PROBE)
+    except CronSimError:
+        return False
+    return True

@@ -11,11 +11,12 @@ import enum
 import functools
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Mapping
 
 from integrity import canonical
+from integrity.clock import as_utc
 
 KEY_RE = re.compile(r"[A-Za-z0-9_.:\-/\[\]]{1,200}")
 
@@ -96,12 +97,6 @@ def fingerprint(pairs: "list[tuple[str, str]] | tuple[tuple[str, str], ...]") ->
     return canonical.sha256(canonical.encode(sorted([list(p) for p in pairs])))
 
 
-def _utc(ts: datetime) -> datetime:
-    if ts.tzinfo is None:
-        raise ValueError("timestamps must be timezone-aware")
-    return ts.astimezone(timezone.utc)
-
-
 def freeze(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping or {}))
 
@@ -124,7 +119,7 @@ class Capture:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", Mode(self.mode))
-        object.__setattr__(self, "captured_at", _utc(self.captured_at))
+        object.__setattr__(self, "captured_at", as_utc(self.captured_at))
         arts = tuple(sorted(self.artifacts, key=lambda a: a.key))
         keys = [a.key for a in arts]
         dupes = sorted({k for k in keys if keys.count(k) > 1})

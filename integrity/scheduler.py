@@ -21,9 +21,10 @@ import os
 import random
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Mapping, Protocol
 
+from integrity.clock import utcnow
 from integrity.cron import Cron, parse_duration
 from integrity.errors import ConfigError
 from integrity.model import Device, Mode
@@ -131,7 +132,7 @@ class Clock(Protocol):
 
 class SystemClock:
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return utcnow()
 
     def sleep(self, seconds: float, stop: threading.Event) -> None:
         stop.wait(max(0.0, seconds))

@@ -9,11 +9,12 @@ devices that are due.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Callable, Iterable
 
 from integrity import check
 from integrity.alerts import Alert, AlertRecord, AlertTracker, DeliveryReport, Dispatcher
+from integrity.clock import utcnow
 from integrity.model import CheckResult, Device, Mode, overall_exit_code
 
 Progress = Callable[[int, int, CheckResult], None]
@@ -99,7 +100,7 @@ def run_sweep(devices: Iterable[Device], store: Any, trust: Any, *, mode: Mode =
     ``now`` stamps the results (tests pass a fixed time); ``clock`` tells the
     finish time.  Every result is recorded in the store's check history.
     """
-    clock = clock or (lambda: datetime.now(timezone.utc))
+    clock = clock or utcnow
     started = now or clock()
     results = check.verify(devices, store, trust, mode=mode, concurrency=concurrency, now=started,
                            driver_factory=driver_factory, progress=progress)

@@ -10,7 +10,8 @@ import importlib.util
 from pathlib import Path
 from typing import Iterator
 
-from integrity import tomlwriter
+import tomli_w
+
 from simulators.base import IMAGES, SIMULATORS, Simulator, load_image, simulator_for
 
 
@@ -72,8 +73,8 @@ class Plant:
     def inventory_toml(self) -> str:
         header = (f"# Inventory of the simulated '{self.name}' plant, written by plc-integrity.\n"
                   "# Valid only while these simulators run: the ports come from the OS.\n")
-        return tomlwriter.array_of_tables("devices", [s.inventory_entry() for s in self.simulators],
-                                          header)
+        tables = [s.inventory_entry() for s in self.simulators]
+        return header + "\n" + tomli_w.dumps({"devices": tables})
 
     def write_inventory(self, path: str | Path) -> None:
         Path(path).write_text(self.inventory_toml(), encoding="utf-8")

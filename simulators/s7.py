@@ -9,8 +9,10 @@ protection (0x0232) and mode (0x0424) come from the device image file, in the
 record layouts a real CPU 315-2 PN/DP uses.
 
 Every request is recorded (Simulator.record) before it is answered; only
-reads are ``read=True``.  A client may download a DB (the attacker path; see
-``attacker_download_db``).  Tests change the CPU with ``set_mode``,
+reads are ``read=True``.  A client may download a DB or write variables of the
+DB, I, Q, M, T and C areas (the attacker paths; see ``attacker_download_db``,
+``attacker_db_write`` and simulators/s7_vars.py): a variable write changes the
+DB's values (its MC7), not its block info, as on a real CPU.  Tests change the CPU with ``set_mode``,
 ``set_protection``, ``replace_block``, ``remove_block``, ``flip_mc7_bit``,
 ``set_db_values`` and ``refuse_block``.
 """
@@ -22,13 +24,14 @@ import socket
 import struct
 import threading
 import time
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Iterator
 
 from snap7.client import Client
 from snap7.server import Server
 
-from simulators import s7_blocks
+from simulators import s7_blocks, s7_vars
 from simulators.base import Simulator, mark_attacker
 from simulators.s7_blocks import TYPE_CODES, Block
 
@@ -39,6 +42,9 @@ MODE_CODES = {"RUN": 0x08, "STOP": 0x04, "STARTUP": 0x06, "HOLD": 0x0A}
 NOT_FOUND = 0xD209
 PROTECTION_REFUSAL = 0xD241
 FRAGMENT = 462  # upload payload per PDU at the negotiated 480 bytes
+# Bytes of each memory area of a CPU 315-2 PN/DP: 2 KB of inputs, outputs and bit
+# memory; 256 timers and 256 counters of 2 bytes.  An image may set its own ("areas").
+AREA_SIZES = {"I": 2048, "Q": 2048, "M": 2048, "T": 512, "C": 512}
 
 # (pdu type, function or USERDATA group, subfunction) -> (operation, is a read)
 _REQUESTS: dict[tuple[int, int], tuple[str, bool]] = {
@@ -66,6 +72,8 @@ def classify(pdu: bytes) -> tuple[str, bool, str]:
         op, read = _USERDATA.get((pdu[15] & 0x0F, pdu[16]), (f"userdata:{pdu[15] & 0x0F}/{pdu[16]}", False))
         return op, read, pdu[-8:].hex() if op in ("get_block_info", "read_szl") else ""
     op, read = _REQUESTS.get((pdu[1], pdu[10]), (f"function:0x{pdu[10]:02x}", False))
+    if op in ("read_var", "write_var"):
+        return op, read, s7_vars.describe(pdu)
     return op, read, pdu[20:29].decode("latin-1") if op == "start_upload" and len(pdu) >= 29 else ""
 
 
@@ -115,6 +123,10 @@ class _CpuServer(Server):
         if self.sim.latency:
             # snap7 serves each client on its own thread: sleeping here delays only this client.
             time.sleep(self.sim.latency)
+        if (op in ("read_var", "write_var") and request_data[1] == 0x01
+                and client_address not in self._download_contexts):
+            # The stock handlers know only register_area() buffers; ours serve the DB images.
+            return s7_vars.answer(request_data, self.sim)
         return super()._process_request(request_data, client_address)
 
     # -- USERDATA: block functions and SZL -----------------------------------------
@@ -245,6 +257,8 @@ class S7Simulator(Simulator):
         self.protection: dict[str, int] = dict(image.get("protection", {"sch_schal": 1, "sch_par": 0,
                                                                           "sch_rel": 1, "bart_sch": 2,
                                                                           "anl_sch": 0}))
+        self._areas = {area: bytearray(size)
+                       for area, size in {**AREA_SIZES, **image.get("areas", {})}.items()}
         self._faults: dict[tuple[str, int], int] = {}
         self._drops: dict[str, int] = {}
         self._server: _CpuServer | None = None
@@ -313,6 +327,40 @@ class S7Simulator(Simulator):
             return _szl([struct.pack(">HBB", 0x5144, 0xFF, MODE_CODES[self.mode]) + bytes(8)
                          + bytes.fromhex("2302081451375692")])
         return None
+
+    # -- read/write variable (s7_vars.Memory): DB values are the MC7 of the DB image ------
+    def read_area(self, area: str, db: int, start: int, size: int) -> bytes | int:
+        with self._lock:
+            if area == "DB":
+                block = self._blocks.get(("DB", db))
+                if block is None:
+                    return s7_vars.NO_OBJECT
+                begin, end = block.mc7_span
+                values = block.image[begin:end]
+            else:
+                values = bytes(self._areas[area])
+            if start + size > len(values):
+                return s7_vars.OUT_OF_RANGE
+            return values[start:start + size]
+
+    def write_area(self, area: str, db: int, start: int, data: bytes) -> int:
+        with self._lock:
+            current = self.read_area(area, db, start, len(data))
+            if isinstance(current, int):
+                return current
+            if area == "DB":
+                self.set_db_values(db, start, data)
+            else:
+                self._areas[area][start:start + len(data)] = data
+            return s7_vars.DONE
+
+    def write_bit(self, area: str, db: int, start: int, bit: int, value: bool) -> int:
+        with self._lock:
+            current = self.read_area(area, db, start, 1)
+            if isinstance(current, int):
+                return current
+            byte = (current[0] | (1 << bit)) if value else (current[0] & ~(1 << bit))
+            return self.write_area(area, db, start, bytes((byte,)))
 
     def downloaded(self, image: bytes) -> None:
         """A client downloaded a block: it replaces (or adds) that block."""
@@ -410,15 +458,30 @@ def tampered_db_image(image: bytes, offset: int, data: bytes, *, when: datetime)
     return bytes(header) + bytes(mc7) + image[end:len(image) - 36] + bytes(footer)
 
 
-def attacker_download_db(host: str, port: int, number: int, image: bytes, *, rack: int = 0,
-                         slot: int = 2) -> None:
-    """Play the attacker: download a DB image from a second client connection,
-    declared as the attacker (mark_attacker) before anything is written."""
+@contextmanager
+def attacker_client(host: str, port: int, rack: int, slot: int) -> Iterator[Client]:
+    """A second client connection, declared as the attacker (mark_attacker)
+    before anything is written."""
     client = Client()
     try:
         client.connect(host, rack, slot, port)
         assert client.connection is not None and client.connection.socket is not None
         mark_attacker(client.connection.socket.getsockname())
-        client.download(bytearray(image), number)
+        yield client
     finally:
         client.disconnect()
+
+
+def attacker_download_db(host: str, port: int, number: int, image: bytes, *, rack: int = 0,
+                         slot: int = 2) -> None:
+    """Play the attacker: download a DB image from a second client connection."""
+    with attacker_client(host, port, rack, slot) as client:
+        client.download(bytearray(image), number)
+
+
+def attacker_db_write(host: str, port: int, number: int, offset: int, data: bytes, *,
+                      rack: int = 0, slot: int = 2) -> None:
+    """Play the attacker: write DB values with a write variable request (what an HMI
+    or any S7 client's ``db_write`` sends) from a second client connection."""
+    with attacker_client(host, port, rack, slot) as client:
+        client.db_write(number, offset, bytearray(data))

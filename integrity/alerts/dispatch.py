@@ -19,11 +19,12 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Callable, Iterable, Sequence
 
 from integrity.alerts.model import Alert, AlertKind, bound
 from integrity.alerts.sinks.base import Sink, SinkError
+from integrity.clock import utcnow
 
 
 @dataclass(frozen=True)
@@ -91,10 +92,6 @@ class _Run:
             return list(self.delivered), self.failed + late
 
 
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 class Dispatcher:
     """Deliver batches of alerts to a fixed set of sinks.
 
@@ -106,7 +103,7 @@ class Dispatcher:
     """
 
     def __init__(self, sinks: Iterable[Sink], *, deadline: float | None = None,
-                 clock: Callable[[], datetime] = _utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow) -> None:
         self.sinks = tuple(sinks)
         if deadline is not None and deadline <= 0:
             raise ValueError("dispatch deadline must be positive")

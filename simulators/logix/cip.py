@@ -59,7 +59,7 @@ class CipHandler:
 
     # -- dispatch --------------------------------------------------------------
 
-    def handle(self, msg: bytes, ctx: Context, *, slot_checked: bool = False) -> bytes:
+    def handle(self, msg: bytes, ctx: Context) -> bytes:
         try:
             service, path, data = P.split_request(msg)
         except P.PathError as exc:

@@ -35,7 +35,6 @@ from typing import Any
 
 from simulators.logix.types import (
     ATOMIC,
-    STRING_TEMPLATE_ID,
     STRUCT_BIT,
     ImageError,
     Template,
@@ -50,7 +49,6 @@ ACCESS_CODES = {"Read/Write": 0, "Read Only": 2, "None": 3}
 KEYSWITCH_STATUS = {"RUN": (0x60, 0x10), "REMOTE RUN": (0x60, 0x30), "PROG": (0x70, 0x20),
                     "REMOTE PROG": (0x70, 0x30)}
 FIRST_UDT_ID = 0x100  # user templates live in 0x100-0xEFF; lower ids look predefined to clients
-BASE_TAG_BIT = 1 << 26
 
 
 @dataclass
@@ -232,6 +230,3 @@ class ControllerImage:
             count = tag.elements if tag.dims else 0
             tag.data[:] = encode_elements(tag.type_name, value, count, self.templates, name)
 
-    def is_string(self, type_name: str) -> bool:
-        tpl = self.templates.get(type_name)
-        return tpl is not None and tpl.instance_id == STRING_TEMPLATE_ID

@@ -30,7 +30,6 @@ ATOMIC: dict[str, tuple[int, int, str]] = {
     "LREAL": (0xCB, 8, "<d"),
     "DWORD": (0xD3, 4, "<I"),
 }
-CODE_TO_ATOMIC = {code: name for name, (code, _, _) in ATOMIC.items()}
 
 STRUCT_BIT = 0x8000
 STRING_TEMPLATE_ID = 0x0FCE  # the id Logix gives its predefined STRING type
@@ -189,7 +188,3 @@ def encode_elements(type_name: str, value: Any, count: int, templates: dict[str,
     return b"".join(encode_value(type_name, v, templates, f"{where}[{i}]")
                     for i, v in enumerate(values))
 
-
-def decode_atomic(type_name: str, data: bytes) -> Any:
-    value = struct.unpack(ATOMIC[type_name][2], data[:ATOMIC[type_name][1]])[0]
-    return bool(value) if type_name == "BOOL" else value

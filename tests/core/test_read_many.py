@@ -20,7 +20,7 @@ def _device(sim, **overrides) -> Device:
     table = {k: v for k, v in entry.items() if k not in ("name", "protocol", "host", "port")}
     options = driver_class(entry["protocol"]).parse_options(table, file=None, device=entry["name"])
     return Device(entry["name"], entry["protocol"], entry["host"], entry["port"], options,
-                  timeout=2.0, retries=0)
+                  timeout=2.0, retries=0, max_rps=None)
 
 
 @pytest.fixture

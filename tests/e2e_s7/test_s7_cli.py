@@ -8,7 +8,7 @@ from datetime import datetime
 import pytest
 
 from simulators import s7_blocks
-from simulators.s7 import attacker_download_db, tampered_db_image
+from simulators.s7 import attacker_db_write, attacker_download_db, tampered_db_image
 
 UPLOADS = {"start_upload", "upload", "end_upload"}
 # Inventory timeout 0.5 s; the bound only proves we did not wait for snap7's
@@ -76,6 +76,22 @@ def test_db20_value_change_under_structure_is_not_drift(run, baselined):
     baselined.set_db_values(20, 0, b"\x12\x34\x56\x78" * 4)
     r = run("verify", "plc-hoist")
     assert r.exit_code == 0, r.output
+
+
+def test_db_write_by_an_s7_client_to_db10_is_drift_and_to_db20_is_not(run, baselined, only_reads):
+    # What an HMI or any S7 client sends (write variable, Job 0x05), not a download:
+    # the values change, the block info does not.
+    attacker_db_write(baselined.host, baselined.port, 20, 0, b"\x12\x34")
+    r = run("verify", "plc-hoist")
+    assert r.exit_code == 0, r.output  # DB 20 is checked for its structure only
+    attacker_db_write(baselined.host, baselined.port, 10, 0, b"\x42\x20\x00\x00")
+    assert any(r.operation == "write_var" and r.detail == "DB10.0[4]" for r in baselined.requests)
+    code, doc = run.json("verify", "plc-hoist")
+    assert code == 1
+    assert keys(doc) == ["blocks/DB/10"]  # the values only: its info was kept
+    r = run("verify", "plc-hoist")
+    assert r.exit_code == 1 and "DRIFT" in r.output and "modified blocks/DB/10" in r.output
+    only_reads(baselined)
 
 
 @pytest.mark.parametrize("change, expected", [

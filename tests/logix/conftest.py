@@ -56,7 +56,9 @@ def _device_for(entry: dict[str, Any], timeout: float, **overrides: Any) -> Devi
     table = {k: v for k, v in entry.items() if k not in ("name", "protocol", "host", "port")}
     table.update(overrides)
     options = LogixDriver.parse_options(table, file="test.toml", device=entry["name"])
-    return Device(entry["name"], "logix", entry["host"], entry["port"], options, timeout=timeout)
+    # No politeness ceiling (max_rps) on loopback: it only slows the tests (tests/core/test_pacing.py).
+    return Device(entry["name"], "logix", entry["host"], entry["port"], options, timeout=timeout,
+                  max_rps=None)
 
 
 @pytest.fixture

@@ -75,8 +75,9 @@ def device() -> Callable[..., Device]:
     def build(port: int, *, timeout: float = 0.5, retries: int = 1, name: str = "dut",
               **keys: Any) -> Device:
         options = ModbusDriver.parse_options(keys, file="test.toml", device=name)
+        # No politeness ceiling on loopback: it only slows the tests (tests/core/test_pacing.py).
         return Device(name, "modbus", "127.0.0.1", port, options=options, timeout=timeout,
-                      retries=retries)
+                      retries=retries, max_rps=None)
 
     return build
 

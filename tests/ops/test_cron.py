@@ -69,6 +69,20 @@ def test_parse_duration_rejects(text):
     # A stepped star is still "every day": vixie cron treats */N like * for the either-rule.
     pytest.param("0 0 */2 * 1", utc(2026, 3, 2, 0, 1), utc(2026, 3, 9, 0, 0),
                  id="stepped-star-dom-is-unrestricted"),
+    # Names and @-names (2026-03-02 is a Monday).
+    pytest.param("0 8 * * mon-fri", utc(2026, 3, 6, 8, 0), utc(2026, 3, 9, 8, 0), id="mon-fri"),
+    pytest.param("0 8 * * SAT,sun", utc(2026, 3, 2, 0, 0), utc(2026, 3, 7, 8, 0), id="day-names"),
+    pytest.param("0 0 1 jan *", utc(2026, 3, 2, 0, 0), utc(2027, 1, 1, 0, 0), id="month-name"),
+    pytest.param("0 0 * jun-aug *", utc(2026, 3, 2, 0, 0), utc(2026, 6, 1, 0, 0),
+                 id="month-name-range"),
+    pytest.param("@hourly", utc(2026, 3, 2, 8, 7), utc(2026, 3, 2, 9, 0), id="@hourly"),
+    pytest.param("@daily", utc(2026, 3, 2, 8, 7), utc(2026, 3, 3, 0, 0), id="@daily"),
+    pytest.param("@weekly", utc(2026, 3, 2, 8, 7), utc(2026, 3, 8, 0, 0), id="@weekly-sunday"),
+    pytest.param(" @Daily ", utc(2026, 3, 2, 8, 7), utc(2026, 3, 3, 0, 0), id="@name-any-case"),
+    # A step after one number runs to the field's end; a one-value range stays one value.
+    pytest.param("50/1 * * * *", utc(2026, 3, 2, 8, 50), utc(2026, 3, 2, 8, 51), id="n-step-1"),
+    pytest.param("3-3/2 * * * *", utc(2026, 3, 2, 8, 3), utc(2026, 3, 2, 9, 3),
+                 id="one-value-range-with-step"),
 ])
 def test_next_after(line, after, expected):
     assert Cron.parse(line).next_after(after) == expected
@@ -94,6 +108,11 @@ def test_next_after_converts_other_zones_to_utc():
     pytest.param("1,,2 * * * *", "minute", id="empty-list-item"),
     pytest.param("-1 * * * *", "minute", id="negative"),
     pytest.param("0 0 30 2 *", "never matches", id="february-30"),
+    pytest.param("0 0 31 apr,jun *", "never matches", id="april-june-31"),
+    pytest.param("0 0 * * fri-mon", "day of week", id="reversed-day-names"),
+    pytest.param("0 0 * smarch *", "month", id="unknown-month-name"),
+    pytest.param("@reboot", "unknown name", id="@reboot"),
+    pytest.param("@fortnightly", "unknown name", id="unknown-@name"),
 ])
 def test_bad_cron_lines_are_value_errors(line, words):
     with pytest.raises(ValueError, match=words):

@@ -67,8 +67,9 @@ def device_for(entry: dict[str, Any], *, timeout: float = 2.0, retries: int = 0)
     """A Device from an inventory entry, the way the inventory builds it."""
     table = {k: v for k, v in entry.items() if k not in ("name", "protocol", "host", "port")}
     options = S7Driver.parse_options(table, file="test.toml", device=entry["name"])
+    # No politeness ceiling on loopback: it only slows the tests (tests/core/test_pacing.py).
     return Device(entry["name"], "s7", entry["host"], entry["port"], options=options,
-                  timeout=timeout, retries=retries)
+                  timeout=timeout, retries=retries, max_rps=None)
 
 
 @pytest.fixture

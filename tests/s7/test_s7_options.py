@@ -5,10 +5,10 @@ from __future__ import annotations
 import tomllib
 
 import pytest
+import tomli_w
 
 from drivers.s7 import DbRule, S7Driver, S7Options
 from integrity.errors import ConfigError
-from integrity.tomlwriter import array_of_tables
 
 
 def parse(table):
@@ -42,7 +42,7 @@ def test_bad_options_name_the_field(table, field, message):
 def test_simulator_inventory_entry_is_valid_toml_for_the_driver(sim):
     entry = sim.inventory_entry()
     assert entry["dbs"] == {"10": "content", "20": "structure"} and entry["port"] == sim.port
-    written = tomllib.loads(array_of_tables("devices", [entry]))["devices"][0]
+    written = tomllib.loads(tomli_w.dumps({"devices": [entry]}))["devices"][0]
     assert written == entry
     table = {k: v for k, v in written.items() if k not in ("name", "protocol", "host", "port")}
     assert parse(table).db_policy(10) == "content"

@@ -8,13 +8,17 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import tomli_w
 from click.testing import CliRunner, Result
 
-from integrity import tomlwriter
 from integrity.cli import cli
 from simulators.base import is_attacker
 
 TIMEOUT = 0.5  # seconds per request for simulated devices in test inventories
+# The politeness ceiling, as good as off: the inventory has no "off", and 100,000
+# requests/s (10 µs apart) is far below a loopback round trip.  At the default 200/s
+# the S7 and Logix tests ran about 40% slower; tests/core/test_pacing.py covers it.
+MAX_RPS = 100000
 
 
 def make_site(tmp_path: Path) -> SimpleNamespace:
@@ -43,12 +47,14 @@ class Inventory:
         self.site_root = site_root
 
     def write(self, *tables: dict[str, Any], file: str = "sim.toml") -> None:
-        (self.site_root / "devices" / file).write_text(tomlwriter.array_of_tables("devices", tables))
+        (self.site_root / "devices" / file).write_text(tomli_w.dumps({"devices": list(tables)}))
 
     @staticmethod
     def table(sim: Any, **overrides: Any) -> dict[str, Any]:
-        """The simulator's own inventory entry, with a short timeout and no retries."""
-        return {**sim.inventory_entry(), "timeout": TIMEOUT, "retries": 0, **overrides}
+        """The simulator's own inventory entry, with a short timeout, no retries and no
+        politeness ceiling."""
+        return {**sim.inventory_entry(), "timeout": TIMEOUT, "retries": 0, "max_rps": MAX_RPS,
+                **overrides}
 
 
 class Cli:
