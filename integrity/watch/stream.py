@@ -1,0 +1,211 @@
+"""TCP stream reassembly and application framing for the watcher.
+
+dpkt gives us link, IP and TCP headers; neither dpkt nor scapy hands back
+correct byte streams (scapy's TCPSession zero-fills a missing segment and
+passes the hole to the parser; dpkt has no reassembly), so this module keeps,
+per direction, the next expected sequence number (modulo 2**32) and the
+segments that arrived early:
+
+- a retransmission or overlap is trimmed to its new bytes;
+- an early segment waits until the hole before it is filled;
+- a hole that stays open too long (``HOLE_TIMEOUT`` of packet time, or
+  ``MAX_PENDING`` bytes, or ``MAX_SEGMENTS`` segments of later data) is given
+  up: a mirror port drops packets and nobody resends them to us.  The framer
+  is told (a None chunk) and resynchronises on the next frame header.
+
+Everything is bounded: pending bytes per direction, framer buffers, and the
+number of connections tracked (the oldest is forgotten first).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import OrderedDict
+
+MASK = 0xFFFFFFFF
+MAX_PENDING = 256 * 1024     # early bytes kept per direction while waiting for a hole
+MAX_SEGMENTS = 64            # early segments kept per direction
+HOLE_TIMEOUT = 1.0           # seconds a hole may stay open (a lost segment is not resent to us)
+MAX_AHEAD = 1 << 20          # a segment further ahead than this starts afresh
+MAX_BUFFER = 128 * 1024      # an application frame never needs more
+MAX_FLOWS = 8192
+
+
+def _delta(seq: int, ref: int) -> int:
+    """seq - ref as a signed 32-bit distance (sequence numbers wrap)."""
+    d = (seq - ref) & MASK
+    return d - (1 << 32) if d & 0x80000000 else d
+
+
+class HalfStream:
+    """One direction of a TCP connection: bytes in order, once.
+
+    ``feed`` returns the chunks a segment releases; a None among them marks a
+    hole that was given up (the framer must resynchronise there).
+    """
+
+    __slots__ = ("next_seq", "pending", "pending_bytes", "hole_since")
+
+    def __init__(self) -> None:
+        self.next_seq: int | None = None
+        self.pending: dict[int, tuple[float, bytes]] = {}
+        self.pending_bytes = 0
+        self.hole_since = 0.0
+
+    def feed(self, ts: float, seq: int, syn: bool, data: bytes) -> list[tuple[float, bytes] | None]:
+        if syn:
+            self.next_seq = (seq + 1) & MASK
+            self.pending.clear()
+            self.pending_bytes = 0
+            seq = (seq + 1) & MASK
+        if not data:
+            return self._expire(ts)
+        if self.next_seq is None:  # joined mid-connection: start here
+            self.next_seq = seq
+        d = _delta(seq, self.next_seq)
+        if d < 0:
+            if len(data) <= -d:
+                return self._expire(ts)    # a retransmission of bytes already delivered
+            data, seq, d = data[-d:], self.next_seq, 0
+        out: list[tuple[float, bytes] | None] = []
+        if d > MAX_AHEAD:                  # far away: a new start, not a hole to wait for
+            out = self.flush()
+            out.append(None)
+            self.next_seq, d = seq, 0
+        if d > 0:
+            old = self.pending.get(seq, (ts, b""))[1]
+            if len(data) > len(old):
+                self.pending_bytes += len(data) - len(old)
+                self.pending[seq] = (ts, data)
+            if len(self.pending) == 1 and not old:
+                self.hole_since = ts
+            return out + self._expire(ts)
+        out.append((ts, data))
+        self.next_seq = (seq + len(data)) & MASK
+        self._drain(out)
+        return out + self._expire(ts)
+
+    def _expire(self, ts: float) -> list[tuple[float, bytes] | None]:
+        """Give up a hole that stayed open too long, for too many bytes or segments."""
+        if self.pending and (self.pending_bytes > MAX_PENDING or len(self.pending) > MAX_SEGMENTS
+                             or ts - self.hole_since > HOLE_TIMEOUT):
+            return self.flush()
+        return []
+
+    def flush(self) -> list[tuple[float, bytes] | None]:
+        """Everything held early, in order, with a None at each hole (end of input, timeouts)."""
+        out: list[tuple[float, bytes] | None] = []
+        while self.pending:
+            self.next_seq = min(self.pending, key=lambda s: _delta(s, self.next_seq))  # type: ignore[arg-type]
+            out.append(None)
+            self._drain(out)
+        return out
+
+    def _drain(self, out: list[tuple[float, bytes] | None]) -> None:
+        while self.pending:
+            ready = [s for s in self.pending if _delta(s, self.next_seq) <= 0]  # type: ignore[arg-type]
+            if not ready:
+                return
+            for s in sorted(ready, key=lambda s: _delta(s, self.next_seq)):  # type: ignore[arg-type]
+                ts, data = self.pending.pop(s)
+                self.pending_bytes -= len(data)
+                d = _delta(s, self.next_seq)  # type: ignore[arg-type]
+                if len(data) > -d:
+                    out.append((ts, data[-d:] if d else data))
+                    self.next_seq = (s + len(data)) & MASK
+        self.hole_since = 0.0
+
+
+class Framer:
+    """Cuts a byte stream into application frames; subclasses know the header."""
+
+    header = 4
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+
+    def reset(self) -> None:
+        self.buf.clear()
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        buf = self.buf
+        buf += chunk
+        out = []
+        while len(buf) >= self.header:
+            size = self.size(buf)
+            if size is None:
+                if not self.resync():
+                    break
+                continue
+            if len(buf) < size:
+                break
+            out.append(bytes(buf[:size]))
+            del buf[:size]
+        if len(buf) > MAX_BUFFER:
+            buf.clear()
+        return out
+
+    def size(self, buf: bytearray) -> int | None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def resync(self) -> bool:
+        """Drop bytes up to a plausible header; False when none is left to try."""
+        self.buf.clear()
+        return False
+
+
+class TpktFramer(Framer):
+    """RFC 1006: 03 00 <length>; S7 and S7CommPlus ride on it."""
+
+    def size(self, buf: bytearray) -> int | None:
+        if buf[0] != 3 or buf[1] != 0:
+            return None
+        (n,) = struct.unpack_from(">H", buf, 2)
+        return n if n >= 7 else None
+
+    def resync(self) -> bool:
+        at = self.buf.find(b"\x03\x00", 1)
+        if at < 0:
+            del self.buf[:-1]
+            return False
+        del self.buf[:at]
+        return True
+
+
+class EnipFramer(Framer):
+    header = 24
+    COMMANDS = frozenset({0x00, 0x04, 0x63, 0x64, 0x65, 0x66, 0x6F, 0x70})
+
+    def size(self, buf: bytearray) -> int | None:
+        command, length = struct.unpack_from("<HH", buf)
+        return 24 + length if command in self.COMMANDS else None
+
+
+class ModbusFramer(Framer):
+    header = 7
+
+    def size(self, buf: bytearray) -> int | None:
+        proto, length = struct.unpack_from(">HH", buf, 2)
+        return 6 + length if proto == 0 and 2 <= length <= 254 else None
+
+
+class FlowTable:
+    """Connections by (client, client port, server, server port), oldest forgotten first."""
+
+    def __init__(self, limit: int = MAX_FLOWS) -> None:
+        self.limit = limit
+        self.flows: OrderedDict[tuple, object] = OrderedDict()
+
+    def get(self, key: tuple) -> object | None:
+        flow = self.flows.get(key)
+        if flow is not None:
+            self.flows.move_to_end(key)
+        return flow
+
+    def put(self, key: tuple, flow: object) -> None:
+        self.flows[key] = flow
+        if len(self.flows) > self.limit:
+            self.flows.popitem(last=False)
+
+    def drop(self, key: tuple) -> None:
+        self.flows.pop(key, None)
