@@ -62,11 +62,16 @@ def _where(p: dict[str, Any]) -> str:
 class EnipDecoder:
     protocol = "enip"
 
+    def __init__(self) -> None:
+        # Set requests seen and not yet answered: a success reply whose request
+        # we never saw (capture started late, segment lost) is still reported.
+        self.outstanding_sets = 0
+
     def reset(self, from_client: bool) -> None:
-        """Nothing is carried between frames."""
+        """Nothing but the count of unanswered set requests is carried between frames."""
 
     def frame(self, frame: bytes, from_client: bool) -> list[Finding]:
-        if not from_client or len(frame) < k.ENIP_HEADER_SIZE:
+        if len(frame) < k.ENIP_HEADER_SIZE:
             return []
         command, length = struct.unpack_from("<HH", frame)
         if command not in (k.ENIP_SEND_RR_DATA, k.ENIP_SEND_UNIT_DATA):
@@ -82,11 +87,28 @@ class EnipDecoder:
             kind, size = struct.unpack_from("<HH", data, at)
             item = data[at + 4:at + 4 + size]
             at += 4 + size
-            if kind == k.CPF_UNCONNECTED_DATA:
-                out += self._request(item, 0)
-            elif kind == k.CPF_CONNECTED_DATA:
-                out += self._request(item[2:], 0)
+            cip = item if kind == k.CPF_UNCONNECTED_DATA else item[2:] if kind == k.CPF_CONNECTED_DATA else b""
+            if not cip:
+                continue
+            if from_client:
+                found = self._request(cip, 0)
+                self.outstanding_sets += sum(1 for f in found if f.codes.get("service") in SET_SERVICES)
+                out += found
+            else:
+                out += self._reply(cip)
         return out
+
+    def _reply(self, cip: bytes) -> list[Finding]:
+        if len(cip) < 3 or not cip[0] & 0x80 or (cip[0] & 0x7F) not in SET_SERVICES:
+            return []
+        if self.outstanding_sets:
+            self.outstanding_sets -= 1
+            return []
+        if cip[2] != 0:
+            return []  # refused: nothing changed
+        service = cip[0] & 0x7F
+        return [Finding("enip", f"enip.{SET_SERVICES[service]}", "reply only (request not captured)",
+                        {"service": service, "reply": cip[0]})]
 
     def _request(self, cip: bytes, depth: int) -> list[Finding]:
         if len(cip) < 2 or cip[0] & 0x80 or depth > MAX_DEPTH:
