@@ -117,7 +117,14 @@ class HalfStream:
 
 
 class Framer:
-    """Cuts a byte stream into application frames; subclasses know the header."""
+    """Cuts a byte stream into application frames; subclasses know the header.
+
+    ``size(buf, i)`` says how long the frame starting at ``i`` is, or None when
+    no frame can start there; the framer then slides one byte (junk after a
+    lost segment, or a capture joined mid-frame).  A header is checked on
+    several fields, so junk rarely passes for one, and a false start fails at
+    the next frame.
+    """
 
     header = 4
 
@@ -131,62 +138,60 @@ class Framer:
         buf = self.buf
         buf += chunk
         out = []
-        while len(buf) >= self.header:
-            size = self.size(buf)
+        i, n = 0, len(buf)
+        while n - i >= self.header:
+            size = self.size(buf, i)
             if size is None:
-                if not self.resync():
-                    break
+                i = self.skip(buf, i)
                 continue
-            if len(buf) < size:
+            if n - i < size:
                 break
-            out.append(bytes(buf[:size]))
-            del buf[:size]
+            out.append(bytes(buf[i:i + size]))
+            i += size
+        del buf[:i]
         if len(buf) > MAX_BUFFER:
             buf.clear()
         return out
 
-    def size(self, buf: bytearray) -> int | None:  # pragma: no cover - abstract
+    def size(self, buf: bytearray, i: int) -> int | None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def resync(self) -> bool:
-        """Drop bytes up to a plausible header; False when none is left to try."""
-        self.buf.clear()
-        return False
+    def skip(self, buf: bytearray, i: int) -> int:
+        return i + 1
 
 
 class TpktFramer(Framer):
     """RFC 1006: 03 00 <length>; S7 and S7CommPlus ride on it."""
 
-    def size(self, buf: bytearray) -> int | None:
-        if buf[0] != 3 or buf[1] != 0:
+    def size(self, buf: bytearray, i: int) -> int | None:
+        if buf[i] != 3 or buf[i + 1] != 0:
             return None
-        (n,) = struct.unpack_from(">H", buf, 2)
+        (n,) = struct.unpack_from(">H", buf, i + 2)
         return n if n >= 7 else None
 
-    def resync(self) -> bool:
-        at = self.buf.find(b"\x03\x00", 1)
-        if at < 0:
-            del self.buf[:-1]
-            return False
-        del self.buf[:at]
-        return True
+    def skip(self, buf: bytearray, i: int) -> int:
+        at = buf.find(b"\x03\x00", i + 1)
+        return at if at >= 0 else len(buf) - 1
 
 
 class EnipFramer(Framer):
     header = 24
     COMMANDS = frozenset({0x00, 0x04, 0x63, 0x64, 0x65, 0x66, 0x6F, 0x70})
 
-    def size(self, buf: bytearray) -> int | None:
-        command, length = struct.unpack_from("<HH", buf)
-        return 24 + length if command in self.COMMANDS else None
+    def size(self, buf: bytearray, i: int) -> int | None:
+        command, length = struct.unpack_from("<HH", buf, i)
+        (options,) = struct.unpack_from("<I", buf, i + 20)
+        # Options is always zero in EtherNet/IP; with the command it makes a good anchor.
+        return 24 + length if command in self.COMMANDS and options == 0 else None
 
 
 class ModbusFramer(Framer):
-    header = 7
+    header = 8
 
-    def size(self, buf: bytearray) -> int | None:
-        proto, length = struct.unpack_from(">HH", buf, 2)
-        return 6 + length if proto == 0 and 2 <= length <= 254 else None
+    def size(self, buf: bytearray, i: int) -> int | None:
+        proto, length = struct.unpack_from(">HH", buf, i + 2)
+        plausible = proto == 0 and 2 <= length <= 254 and 0 < buf[i + 7] & 0x7F <= 100
+        return 6 + length if plausible else None
 
 
 class FlowTable:
