@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import click
@@ -119,16 +117,14 @@ def watch_cmd(ctx: click.Context, interface: str | None, pcaps: tuple[Path, ...]
 
 
 def _live(loop, interface: str, as_json: bool) -> None:
+    from integrity.watch.loop import run_live
     from integrity.watch.packets import LiveCapture
 
     capture = LiveCapture(interface)
     if not as_json:
         click.echo(f"watching {interface}; ready", err=True)
     try:
-        for seg in capture.segments(time.time):
-            if seg is not None:
-                loop.feed(seg)
-            loop.tick(datetime.now(timezone.utc))
+        run_live(loop, capture)
     finally:
         capture.close()
 

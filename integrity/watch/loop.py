@@ -195,3 +195,18 @@ class WatchLoop:
                           baseline_id=result.baseline_id)])
         if self.on_check is not None:
             self.on_check(result, pending)
+
+
+def run_live(loop: WatchLoop, capture: Any, *, stop: Any = None,
+             clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+    """Feed a LiveCapture into the loop until ``stop`` (a threading.Event) is set.
+
+    Deep checks run between packets, on this thread; the kernel buffers what
+    arrives meanwhile (the capture asks for an 8 MiB receive buffer).
+    """
+    for seg in capture.segments(lambda: clock().timestamp()):
+        if seg is not None:
+            loop.feed(seg)
+        loop.tick(clock())
+        if stop is not None and stop.is_set():
+            return
