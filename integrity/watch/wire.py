@@ -123,6 +123,8 @@ class Wire:
     def segment(self, seg: Segment) -> Output:
         self.stats.packets += 1
         out = Output()
+        if not seg.payload and not seg.flags & (SYN | FIN | RST):
+            return out  # a bare ACK: half of a PLC conversation, and nothing to decode
         found = self._flow(seg)
         if found is None:
             return out

@@ -52,3 +52,24 @@ def test_source_errors_exit_2(run, tmp_path):
     assert r.exit_code == 2 and "not a pcap or pcapng capture" in r.stderr
     r = run("watch", "--interface", "no-such-if0")
     assert r.exit_code == 2 and "no such interface" in r.stderr
+
+
+def test_live_capture_without_cap_net_raw_says_what_it_needs(site):
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import pytest
+
+    capsh = shutil.which("capsh")
+    if capsh is None or os.geteuid() != 0:
+        pytest.skip("needs root and capsh (Debian: libcap2-bin) to drop CAP_NET_RAW")
+    exe = Path(sys.executable).with_name("plc-integrity")
+    r = subprocess.run([capsh, "--drop=cap_net_raw", "--", "-c",
+                        f"'{exe}' --site '{site.root}' watch --interface lo --json"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    doc = json.loads(r.stdout)
+    assert doc["exit_code"] == 2 and "root or the CAP_NET_RAW capability" in doc["error"]
