@@ -96,6 +96,8 @@ class S7Decoder:
                 # The CPU asks for a block in pieces: one event per block.
                 if block in self._downloading:
                     return []
+                if len(self._downloading) > 256:  # bounded against junk block names
+                    self._downloading.clear()
                 self._downloading.add(block)
             elif fn == 0x1C:
                 self._downloading.discard(block)

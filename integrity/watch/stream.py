@@ -23,12 +23,12 @@ import struct
 from collections import OrderedDict
 
 MASK = 0xFFFFFFFF
-MAX_PENDING = 256 * 1024     # early bytes kept per direction while waiting for a hole
+MAX_PENDING = 64 * 1024      # early bytes kept per direction while waiting for a hole
 MAX_SEGMENTS = 64            # early segments kept per direction
 HOLE_TIMEOUT = 1.0           # seconds a hole may stay open (a lost segment is not resent to us)
 MAX_AHEAD = 1 << 20          # a segment further ahead than this starts afresh
-MAX_BUFFER = 128 * 1024      # an application frame never needs more
-MAX_FLOWS = 8192
+MAX_BUFFER = 65535 + 24 + 1  # the largest TPKT or EtherNet/IP frame fits, nothing more is kept
+MAX_FLOWS = 2048             # connections tracked; worst case ~2048 x 2 x 128 KiB held
 
 
 def _delta(seq: int, ref: int) -> int:
@@ -149,8 +149,8 @@ class Framer:
             out.append(bytes(buf[i:i + size]))
             i += size
         del buf[:i]
-        if len(buf) > MAX_BUFFER:
-            buf.clear()
+        if len(buf) > MAX_BUFFER:  # only junk grows past one frame
+            del buf[:-self.header]
         return out
 
     def size(self, buf: bytearray, i: int) -> int | None:  # pragma: no cover - abstract

@@ -12,7 +12,7 @@ import ipaddress
 import pytest
 
 from integrity.watch.config import WatchPolicy
-from support.watch_replay import DEVICES, replay
+from support.watch_replay import replay
 
 S7_DOWNLOAD = lambda block: [("s7.request-download", block), ("s7.download-block", block),  # noqa: E731
                              ("s7.download-ended", block), ("s7.activate-block", block)]
