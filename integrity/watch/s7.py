@@ -142,11 +142,7 @@ class S7Decoder:
         codes = {"rosctr": c.ROSCTR_USERDATA, "group": group, "subfunction": sub}
         target = ""
         if group == c.UD_GROUP_PROGRAMMER and len(data) >= 8:
-            (psize,) = struct.unpack_from(">H", data, 4)
-            at = 8 + psize
-            if at + 2 <= len(data):
-                (count,) = struct.unpack_from(">H", data, at)
-                target = f"{count} variable(s)"
+            target = _tis_targets(data)
         # A password or a clock does not change what a deep check hashes.
         return [Finding("s7", f"s7.{op}", target, codes,
                         change=group == c.UD_GROUP_PROGRAMMER)]
@@ -172,6 +168,36 @@ def _write_targets(p: bytes) -> str:
         if len(out) >= 8:
             out.append("...")
             break
+    return ", ".join(out)
+
+
+# Memory areas of programmer-command (TIS) items: M/I/Q by bit, byte, word, dword.
+_TIS_AREAS = {0x00: "MX", 0x01: "MB", 0x02: "MW", 0x03: "MD", 0x10: "IX", 0x11: "IB",
+              0x12: "IW", 0x13: "ID", 0x20: "QX", 0x21: "QB", 0x22: "QW", 0x23: "QD"}
+
+
+def _tis_targets(data: bytes) -> str:
+    """The addresses a modify/force job names: 'MD0, MW4, IX8.1'."""
+    (psize,) = struct.unpack_from(">H", data, 4)
+    at = 8 + psize
+    if at + 2 > len(data):
+        return ""
+    (count,) = struct.unpack_from(">H", data, at)
+    out = []
+    for i in range(min(count, 8)):
+        item = data[at + 2 + 6 * i:at + 8 + 6 * i]
+        if len(item) < 6:
+            break
+        area, second, db, start = struct.unpack(">BBHH", item)
+        name = _TIS_AREAS.get(area)
+        if name is None:
+            out.append(f"area 0x{area:02X}" + (f" DB{db}" if db else "") + f" {start}")
+        elif name.endswith("X"):
+            out.append(f"{name}{start}.{second}")  # bit areas carry the bit number here
+        else:
+            out.append(f"{name}{start}" + (f" x{second}" if second > 1 else ""))
+    if count > len(out):
+        out.append(f"+{count - len(out)} more")
     return ", ".join(out)
 
 

@@ -21,7 +21,7 @@ EXPECTED = [
     pytest.param("s7/step7_s300_download.pcapng", S7_DOWNLOAD("DB1"), id="step7-download"),
     pytest.param("s7/tia_s300_downloadOb1.pcapng", S7_DOWNLOAD("OB1"), id="tia-download"),
     pytest.param("s7/snap7_s300_stop.pcapng", [("s7.plc-stop", "")], id="s7-stop"),
-    pytest.param("s7/step7_s300_rwVarTab.pcapng", [("s7.modify-variable", "3 variable(s)")] * 3,
+    pytest.param("s7/step7_s300_rwVarTab.pcapng", [("s7.modify-variable", "MD0, MW4, IX8.1")] * 3,
                  id="var-table-write"),
     pytest.param("s7/snap7_s300_everything.pcapng", [
         ("s7.set-clock", ""), ("s7.write-var", "M16 x1"),
