@@ -222,11 +222,14 @@ class S7PlusDecoder:
         session = struct.unpack_from(">I", body, 9)[0]
         in_object = struct.unpack_from(">I", body, 14)[0] if len(body) >= 18 else None
         codes = {"version": version, "function": fn}
-        if fn == 0x05B3:  # InitSsl: what follows is TLS, which we cannot read
-            return [Finding("s7plus", "s7plus.session-setup", "TLS", codes, change=False)]
-        if fn == 0x04CA and (session == S7PLUS_NULL_SESSION or not self.session_seen):
+        if fn == 0x05B3 or (fn == 0x04CA and session == S7PLUS_NULL_SESSION):
+            # InitSsl (then TLS, which we cannot read, or a plain session if the PLC
+            # declines) or the CreateObject that opens a session: one event per connection.
+            if self.session_seen:
+                return []
             self.session_seen = True
-            return [Finding("s7plus", "s7plus.session-setup", "", codes, change=False)]
+            target = "TLS requested" if fn == 0x05B3 else ""
+            return [Finding("s7plus", "s7plus.session-setup", target, codes, change=False)]
         if fn in (0x0542, 0x04F2) and in_object == session:
             return []  # setting up or refreshing the session object itself
         if fn == 0x04D4 and in_object in (0, session):

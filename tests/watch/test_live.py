@@ -106,3 +106,41 @@ def test_watch_lo_sees_attacks_and_the_deep_checks_report_drift(site, run, plant
     assert checks == {"vfd-hoist": Status.DRIFT, "plc-gantry": Status.DRIFT,
                       "plc-hoist": Status.DRIFT}
     assert loop.wire.stats.decode_errors == 0
+
+
+def test_s7commplus_library_write_is_seen_and_its_reads_are_not():
+    """The s7commplus package (client and its server emulator) on loopback: real bytes."""
+    pytest.importorskip("s7commplus", reason="the s7commplus package is not installed")
+    from s7commplus import Client
+    from s7commplus.server import S7CommPlusServer
+
+    from integrity.model import Device
+
+    server = S7CommPlusServer()
+    server.register_raw_db(1, bytearray(64))
+    server.start("127.0.0.1", 0)
+    port = server._server_socket.getsockname()[1]
+    loop = WatchLoop([Device(name="plc-1500", protocol="s7", host="127.0.0.1", port=port)],
+                     WatchPolicy(), check=False)
+    capture = LiveCapture("lo", timeout=0.2)
+    stop = threading.Event()
+    thread = threading.Thread(target=run_live, args=(loop, capture), kwargs={"stop": stop},
+                              daemon=True)
+    thread.start()
+    try:
+        client = Client()
+        client.connect("127.0.0.1", port=port, use_tls=False)
+        client.db_read(1, 0, 4)
+        client.get_cpu_state()
+        client.db_write(1, 0, b"\x01\x02\x03\x04")
+        client.disconnect()
+        wait_for(lambda: any(e.operation == "s7plus.set-multi-variables" for e in loop.events),
+                 "the write")
+    finally:
+        stop.set()
+        thread.join(timeout=DEADLINE)
+        capture.close()
+        server.stop()
+    assert [e.operation for e in loop.events] == ["s7plus.session-setup",
+                                                  "s7plus.set-multi-variables"]
+    assert loop.wire.stats.decode_errors == 0
