@@ -10,10 +10,18 @@
 The watcher never sends a packet; it imports no driver that writes.
 """
 
-from integrity.watch.config import WatchPolicy, parse_watch
-from integrity.watch.events import Finding, WireEvent
-from integrity.watch.loop import WatchLoop, list_watch_events
-from integrity.watch.wire import Wire
+from importlib import import_module
+from typing import Any
 
-__all__ = ["Finding", "WatchLoop", "WatchPolicy", "Wire", "WireEvent", "list_watch_events",
-           "parse_watch"]
+# Loaded on first use: every command reads [watch] through config.py when the
+# site loads, and must not pay for dpkt and the decoders to do so.
+_EXPORTS = {"Finding": "events", "WireEvent": "events", "WatchPolicy": "config",
+            "parse_watch": "config", "WatchLoop": "loop", "list_watch_events": "loop",
+            "Wire": "wire"}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"integrity.watch.{_EXPORTS[name]}"), name)
