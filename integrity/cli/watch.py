@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from integrity.cli._common import json_option, open_site, open_store, trust_store
+from integrity.cli._common import (EXIT_INTERRUPTED, json_option, open_site, open_store,
+                                   trust_store)
 from integrity.errors import ConfigError
 
 WATCH_EXIT_HELP = """\b
@@ -97,23 +98,30 @@ def watch_cmd(ctx: click.Context, interface: str | None, pcaps: tuple[Path, ...]
             click.echo(f"deep check of {result.device} after {', '.join(pending.operations)}: "
                        f"{result.status.value}")
 
+    interrupted = False
     with open_store(site) as store:
         loop = WatchLoop(site.devices, policy, store=store, trust=trust_store(site),
                          dispatcher=dispatcher, tracker=tracker, check=do_check,
                          on_event=on_event, on_check=on_check)
-        if pcaps:
-            from integrity.watch.packets import read_file
-            for path in pcaps:
-                for seg in read_file(str(path)):
-                    loop.feed(seg)
-            loop.finish()
-        else:
-            _live(loop, interface, as_json)
+        try:
+            if pcaps:
+                from integrity.watch.packets import read_file
+                for path in pcaps:
+                    for seg in read_file(str(path)):
+                        loop.feed(seg)
+                loop.finish()
+            else:
+                _live(loop, interface, as_json)
+        except KeyboardInterrupt:
+            interrupted = True  # how a live watch ends: still say what was seen
     stats = loop.wire.stats.to_dict()
     if as_json:
-        _line({"type": "summary", "events": len(loop.events), **stats})
+        _line({"type": "summary", "events": len(loop.events), "interrupted": interrupted, **stats})
     else:
-        click.echo(f"{stats['packets']} packets, {len(loop.events)} event(s)", err=True)
+        click.echo(f"{stats['packets']} packets, {len(loop.events)} event(s)"
+                   + (" (interrupted)" if interrupted else ""), err=True)
+    if interrupted:
+        ctx.exit(EXIT_INTERRUPTED)
 
 
 def _live(loop, interface: str, as_json: bool) -> None:
