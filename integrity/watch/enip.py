@@ -91,9 +91,9 @@ class EnipDecoder:
             if not cip:
                 continue
             if from_client:
-                found = self._request(cip, 0)
-                self.outstanding_sets += sum(1 for f in found if f.codes.get("service") in SET_SERVICES)
-                out += found
+                if cip[0] in SET_SERVICES:  # a top-level set: its own reply will come
+                    self.outstanding_sets = min(self.outstanding_sets + 1, 1024)
+                out += self._request(cip, 0)
             else:
                 out += self._reply(cip)
         return out

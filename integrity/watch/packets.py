@@ -18,6 +18,7 @@ from integrity.errors import ConfigError
 
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
+ARPHRD_RAW_IP = frozenset({0xFFFE, 0xFFFF})  # ARPHRD_NONE, ARPHRD_VOID (tun): no link header
 SNAPLEN = 65535
 
 
@@ -125,7 +126,9 @@ class LiveCapture:
                 continue
             if addr[2] == PACKET_OUTGOING:
                 continue  # on loopback every packet shows twice: keep the incoming copy
-            yield decode(clock(), dpkt.pcap.DLT_EN10MB, raw)
+            # Ethernet and loopback carry an Ethernet header; tun-like interfaces raw IP.
+            link = dpkt.pcap.DLT_RAW if addr[3] in ARPHRD_RAW_IP else dpkt.pcap.DLT_EN10MB
+            yield decode(clock(), link, raw)
 
     def close(self) -> None:
         self.sock.close()
