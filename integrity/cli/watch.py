@@ -8,8 +8,7 @@ from pathlib import Path
 
 import click
 
-from integrity.cli._common import (EXIT_INTERRUPTED, json_option, open_site, open_store,
-                                   trust_store)
+from integrity.cli._common import EXIT_INTERRUPTED, open_site, open_store, trust_store
 from integrity.errors import ConfigError
 
 WATCH_EXIT_HELP = """\b
@@ -40,7 +39,8 @@ def _line(doc: dict) -> None:
 @click.option("--list", "list_", is_flag=True, help="List the recorded watch events and exit.")
 @click.option("--limit", type=click.IntRange(1, 100000), default=100, show_default=True,
               help="With --list: how many of the latest events.")
-@json_option
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON object per line: each event, each check, then a summary.")
 @click.pass_context
 def watch_cmd(ctx: click.Context, interface: str | None, pcaps: tuple[Path, ...],
               check: bool | None, list_: bool, limit: int, as_json: bool) -> None:
