@@ -9,6 +9,7 @@ reports the drift.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import socket
@@ -51,6 +52,22 @@ def plant():
         yield p
 
 
+@contextlib.contextmanager
+def watching(loop: WatchLoop):
+    """The loop fed from a live capture on lo, in a thread, for the with-block."""
+    capture = LiveCapture("lo", timeout=0.2)
+    stop = threading.Event()
+    thread = threading.Thread(target=run_live, args=(loop, capture), kwargs={"stop": stop},
+                              daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=DEADLINE)
+        capture.close()
+
+
 def wait_for(condition, what: str) -> None:
     end = time.monotonic() + DEADLINE
     while not condition():
@@ -71,33 +88,26 @@ def test_watch_lo_sees_attacks_and_the_deep_checks_report_drift(site, run, plant
     checks: dict[str, Status] = {}
     loop = WatchLoop(s.devices, policy, store=store, trust=TrustStore(s.trust_dir),
                      on_check=lambda r, p: checks.__setitem__(r.device, r.status))
-    capture = LiveCapture("lo", timeout=0.2)
-    stop = threading.Event()
-    thread = threading.Thread(target=run_live, args=(loop, capture), kwargs={"stop": stop},
-                              daemon=True)
-    thread.start()
     try:
-        # Our own traffic: a deep baseline capture and a sweep of every device.
-        assert run.capture().exit_code == 0
-        assert run("sweep", "--all").exit_code == 0
-        seen = loop.wire.stats.packets
-        wait_for(lambda: loop.wire.stats.packets > seen or loop.wire.stats.frames > 100,
-                 "the watcher to see the sweep")
-        time.sleep(0.5)
-        assert [e for e in loop.events if e.device] == [], [e.headline() for e in loop.events]
-        assert loop.wire.stats.frames > 100  # it did see (and decode) the sweep
+        with watching(loop):
+            # Our own traffic: a deep baseline capture and a sweep of every device.
+            assert run.capture().exit_code == 0
+            assert run("sweep", "--all").exit_code == 0
+            seen = loop.wire.stats.packets
+            wait_for(lambda: loop.wire.stats.packets > seen or loop.wire.stats.frames > 100,
+                     "the watcher to see the sweep")
+            time.sleep(0.5)
+            assert [e for e in loop.events if e.device] == [], [e.headline() for e in loop.events]
+            assert loop.wire.stats.frames > 100  # it did see (and decode) the sweep
 
-        hoist, gantry, plc = plant["vfd-hoist"], plant["plc-gantry"], plant["plc-hoist"]
-        attacker_write_register(hoist.host, hoist.port, hoist.unit, 22, 2250)
-        attacker_write_tag(gantry.host, gantry.port, "Gantry_MaxSpeed", 4.0)
-        image = tampered_db_image(plc.block_image("DB", 10), 0, b"\x42\x20\x00\x00",
-                                  when=datetime(2024, 2, 2, 3, 4, 5))
-        attacker_download_db(plc.host, plc.port, 10, image)
-        wait_for(lambda: len(checks) >= 3, "three deep checks")
+            hoist, gantry, plc = plant["vfd-hoist"], plant["plc-gantry"], plant["plc-hoist"]
+            attacker_write_register(hoist.host, hoist.port, hoist.unit, 22, 2250)
+            attacker_write_tag(gantry.host, gantry.port, "Gantry_MaxSpeed", 4.0)
+            image = tampered_db_image(plc.block_image("DB", 10), 0, b"\x42\x20\x00\x00",
+                                      when=datetime(2024, 2, 2, 3, 4, 5))
+            attacker_download_db(plc.host, plc.port, 10, image)
+            wait_for(lambda: len(checks) >= 3, "three deep checks")
     finally:
-        stop.set()
-        thread.join(timeout=DEADLINE)
-        capture.close()
         store.close()
     ops = {(e.device, e.operation) for e in loop.events}
     assert ("vfd-hoist", "modbus.write-register") in ops
@@ -122,24 +132,17 @@ def test_s7commplus_library_write_is_seen_and_its_reads_are_not():
     port = server._server_socket.getsockname()[1]
     loop = WatchLoop([Device(name="plc-1500", protocol="s7", host="127.0.0.1", port=port)],
                      WatchPolicy(), check=False)
-    capture = LiveCapture("lo", timeout=0.2)
-    stop = threading.Event()
-    thread = threading.Thread(target=run_live, args=(loop, capture), kwargs={"stop": stop},
-                              daemon=True)
-    thread.start()
     try:
-        client = Client()
-        client.connect("127.0.0.1", port=port, use_tls=False)
-        client.db_read(1, 0, 4)
-        client.get_cpu_state()
-        client.db_write(1, 0, b"\x01\x02\x03\x04")
-        client.disconnect()
-        wait_for(lambda: any(e.operation == "s7plus.set-multi-variables" for e in loop.events),
-                 "the write")
+        with watching(loop):
+            client = Client()
+            client.connect("127.0.0.1", port=port, use_tls=False)
+            client.db_read(1, 0, 4)
+            client.get_cpu_state()
+            client.db_write(1, 0, b"\x01\x02\x03\x04")
+            client.disconnect()
+            wait_for(lambda: any(e.operation == "s7plus.set-multi-variables"
+                                 for e in loop.events), "the write")
     finally:
-        stop.set()
-        thread.join(timeout=DEADLINE)
-        capture.close()
         server.stop()
     assert [e.operation for e in loop.events] == ["s7plus.session-setup",
                                                   "s7plus.set-multi-variables"]
