@@ -169,9 +169,12 @@ class RuntimeStateMixin:
         with self._tx(f"recording event {kind}", write=True) as conn:  # type: ignore[attr-defined]
             conn.execute(insert(tables.events).values(at=format_time(at), kind=kind, detail=detail))
 
-    def events(self, limit: int = 50) -> list[dict[str, Any]]:
+    def events(self, limit: int = 50, kind: str | None = None) -> list[dict[str, Any]]:
+        """The latest events, newest first; only those of ``kind`` when given."""
         t = tables.events
+        query = select(t.c.at, t.c.kind, t.c.detail)
+        if kind is not None:
+            query = query.where(t.c.kind == kind)
         with self._tx("reading events") as conn:  # type: ignore[attr-defined]
-            rows = conn.execute(select(t.c.at, t.c.kind, t.c.detail).order_by(t.c.id.desc())
-                                .limit(limit)).all()
+            rows = conn.execute(query.order_by(t.c.id.desc()).limit(limit)).all()
         return [{"at": a, "kind": k, "detail": d} for a, k, d in rows]

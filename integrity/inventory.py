@@ -34,7 +34,7 @@ NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 COMMON_KEYS = {"name", "protocol", "host", "port", "timeout", "retries", "tags", "profile",
                "max_rps", "labels"}
 SETTINGS_KEYS = {"store", "timeout", "retries", "concurrency", "remind_after", "max_rps"}
-SITE_TOP_KEYS = {"settings", "profiles", "devices", "alerts", "schedules", "store"}
+SITE_TOP_KEYS = {"settings", "profiles", "devices", "alerts", "schedules", "store", "watch"}
 STORE_CHECK_WORDS = {"daily": timedelta(days=1), "weekly": timedelta(days=7), "off": None}
 
 DEFAULT_TIMEOUT = 3.0
@@ -65,6 +65,7 @@ class Site:
     devices: tuple[Device, ...]
     alerts: tuple[Mapping[str, Any], ...] = ()
     schedules: tuple[Mapping[str, Any], ...] = ()
+    watch: Any = None  # the [watch] table, validated by integrity.watch.config.parse_watch
 
     @property
     def trust_dir(self) -> Path:
@@ -304,7 +305,9 @@ def load_site(root: str | Path) -> Site:
         raise ConfigError("schedules must be written as [[schedules]] tables", file=str(site_file),
                           field="schedules")
     site = Site(root=root, settings=settings, devices=tuple(devices), alerts=tuple(alerts),
-                schedules=tuple(schedules))
+                schedules=tuple(schedules), watch=doc.get("watch"))
+    from integrity.watch.config import parse_watch
+    parse_watch(site.watch, file=str(site_file))  # a bad [watch] fails every command alike
     # Schedules are validated now, so a bad one fails every command the same
     # way instead of surfacing only when the daemon starts.  Alert sinks are
     # built by the commands that send (they need secrets from the environment,

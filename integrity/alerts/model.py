@@ -38,6 +38,10 @@ class AlertKind(str, enum.Enum):
     SINK_FAILURE = "SINK_FAILURE"  # an alert could not be delivered to one sink
     STORE_DAMAGE = "STORE_DAMAGE"  # stored artifact contents edited or missing (device "store")
     SITE_WARNING = "SITE_WARNING"  # the site folder changed under us: head file, trust/ (device "site")
+    # From the wire watcher (integrity.watch): an operation that changes a
+    # device was seen on the network, and the deep check that followed it.
+    WIRE_EVENT = "WIRE_EVENT"
+    WIRE_CHECK = "WIRE_CHECK"
 
 
 # CEF-style severity, 0 (lowest) to 10.  A baseline that cannot be trusted is
@@ -136,6 +140,10 @@ class Alert:
     maintenance: bool = False
     protocol: str | None = None
     sink: str | None = None
+    # WIRE_EVENT / WIRE_CHECK: the operation seen ("s7.download-block") and the
+    # station (address) that sent it.
+    operation: str | None = None
+    source: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", AlertKind(self.kind))
@@ -164,6 +172,8 @@ class Alert:
             return 7
         if self.kind is AlertKind.RECOVERY:
             return 2
+        if self.kind is AlertKind.WIRE_EVENT:
+            return 7  # a change is happening now; the check that follows says what it did
         return _STATE_SEVERITY[self.state]
 
     @property
@@ -178,7 +188,9 @@ class Alert:
                  AlertKind.RECOVERY: "RECOVERED",
                  AlertKind.SINK_FAILURE: "SINK FAILURE",
                  AlertKind.STORE_DAMAGE: "STORE DAMAGED",
-                 AlertKind.SITE_WARNING: "SITE WARNING"}.get(self.kind, self.state.value)
+                 AlertKind.SITE_WARNING: "SITE WARNING",
+                 AlertKind.WIRE_EVENT: "WIRE",
+                 AlertKind.WIRE_CHECK: f"WIRE CHECK {self.state.value}"}.get(self.kind, self.state.value)
         text = f"{label} {self.device}"
         if self.kind is AlertKind.RECOVERY:
             text += f" is OK again (was {self.previous_state.value if self.previous_state else '?'})"
@@ -199,6 +211,8 @@ class Alert:
             "reason": self.reason, "message": self.message,
             "maintenance": self.maintenance, "sink": self.sink,
         }
+        if self.operation is not None or self.source is not None:
+            out["operation"], out["source"] = self.operation, self.source
         if with_id:
             out["id"] = self.id
         return out
@@ -220,6 +234,6 @@ class Alert:
                 baseline_id=data.get("baseline_id"), signer=data.get("signer"),
                 reason=data.get("reason"), message=data.get("message"),
                 maintenance=bool(data.get("maintenance", False)), protocol=data.get("protocol"),
-                sink=data.get("sink"))
+                sink=data.get("sink"), operation=data.get("operation"), source=data.get("source"))
         except KeyError as exc:
             raise ValueError(f"alert document lacks {exc.args[0]!r}") from exc

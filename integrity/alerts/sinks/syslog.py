@@ -99,7 +99,8 @@ def cef_extension_escape(value: str) -> str:
 
 _CEF_NAMES = {"STATE_CHANGE": "Device state changed to {state}", "NEW_DRIFT": "New drift",
               "REMINDER": "Device still {state}", "RECOVERY": "Device recovered",
-              "SINK_FAILURE": "Alert not delivered"}
+              "SINK_FAILURE": "Alert not delivered", "WIRE_EVENT": "PLC change seen on the wire",
+              "WIRE_CHECK": "Device {state} after a change seen on the wire"}
 
 
 def format_cef(alert: Alert) -> str:
@@ -122,12 +123,16 @@ def format_cef(alert: Alert) -> str:
     ]
     if alert.sink:
         ext.append(("destinationServiceName", alert.sink))
+    if alert.operation:
+        ext += [("act", alert.operation), ("src", alert.source)]
     # A label without its value would mislead a parser; drop both together.
     present = {k for k, v in ext if v is not None}
     pairs = [(k, v) for k, v in ext if v is not None
              and not (k.endswith("Label") and k[:-5] not in present)]
     header = [
-        "CEF:0", APP_NAME, APP_NAME, __version__, f"{alert.kind.value}:{alert.state.value}",
+        # A wire alert's event class is the operation seen (CEF signature id).
+        "CEF:0", APP_NAME, APP_NAME, __version__,
+        f"{alert.kind.value}:{alert.operation or alert.state.value}",
         _CEF_NAMES[alert.kind.value].format(state=alert.state.value), str(alert.severity)]
     return ("|".join([header[0]] + [cef_header_escape(h) for h in header[1:]]) + "|"
             + " ".join(f"{k}={cef_extension_escape(v)}" for k, v in pairs if v is not None))

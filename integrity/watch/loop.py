@@ -1,0 +1,212 @@
+"""The watch loop: segments in; events recorded, alerted, and followed by a deep check.
+
+    WatchLoop(site devices, policy, store=..., trust=..., dispatcher=..., clock=...)
+        .feed(segment)   per packet: decode, record, alert, note changes
+        .tick(now)       run the deep checks whose burst has settled
+        .finish()        end of input: decode what waited, run every pending check
+
+Checks go through ``integrity.sweep.run_sweep`` (the path ``sweep`` takes), so
+the check is recorded and the usual state alerts follow; on top, a WIRE_CHECK
+alert ties the verdict to the operations that triggered it.  The clock is a
+parameter: offline replays use packet time, tests a fake.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterable
+
+from integrity.alerts import Alert, AlertKind, AlertRecord, summarise_differences
+from integrity.model import CheckResult, Device, Mode, Status
+from integrity.watch.config import WatchPolicy
+from integrity.watch.events import WireEvent
+from integrity.watch.packets import Segment
+from integrity.watch.wire import Wire
+
+EVENT_KIND = "watch"          # rows in the store's events table
+CHECK_KIND = "watch-check"
+
+
+@dataclass
+class Pending:
+    last: datetime
+    operations: list[str] = field(default_factory=list)
+    stations: set[str] = field(default_factory=set)
+
+
+class Settler:
+    """Deep checks wait until a burst of changes has settled."""
+
+    def __init__(self, settle: timedelta) -> None:
+        self.settle = settle
+        self.pending: dict[str, Pending] = {}
+
+    def note(self, device: str, at: datetime, event: WireEvent | None = None) -> None:
+        p = self.pending.setdefault(device, Pending(at))
+        p.last = max(p.last, at)
+        if event is not None and len(p.operations) < 20 and event.operation not in p.operations:
+            p.operations.append(event.operation)
+            p.stations.add(event.src)
+
+    def due(self, now: datetime | None) -> list[tuple[str, Pending]]:
+        """Devices whose last change is ``settle`` old (all of them when now is None)."""
+        ready = [(d, p) for d, p in self.pending.items() if now is None or now - p.last >= self.settle]
+        for d, _ in ready:
+            del self.pending[d]
+        return ready
+
+
+def list_watch_events(store: Any, limit: int = 100) -> list[dict[str, Any]]:
+    """The latest watch events in the store, newest first (``events --watch``)."""
+    out = []
+    for row in store.events(limit=limit, kind=EVENT_KIND):
+        try:
+            out.append(json.loads(row["detail"]))
+        except ValueError:
+            out.append({"schema": 1, "at": row["at"], "unreadable": row["detail"][:200]})
+    return out
+
+
+class WatchLoop:
+    def __init__(self, devices: Iterable[Device], policy: WatchPolicy, *, store: Any = None,
+                 trust: Any = None, dispatcher: Any = None, tracker: Any = None,
+                 check: bool = True, on_event: Callable[[WireEvent, bool], None] | None = None,
+                 on_check: Callable[[CheckResult, Pending], None] | None = None,
+                 driver_factory: Any = None) -> None:
+        self.devices = {d.name: d for d in devices}
+        self.policy = policy
+        self.wire = Wire(self.devices.values(), policy)
+        self.store, self.trust, self.dispatcher, self.tracker = store, trust, dispatcher, tracker
+        self.check = check and store is not None and trust is not None
+        self.settler = Settler(policy.settle)
+        self.on_event, self.on_check = on_event, on_check
+        self.driver_factory = driver_factory
+        self.events: list[WireEvent] = []
+        self.alerts: list[Alert] = []
+
+    # -- per packet ----------------------------------------------------------------------
+    def feed(self, seg: Segment) -> list[WireEvent]:
+        out = self.wire.segment(seg)
+        self._handle(out)
+        return out.events
+
+    def finish(self) -> list[WireEvent]:
+        out = self.wire.finish()
+        self._handle(out)
+        self.tick(None)
+        return out.events
+
+    def _handle(self, out: Any) -> None:
+        quiet_devices = set()
+        for event in out.events:
+            quiet = self.policy.is_quiet(event.operation, event.device, event.src)
+            if quiet and event.device:
+                quiet_devices.add(event.device)
+            self._record(event, quiet)
+            if event.change and event.device and not quiet:
+                self.settler.note(event.device, event.at, event)
+        for device, ts in out.touched:
+            if device in quiet_devices:
+                continue
+            self.settler.note(device, datetime.fromtimestamp(ts, timezone.utc))
+
+    def _record(self, event: WireEvent, quiet: bool) -> None:
+        self.events.append(event)
+        alert = None if quiet else self._alert_for(event)
+        if self.store is not None:
+            self.store.add_event(event.at, EVENT_KIND, json.dumps(
+                {**event.to_dict(), "quiet": quiet, "alerted": alert is not None},
+                sort_keys=True, separators=(",", ":")))
+        if self.on_event is not None:
+            self.on_event(event, alert is not None)
+        if alert is not None:
+            self._send([alert])
+
+    def _record_state(self, device: str | None) -> AlertRecord | None:
+        if self.store is None or device is None:
+            return None
+        try:
+            raw = self.store.alert_record(device)
+            return AlertRecord.from_dict(raw) if raw else None
+        except ValueError:
+            return None
+
+    def _alert_for(self, event: WireEvent) -> Alert | None:
+        record = self._record_state(event.device)
+        in_window = record is not None and record.in_maintenance(event.at)
+        if event.station_allowed and event.device is not None and in_window:
+            return None  # approved work by an engineering station: recorded, not alerted
+        state = record.state if record is not None and record.state else Status.NO_BASELINE
+        proto = self.devices[event.device].protocol if event.device in self.devices else event.protocol
+        return Alert(kind=AlertKind.WIRE_EVENT, device=event.device_label, state=state, at=event.at,
+                     since=event.at, summary=event.headline(), protocol=proto,
+                     operation=event.operation, source=event.src, maintenance=in_window,
+                     message=json.dumps(event.to_dict(), sort_keys=True))
+
+    def _send(self, alerts: list[Alert]) -> None:
+        self.alerts.extend(alerts)
+        if self.dispatcher is not None and alerts:
+            self.dispatcher.dispatch(alerts)
+
+    # -- deep checks ---------------------------------------------------------------------
+    def tick(self, now: datetime | None) -> list[CheckResult]:
+        """Run the checks that are due (all pending ones when ``now`` is None)."""
+        due = self.settler.due(now)
+        if not due or not self.check:
+            return []
+        from integrity.check import default_driver_factory
+        from integrity.sweep import run_sweep
+
+        results = []
+        for name, pending in due:
+            device = self.devices[name]
+            report = run_sweep([device], self.store, self.trust, mode=Mode.DEEP,
+                               tracker=self.tracker, dispatcher=self.dispatcher,
+                               driver_factory=self.driver_factory or default_driver_factory)
+            self.alerts.extend(report.alerts)
+            result = report.results[0]
+            results.append(result)
+            self._verdict(result, pending)
+        return results
+
+    def _verdict(self, result: CheckResult, pending: Pending) -> None:
+        ops = ", ".join(pending.operations) or "changes"
+        verdict = {Status.OK: "matches its baseline", Status.DRIFT: "differs from its baseline",
+                   Status.UNREACHABLE: "could not be checked", Status.NO_BASELINE: "has no baseline",
+                   Status.BASELINE_INVALID: "has a baseline that failed its integrity check"
+                   }[result.status]
+        summary = f"after {ops} from {', '.join(sorted(pending.stations)) or '?'}: {verdict}"
+        if result.status is Status.DRIFT:
+            summary += ": " + summarise_differences(result.differences)
+        elif result.message:
+            summary += f" ({result.message})"
+        now = result.checked_at or datetime.now(timezone.utc)
+        if self.store is not None:
+            self.store.add_event(now, CHECK_KIND, json.dumps(
+                {"schema": 1, "device": result.device, "status": result.status.value,
+                 "operations": pending.operations, "summary": summary}, sort_keys=True))
+        self._send([Alert(kind=AlertKind.WIRE_CHECK, device=result.device, state=result.status,
+                          at=now, since=now, summary=summary, protocol=self.devices[result.device].protocol,
+                          operation=pending.operations[0] if pending.operations else None,
+                          source=", ".join(sorted(pending.stations)) or None,
+                          differences=tuple(d.key for d in result.differences),
+                          baseline_id=result.baseline_id)])
+        if self.on_check is not None:
+            self.on_check(result, pending)
+
+
+def run_live(loop: WatchLoop, capture: Any, *, stop: Any = None,
+             clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+    """Feed a LiveCapture into the loop until ``stop`` (a threading.Event) is set.
+
+    Deep checks run between packets, on this thread; the kernel buffers what
+    arrives meanwhile (the capture asks for an 8 MiB receive buffer).
+    """
+    for seg in capture.segments(lambda: clock().timestamp()):
+        if seg is not None:
+            loop.feed(seg)
+        loop.tick(clock())
+        if stop is not None and stop.is_set():
+            return
