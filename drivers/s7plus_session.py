@@ -1,0 +1,205 @@
+"""One guarded, deadlined S7CommPlus session over the pinned ``s7commplus`` 0.3.0.
+
+Three things are added around the library here, and nowhere else:
+
+* **The guard at the single send point.**  Every S7CommPlus frame the library
+  sends (plaintext, before TLS encryption) goes through
+  ``S7CommPlusConnection._send_s7_data``; ``GuardedConnection`` overrides it
+  and passes each frame through ``drivers.s7plus_guard.classify`` and the
+  driver's ``guard`` before the bytes reach the socket.  (TLS handshake records
+  and the COTP connect are not S7CommPlus requests and bypass it.)
+* **A deadline per call.**  The library applies its socket timeout to each
+  receive, so a peer trickling bytes could hold a read for ever.  Each call
+  here arms a watchdog that shuts the socket down when the call's budget is
+  spent; the call then fails and is reported as a timeout.
+* **Error translation.**  No ``s7commplus``, ``ssl`` or socket exception leaves
+  this module: each becomes a DeviceError subclass naming the device.
+
+The library's ``Client`` is used for its request builders and parsers (explore,
+db_read, upload_block), with our connection object put in its place, so we
+never call ``Client.connect`` and never probe bundled legacy keys.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import struct
+import threading
+from typing import TYPE_CHECKING, Callable, TypeVar
+
+from s7commplus import Client
+from s7commplus.connection import S7CommPlusConnection
+from s7commplus.error import (
+    S7CertificateError,
+    S7ConnectionError,
+    S7Error,
+    S7IntegrityError,
+    S7ProtocolError,
+    S7ReturnValueError,
+    S7TimeoutError,
+    S7TlsHandshakeError,
+)
+from s7commplus.legitimation import extract_session_version_string
+from s7commplus.vlq import encode_uint32_vlq
+
+from drivers.s7plus_guard import GET_VAR_SUBSTREAMED, classify
+from integrity.errors import (
+    DeviceAccessDeniedError,
+    DeviceError,
+    DeviceProtocolError,
+    DeviceRefusedError,
+    DeviceTimeoutError,
+)
+
+if TYPE_CHECKING:
+    from drivers.s7plus import S7PlusDriver
+
+T = TypeVar("T")
+CONNECT_REQUESTS = 6  # InitSSL, TLS, CreateObject, set-up, protection level, legitimation
+
+
+class GuardedConnection(S7CommPlusConnection):
+    """The library's connection with the read-only guard at its send point."""
+
+    def __init__(self, host: str, port: int, driver: "S7PlusDriver") -> None:
+        super().__init__(host, port)
+        self._driver = driver
+        self.sent: list[str] = []  # operations sent, in order (tests, benchmarks)
+
+    def _send_s7_data(self, data: bytes) -> None:
+        operation, allowed = classify(bytes(data))
+        # A refused frame raises ReadOnlyViolationError here: nothing reaches the socket.
+        self._driver.guard(operation if allowed else f"refused:{operation}")
+        self._driver.pace()
+        self.sent.append(operation)
+        super()._send_s7_data(data)
+
+
+class Session:
+    """Connect, run library calls under a deadline, close.  Owned by one driver."""
+
+    def __init__(self, driver: "S7PlusDriver", *, password: str | None) -> None:
+        self.driver = driver
+        self.device = driver.device
+        self.options = driver.options
+        self.password = password
+        self.connection = GuardedConnection(self.device.host, self.device.port, driver)
+        self.client = Client()
+        self._expired = threading.Event()
+
+    # -- deadline --------------------------------------------------------------
+    def _socket(self) -> socket.socket | None:
+        return getattr(self.connection._iso_conn, "socket", None)
+
+    def _expire(self) -> None:
+        self._expired.set()
+        sock = self._socket()
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def call(self, what: str, fn: Callable[[], T], *, requests: int = 1) -> T:
+        """Run ``fn`` (one or a few requests) within ``requests * timeout`` seconds.
+
+        Raises a DeviceError subclass, never a library exception."""
+        budget = self.device.timeout * requests
+        timer = threading.Timer(budget, self._expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            return fn()
+        except DeviceError:
+            raise
+        except Exception as exc:
+            if self._expired.is_set():
+                raise self.driver.fail(DeviceTimeoutError,
+                                       f"{what}: no complete answer within {budget:g} s") from exc
+            raise self.translate(what, exc) from exc
+        finally:
+            timer.cancel()
+
+    def translate(self, what: str, exc: Exception) -> DeviceError:
+        fail = self.driver.fail
+        if isinstance(exc, S7CertificateError):
+            return fail(DeviceAccessDeniedError, f"TLS certificate refused: {exc}")
+        if isinstance(exc, S7TlsHandshakeError):
+            return fail(DeviceRefusedError, f"TLS handshake failed: {exc}")
+        if isinstance(exc, S7ConnectionError) and "Legitimation" in str(exc):
+            return fail(DeviceAccessDeniedError, f"password refused: {exc}")
+        if isinstance(exc, (S7TimeoutError, socket.timeout, TimeoutError)):
+            return fail(DeviceTimeoutError, f"{what}: no answer within {self.device.timeout:g} s")
+        if isinstance(exc, S7ReturnValueError):
+            return fail(DeviceProtocolError, f"{what}: the CPU answered error {exc.error_code} ({exc})")
+        if isinstance(exc, (S7IntegrityError, S7ProtocolError)):
+            return fail(DeviceProtocolError, f"{what}: {exc}")
+        if isinstance(exc, S7ConnectionError):
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(cause, OSError) and not isinstance(cause, ssl.SSLError):
+                return self.driver.translate_os_error(cause)
+            if "Connection refused" in str(exc):
+                return fail(DeviceRefusedError, "connection refused")
+            return fail(DeviceRefusedError, f"{what}: {exc}")
+        if isinstance(exc, ssl.SSLError):
+            return fail(DeviceRefusedError, f"{what}: TLS error: {exc}")
+        if isinstance(exc, OSError):
+            return self.driver.translate_os_error(exc)
+        if isinstance(exc, (S7Error, ValueError, IndexError, KeyError, RuntimeError)):
+            # The library's parsers raise these on replies they cannot read.
+            return fail(DeviceProtocolError, f"{what}: malformed reply ({type(exc).__name__}: {exc})")
+        return fail(DeviceProtocolError, f"{what}: {type(exc).__name__}: {exc}")
+
+    # -- session -----------------------------------------------------------------
+    def connect(self) -> None:
+        opts = self.options
+        conn = self.connection
+
+        def open_() -> None:
+            conn.connect(timeout=self.device.timeout, use_tls=opts.tls,
+                         tls_ca=opts.tls_ca, tls_cert=opts.tls_cert, tls_key=opts.tls_key,
+                         tls_cert_fingerprint=opts.tls_fingerprint,
+                         password=self.password or "",
+                         legacy_session_key_refresh_interval=None)
+            if self.password is not None and conn.tls_active and not conn.requires_substreamed:
+                conn.authenticate(self.password)
+
+        self.call("session set-up", open_, requests=CONNECT_REQUESTS)
+        self.client._connection = conn  # the library's parsers, our guarded connection
+
+    @property
+    def protection_level(self) -> int | None:
+        return self.connection.protection_level
+
+    def session_version_string(self) -> str | None:
+        raw = self.connection._server_session_version
+        return extract_session_version_string(raw) if raw else None
+
+    def explore(self, rid: int, attributes: list[int] | None = None) -> bytes:
+        return self.call(f"EXPLORE of {rid:#x}", lambda: self.client.explore(rid, attributes or []))
+
+    def cpu_state(self) -> str:
+        return self.call("CPU state", self.client.get_cpu_state)
+
+    def db_read(self, number: int, size: int) -> bytes:
+        return self.call(f"read of DB {number}", lambda: self.client.db_read(number, 0, size))
+
+    def upload(self, type_code: int, number: int) -> bytes:
+        """The raw reply payload of s7commplus' experimental upload request (its
+        ``upload_block`` drops the ReturnValue, so a refusal would read as data)."""
+        payload = struct.pack(">I", self.connection.session_id) + encode_uint32_vlq(1) \
+            + encode_uint32_vlq(1) + encode_uint32_vlq(type_code) + encode_uint32_vlq(number) \
+            + struct.pack(">I", 0)
+        return self.call(f"upload of block {type_code:#x}/{number}",
+                         lambda: self.connection.send_request(GET_VAR_SUBSTREAMED, payload))
+
+    def close(self) -> None:
+        conn = self.connection
+        if self._expired.is_set():
+            # The socket is already shut: no goodbye request that could wait again.
+            conn._session_ready = False
+        try:
+            self.call("close", conn.disconnect)
+        except DeviceError:
+            pass  # closing a session that is already gone is not a finding
