@@ -155,12 +155,19 @@ def program_blocks(tree: list[PObject]) -> list[dict[str, Any]]:
     return sorted(blocks, key=lambda b: (b["type"], b["number"]))
 
 
+CODE_INDICATORS = frozenset({2529, 2531, 2532})  # RuntimeModified, Dirty, CRC: in the info
+
+
 def interface(tree: list[PObject]) -> dict[str, Any]:
     """A block object's structure without live values: its attributes and its
-    children's, recursively (names, types, offsets, type-info times)."""
+    children's, recursively (names, types, offsets, type-info times).  The code
+    checksum and run-time flags stay in the block's info, so a code-only change
+    is not reported as an interface change too."""
     def node(obj: PObject) -> dict[str, Any]:
+        attrs = {k: v for k, v in indicators(obj).items()
+                 if int(k.rpartition(":")[2]) not in CODE_INDICATORS}
         out: dict[str, Any] = {"rid": f"{obj.relation_id:#010x}", "class": obj.class_id,
-                               "attributes": indicators(obj)}
+                               "attributes": attrs}
         if obj.varname_list:
             out["names"] = list(obj.varname_list)
         if obj.vartype_list:
