@@ -187,7 +187,7 @@ class S7PlusDriver(Driver):
         blocks = program_blocks(objects(session.explore(PLC_PROGRAM)))
         numbers: dict[str, list[int]] = {t: [] for t in ("OB", "FB", "FC", "DB")}
         for block in blocks:
-            numbers[block["type"]].append(block["number"])
+            numbers.setdefault(block["type"], []).append(block["number"])
         arts.append(Artifact.from_value("blocks", Kind.STRUCTURE, numbers))
         not_readable: dict[str, str] = {}
         for block in blocks:
@@ -228,6 +228,8 @@ class S7PlusDriver(Driver):
         return arts
 
     def _upload(self, session: Session, block: dict[str, Any], level: int | None) -> tuple[bytes | None, str]:
+        if block["type"] not in UPLOAD_TYPES:
+            return None, f"no upload is known for blocks of {block['type']}"
         result = upload_reply(session.upload(UPLOAD_TYPES[block["type"]], block["number"]))
         if isinstance(result, bytes):
             return result, ""

@@ -10,7 +10,7 @@ Attribute ids and where each name comes from (``src``):
     233    TypeName                 Ids.cs (thomas-v2/S7CommPlusDriver), s7commplus
     529    TypeInfoModificationTime s7commplus (VARIABLE_TYPE_STRUCT_MODIFICATION_TIME,
                                     its refresh_caches_if_program_changed signal)
-    2521   BlockNumber              Ids.cs, s7commplus
+    2521   BlockNumber              Ids.cs, s7commplus (a UInt on the S7-1200 capture)
     2522   BlockLanguage/AutoNumber s7commplus calls 0x9DA BlockLanguage; Ids.cs calls
                                     2522 AutoNumbering and 2523 BlockLanguage.  Both are
                                     read; the conflict is unresolved without a live CPU.
@@ -24,6 +24,9 @@ Attribute ids and where each name comes from (``src``):
     7589   FunctionalSignature      Ids.cs
     7831   AdditionalMAC            Ids.cs
     7955   FailsafeIFRHash          Ids.cs
+
+The real S7-1200 capture also reports, on every object, 2453 (a timestamp) and
+on OB1 2451 and 2543 (a second timestamp), names unknown: kept by number.
 
 Every other attribute a CPU returns is kept too, under its number: a change
 indicator we have not named still shows as drift.  Live values are left out
@@ -54,9 +57,10 @@ ATTRIBUTE_NAMES = {
 LIVE_VALUES = frozenset({2550, 2551, 3736, 3737})
 SIZE_ATTRIBUTE = 2  # the DB size the s7commplus emulator reports (not seen on a real CPU)
 
-# ClassId -> block type (Ids.cs: DB 2574, FB 2578, FC 2579, OB 2610)
-BLOCK_CLASSES = {2574: "DB", 2578: "FB", 2579: "FC", 2610: "OB"}
-CLASS_IDS = {v: k for k, v in BLOCK_CLASSES.items()}
+# ClassId -> block type.  Ids.cs: DB 2574, FB 2578, FC 2579, OB 2610.  2647: OB1 "Main"
+# of the real S7-1200 (FW V2.2) in captures/s7plus/S7-1200-Uploading-OB1-TIAV12.pcap.
+BLOCK_CLASSES = {2574: "DB", 2578: "FB", 2579: "FC", 2610: "OB", 2647: "OB"}
+BLOCK_NUMBER = 2521
 # Upload type codes (the classic S7 sub-block numbers s7commplus' upload_block takes)
 UPLOAD_TYPES = {"OB": 0x08, "DB": 0x0A, "FC": 0x0C, "FB": 0x0E}
 INLINE_LIMIT = 64  # attribute values longer than this are recorded by digest and size
@@ -130,9 +134,15 @@ def _uint(raw: bytes) -> int:
     return int.from_bytes(raw, "big") if raw else 0
 
 
+def is_block(obj: PObject) -> bool:
+    # A class we do not know that carries a block number is still a block: listed
+    # (as "class-<id>"), never dropped, so a new kind of block cannot hide.
+    return obj.class_id in BLOCK_CLASSES or BLOCK_NUMBER in obj.attributes
+
+
 def block_entry(obj: PObject) -> dict[str, Any]:
     """Name, number, type, language, know-how protection and change indicators."""
-    block_type = BLOCK_CLASSES[obj.class_id]
+    block_type = BLOCK_CLASSES.get(obj.class_id, f"class-{obj.class_id}")
     attrs = obj.attributes
     number = _uint(attrs[2521]) if 2521 in attrs else obj.relation_id & 0xFFFF
     language = None
@@ -147,7 +157,7 @@ def block_entry(obj: PObject) -> dict[str, Any]:
 
 def program_blocks(tree: list[PObject]) -> list[dict[str, Any]]:
     """Every OB, FB, FC and DB object of an EXPLORE(thePLCProgram) reply, sorted."""
-    blocks = [block_entry(o) for o in walk(tree) if o.class_id in BLOCK_CLASSES]
+    blocks = [block_entry(o) for o in walk(tree) if is_block(o)]
     keys = [(b["type"], b["number"]) for b in blocks]
     dupes = sorted({k for k in keys if keys.count(k) > 1})
     if dupes:
