@@ -26,6 +26,7 @@ import socket
 import ssl
 import struct
 import threading
+import time
 from typing import TYPE_CHECKING, Callable, TypeVar
 
 from s7commplus import Client
@@ -76,6 +77,55 @@ class GuardedConnection(S7CommPlusConnection):
         super()._send_s7_data(data)
 
 
+class Watchdog:
+    """One thread per session that calls ``on_expire`` when an armed deadline
+    passes.  (A threading.Timer per request cost more than the request itself;
+    waking this thread on every request too: it is woken only when idle or
+    when the new deadline is earlier than the one it waits for.)"""
+
+    def __init__(self, on_expire: Callable[[], None]) -> None:
+        self._on_expire = on_expire
+        self._cond = threading.Condition()
+        self._deadline = 0.0
+        self._armed = False
+        self._waiting_until: float | None = None  # None: idle, waiting for an arm
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def arm(self, seconds: float) -> None:
+        with self._cond:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True, name="s7plus-deadline")
+                self._thread.start()
+            self._deadline = time.monotonic() + seconds
+            self._armed = True
+            if self._waiting_until is None or self._deadline < self._waiting_until:
+                self._cond.notify()  # otherwise it wakes by an earlier deadline and looks again
+
+    def disarm(self) -> None:
+        with self._cond:
+            self._armed = False
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+
+    def _run(self) -> None:
+        with self._cond:
+            while not self._closed:
+                remaining = self._deadline - time.monotonic()
+                if remaining > 0:
+                    self._waiting_until = self._deadline
+                    self._cond.wait(remaining)
+                elif self._armed:
+                    self._armed = False
+                    self._on_expire()
+                else:
+                    self._waiting_until = None
+                    self._cond.wait()
+
+
 class Session:
     """Connect, run library calls under a deadline, close.  Owned by one driver."""
 
@@ -87,6 +137,7 @@ class Session:
         self.connection = GuardedConnection(self.device.host, self.device.port, driver)
         self.client = Client()
         self._expired = threading.Event()
+        self._watchdog = Watchdog(self._expire)
 
     # -- deadline --------------------------------------------------------------
     def _socket(self) -> socket.socket | None:
@@ -106,9 +157,7 @@ class Session:
 
         Raises a DeviceError subclass, never a library exception."""
         budget = self.device.timeout * requests
-        timer = threading.Timer(budget, self._expire)
-        timer.daemon = True
-        timer.start()
+        self._watchdog.arm(budget)
         try:
             return fn()
         except DeviceError:
@@ -119,7 +168,7 @@ class Session:
                                        f"{what}: no complete answer within {budget:g} s") from exc
             raise self.translate(what, exc) from exc
         finally:
-            timer.cancel()
+            self._watchdog.disarm()
 
     def translate(self, what: str, exc: Exception) -> DeviceError:
         fail = self.driver.fail
@@ -203,3 +252,5 @@ class Session:
             self.call("close", conn.disconnect)
         except DeviceError:
             pass  # closing a session that is already gone is not a finding
+        finally:
+            self._watchdog.close()
