@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import re
 import struct
+from collections import Counter
 from typing import Any, Iterator
 
 from s7commplus.connection import _parse_get_var_substreamed_response
@@ -158,8 +159,7 @@ def block_entry(obj: PObject) -> dict[str, Any]:
 def program_blocks(tree: list[PObject]) -> list[dict[str, Any]]:
     """Every OB, FB, FC and DB object of an EXPLORE(thePLCProgram) reply, sorted."""
     blocks = [block_entry(o) for o in walk(tree) if is_block(o)]
-    keys = [(b["type"], b["number"]) for b in blocks]
-    dupes = sorted({k for k in keys if keys.count(k) > 1})
+    dupes = sorted(k for k, n in Counter((b["type"], b["number"]) for b in blocks).items() if n > 1)
     if dupes:
         raise S7PlusFormatError(f"the program lists {dupes[0][0]} {dupes[0][1]} twice")
     return sorted(blocks, key=lambda b: (b["type"], b["number"]))
