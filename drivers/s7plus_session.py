@@ -22,6 +22,7 @@ never call ``Client.connect`` and never probe bundled legacy keys.
 
 from __future__ import annotations
 
+import logging
 import socket
 import ssl
 import struct
@@ -51,12 +52,16 @@ from integrity.errors import (
     DeviceProtocolError,
     DeviceRefusedError,
     DeviceTimeoutError,
+    ReadOnlyViolationError,
 )
 
 if TYPE_CHECKING:
     from drivers.s7plus import S7PlusDriver
 
 T = TypeVar("T")
+# The library logs what it then raises (or what the protection level shows); we
+# translate those into results, so its warnings would only repeat them on stderr.
+logging.getLogger("s7commplus").setLevel(logging.ERROR)
 CONNECT_REQUESTS = 6  # InitSSL, TLS, CreateObject, set-up, protection level, legitimation
 
 
@@ -160,8 +165,8 @@ class Session:
         self._watchdog.arm(budget)
         try:
             return fn()
-        except DeviceError:
-            raise
+        except (DeviceError, ReadOnlyViolationError):
+            raise  # ours already; a guard refusal is a bug report, never a device state
         except Exception as exc:
             if self._expired.is_set():
                 raise self.driver.fail(DeviceTimeoutError,

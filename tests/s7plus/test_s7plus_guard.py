@@ -88,6 +88,9 @@ def test_write_is_refused_before_anything_is_sent(trolley, write):
         before = trolley.program.memory[1].read(0, 16)
         with pytest.raises(ReadOnlyViolationError, match="refused"):
             write(session.client)
+        # Also through the session's error translation: a refusal stays a refusal.
+        with pytest.raises(ReadOnlyViolationError):
+            session.call("write", lambda: write(session.client))
         assert len(trolley.requests) == seen  # the simulator received nothing
         assert trolley.program.memory[1].read(0, 16) == before
         assert trolley.program.find("FC", 21).code.startswith(b"L #In")
