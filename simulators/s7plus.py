@@ -82,7 +82,13 @@ class ProgramServer(S7CommPlusServer):
             target = struct.unpack_from(">I", body)[0] if len(body) >= 4 else -1
             return ("delete_session", True) if target in (0, session) else ("delete_object", False)
         if function == SET_VARIABLE and len(body) > 6 and struct.unpack_from(">I", body)[0] == session:
-            return "legitimation", True
+            try:
+                _, used = decode_uint32_vlq(body, 4)
+                address, _ = decode_uint32_vlq(body, 4 + used)
+            except (ValueError, IndexError):
+                address = -1
+            if address in (LEGACY_RESPONSE, 1846, 323):  # password answer, password blob, activation
+                return "legitimation", True
         if function == SET_VAR_SUBSTREAMED:
             return ("legitimation", True) if body[4:5] == b"\x20" else ("download_block", False)
         return f"function:{function:#06x}", False

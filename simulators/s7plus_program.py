@@ -39,7 +39,8 @@ PLC_PROGRAM_RID, PLC_PROGRAM_CLASS = 3, 2520
 CPU_COMMON_RID = 50
 START, END, ATTR = 0xA1, 0xA2, 0xA3
 # The simulator's own attribute ids for theCPUcommon (no public source names them).
-CPU_COMMON_ATTRS = {"module_name": 233, "serial": 7000, "hardware": 7001}
+# Its TypeName (233) is the object's name, as on the real S7-1200 ("ASRoot", "PLCProgram").
+CPU_COMMON_ATTRS = {"serial": 7000, "hardware": 7001, "module_name": 7005}
 
 
 def _epoch_us(text: str | None) -> int:
@@ -153,6 +154,7 @@ class Program:
 
     def cpu_common_object(self) -> bytes:
         out = bytearray(_open(CPU_COMMON_RID, 0x88A))
+        out += _attr(233, DataType.WSTRING, "CPUcommon")
         for key, attr_id in CPU_COMMON_ATTRS.items():
             out += _attr(attr_id, DataType.WSTRING, str(self.identity.get(key, "")))
         out.append(END)
