@@ -213,9 +213,14 @@ class S7PlusDriver(Driver):
         arts = [Artifact.from_value(f"{key}/info", kind, info)]
         if mode is Mode.QUICK:
             return arts
-        rid = int(block["rid"], 16)
-        arts.append(Artifact.from_value(f"{key}/interface", Kind.STRUCTURE,
-                                        interface(objects(session.explore(rid))), quick=False))
+        try:
+            shape: Any = interface(objects(session.explore(int(block["rid"], 16))))
+        except DeviceProtocolError as exc:
+            if not session.refused(exc):
+                raise
+            shape = {"readable": False, "reason": f"EXPLORE refused: {exc}"}
+            not_readable[f"{key}/interface"] = shape["reason"]
+        arts.append(Artifact.from_value(f"{key}/interface", Kind.STRUCTURE, shape, quick=False))
         if btype == "DB" and policy == "structure":
             return arts
         data, reason = self._db_values(session, block) if btype == "DB" else \
@@ -249,5 +254,7 @@ class S7PlusDriver(Driver):
         try:
             return session.db_read(block["number"], int(size_hex, 16)), ""
         except DeviceProtocolError as exc:
+            if not session.refused(exc):
+                raise
             return None, f"the CPU refused a byte read of the DB: {exc}"
 

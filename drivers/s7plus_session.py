@@ -205,6 +205,14 @@ class Session:
             return fail(DeviceProtocolError, f"{what}: malformed reply ({type(exc).__name__}: {exc})")
         return fail(DeviceProtocolError, f"{what}: {type(exc).__name__}: {exc}")
 
+    @staticmethod
+    def refused(exc: DeviceError) -> bool:
+        """Whether the CPU answered, with an error value, rather than failing to answer
+        or answering nonsense: the difference between "not readable" and "could not check"."""
+        cause = exc.__cause__
+        return isinstance(cause, S7ReturnValueError) or (
+            type(cause) is RuntimeError and "returned error for item" in str(cause))
+
     # -- session -----------------------------------------------------------------
     def connect(self) -> None:
         opts = self.options

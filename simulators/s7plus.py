@@ -151,9 +151,17 @@ class ProgramServer(S7CommPlusServer):
         return header + encode_uint64_vlq(0) + struct.pack(">I", 0)
 
     # -- EXPLORE ---------------------------------------------------------------------------
+    def _read_item(self, item: tuple[int, int, int] | None) -> bytes | None:
+        if item is not None and item[0] in self.sim.optimized_dbs:
+            return None  # an optimized DB has no classic byte layout to read
+        return super()._read_item(item)
+
     def _handle_explore(self, seq_num: int, session_id: int, request_data: bytes) -> bytes:
         rid = struct.unpack_from(">I", request_data)[0] if len(request_data) >= 4 else -1
         block = self.program.by_rid(rid)
+        if block is not None and (block.type, block.number) in self.sim.unexplorable:
+            return self._build_response_header(0x04BB, seq_num) + _error(ACCESS_REFUSAL) \
+                + struct.pack(">I", 0) + struct.pack(">I", 0)
         if rid == PLC_PROGRAM_RID:
             obj = self.program.program_object()
         elif rid == CPU_COMMON_RID:
@@ -229,6 +237,9 @@ class S7PlusSimulator(Simulator):
         self.password = password if password is not None else image.get("password")
         self.protection_level = int(image.get("protection_level", 3 if self.password else FULL_ACCESS))
         self.tls_fingerprint: str | None = None
+        # Test knobs: DBs refusing classic byte reads (as optimized DBs do), blocks refusing EXPLORE.
+        self.optimized_dbs: set[int] = set()
+        self.unexplorable: set[tuple[str, int]] = set()
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self.server = ProgramServer(self, ProtocolVersion.V2 if self.tls else ProtocolVersion.V1)
         self.server.cpu_state = CPUState.STOP if image.get("mode") == "STOP" else CPUState.RUN

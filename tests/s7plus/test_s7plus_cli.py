@@ -84,3 +84,20 @@ def test_cpu_stopped_is_drift(run, inventory, trolley):
     trolley.set_mode("STOP")
     code, doc = run.json("verify", "plc-trolley", "--quick")
     assert code == 1 and keys(doc) == ["mode"]
+
+
+def test_a_content_db_turning_unreadable_is_drift_and_named(run, inventory, trolley):
+    baseline(run, inventory, trolley)
+    trolley.optimized_dbs.add(1)
+    code, doc = run.json("verify", "plc-trolley")
+    [result] = doc["results"]
+    assert code == 1 and keys(doc) == ["blocks/DB/1"]
+    assert "blocks/DB/1 (the CPU refused a byte read of the DB" in result["note"]
+
+
+def test_a_refused_explore_is_not_readable_not_could_not_check(run, inventory, trolley):
+    trolley.unexplorable.add(("FB", 10))
+    baseline(run, inventory, trolley)
+    code, doc = run.json("verify", "plc-trolley")
+    [result] = doc["results"]
+    assert code == 0 and "blocks/FB/10/interface (EXPLORE refused" in result["note"], result
