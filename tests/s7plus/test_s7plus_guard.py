@@ -12,6 +12,7 @@ from s7commplus.codec import encode_header
 from s7commplus.protocol import DataType
 from s7commplus.connection import (
     _build_session_activate_payload,
+    _build_session_setup_frame,
     _build_set_variable_payload,
     _build_v1_legitimation_payload,
 )
@@ -59,6 +60,13 @@ def download(type_code: int, number: int) -> bytes:  # s7commplus' download_bloc
 def test_classify_library_built_requests(function, payload, expected):
     operation, allowed = classify(frame(function, payload))
     assert allowed is expected, operation
+
+
+@pytest.mark.parametrize("security_key", [None, b"\x00\x17" + bytes(12)], ids=["plain", "with-security-key"])
+def test_session_setup_frames_pass(security_key):
+    version = bytes([0x00, 0x04, 0x01])  # a UDInt ServerSessionVersion
+    built = _build_session_setup_frame(SESSION, 2, version, 1, security_key)
+    assert classify(built) == ("session_setup", True)
 
 
 def test_v3_frames_are_read_behind_their_hmac():
