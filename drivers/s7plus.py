@@ -34,7 +34,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
-from drivers.base import Driver, reject_unknown_keys, utcnow
+from drivers.base import Driver, reject_unknown_keys
 from drivers.s7 import DbRule, parse_db_rules
 from drivers.s7plus_format import (
     SIZE_ATTRIBUTE,
@@ -49,6 +49,7 @@ from drivers.s7plus_format import (
 )
 from drivers.s7plus_guard import READ_OPERATIONS
 from drivers.s7plus_session import Session
+from integrity.clock import utcnow
 from integrity.errors import (
     ConfigError,
     DeviceAccessDeniedError,
