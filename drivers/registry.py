@@ -12,6 +12,7 @@ DRIVERS: dict[str, str] = {
     "modbus": "drivers.modbus:ModbusDriver",
     "s7": "drivers.s7:S7Driver",
     "logix": "drivers.logix:LogixDriver",
+    "s7plus": "drivers.s7plus:S7PlusDriver",
 }
 
 

@@ -201,7 +201,22 @@ def evaluate(device: Device, outcome: ReadOutcome | None, store,
     return base.replace(status=comparison.status, mode=comparison.mode,
                         fingerprint=capture.fingerprint,
                         differences=label_differences(comparison.differences, device.labels),
-                        note=comparison.note)
+                        note=_with_unproven(comparison, capture))
+
+
+def _with_unproven(comparison: Any, capture: Capture) -> str | None:
+    """The comparison's note, plus what the device refused to let us read.
+
+    A driver records a refused item as a ``{"readable": false}`` artifact and
+    lists it in its capture policy's ``not_readable``; a match then proves only
+    that the refusal is unchanged, and the result says so instead of reading OK
+    by omission."""
+    unproven = dict(capture.policy.get("not_readable") or {}) if comparison.mode is Mode.DEEP else {}
+    if not unproven:
+        return comparison.note
+    text = "not proven, the device refused to read: " + "; ".join(
+        f"{key} ({why})" for key, why in sorted(unproven.items()))
+    return f"{comparison.note}; {text}" if comparison.note else text
 
 
 def label_differences(differences: tuple[Difference, ...],

@@ -125,6 +125,7 @@ SIMULATORS: dict[str, str] = {
     "modbus": "simulators.modbus:ModbusSimulator",
     "s7": "simulators.s7:S7Simulator",
     "logix": "simulators.logix:LogixSimulator",
+    "s7plus": "simulators.s7plus:S7PlusSimulator",
 }
 
 

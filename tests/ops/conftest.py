@@ -50,7 +50,7 @@ def drive():
 
 @pytest.fixture
 def plant():
-    """The 'crane' plant: Logix, S7 and Modbus simulators on OS ports."""
+    """The 'crane' plant: Logix, S7, S7CommPlus and Modbus simulators on OS ports."""
     from simulators.plant import Plant
 
     with Plant("crane") as p:

@@ -31,7 +31,7 @@ def assert_checker_only_read(plant):
 def test_mixed_fleet_with_one_device_down_is_exit_3_and_one_json_document(
         run, site, helpers, plant, closed_port):
     fleet_with_one_down(run, site, helpers, plant, closed_port)
-    assert {sim.image["protocol"] for sim in plant} == {"modbus", "s7", "logix"}
+    assert {sim.image["protocol"] for sim in plant} == {"modbus", "s7", "logix", "s7plus"}
 
     r = run("sweep", "--all", "--json")
 
@@ -40,6 +40,7 @@ def test_mixed_fleet_with_one_device_down_is_exit_3_and_one_json_document(
     assert doc["exit_code"] == 3
     statuses = {x["device"]: (x["protocol"], x["status"]) for x in doc["results"]}
     assert statuses == {"plc-gantry": ("logix", "OK"), "plc-hoist": ("s7", "OK"),
+                        "plc-trolley": ("s7plus", "OK"),
                         "vfd-gantry": ("modbus", "OK"), "vfd-hoist": ("modbus", "OK"),
                         "vfd-trolley": ("modbus", "OK"), "vfd-spare": ("modbus", "UNREACHABLE")}
     [spare] = [x for x in doc["results"] if x["device"] == "vfd-spare"]
