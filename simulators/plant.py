@@ -13,6 +13,12 @@ from typing import Iterator
 from integrity import tomlwriter
 from simulators.base import IMAGES, SIMULATORS, Simulator, load_image, simulator_for
 
+# Tags the written inventory gives each device: the plant's own name as a site
+# would call it, and the device's role, so `sweep --tag crane-3` or `--tag drive`
+# work on the simulators exactly as on a real site.
+PLANT_TAGS = {"crane": "crane-3"}
+ROLES = {"modbus": "drive", "s7": "plc", "logix": "plc"}
+
 
 def plants() -> list[str]:
     return sorted(p.name for p in IMAGES.iterdir() if p.is_dir())
@@ -69,8 +75,12 @@ class Plant:
     def inventory_toml(self) -> str:
         header = (f"# Inventory of the simulated '{self.name}' plant, written by plc-integrity.\n"
                   "# Valid only while these simulators run: the ports come from the OS.\n")
-        return tomlwriter.array_of_tables("devices", [s.inventory_entry() for s in self.simulators],
+        return tomlwriter.array_of_tables("devices", [self._entry(s) for s in self.simulators],
                                           header)
+
+    def _entry(self, sim: Simulator) -> dict:
+        tags = [PLANT_TAGS.get(self.name, self.name), ROLES.get(sim.protocol, sim.protocol)]
+        return {**sim.inventory_entry(), "tags": tags}
 
     def write_inventory(self, path: str | Path) -> None:
         Path(path).write_text(self.inventory_toml(), encoding="utf-8")

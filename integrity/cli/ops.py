@@ -88,7 +88,11 @@ def run_cmd(ctx: click.Context, once: bool, grace: float) -> None:
     site = open_site(ctx)
     jobs = parse_schedules(site.schedules, site.devices, file=str(site.root / "site.toml"))
     if not jobs:
-        raise ConfigError("no [[schedules]] in site.toml: nothing to run", field="schedules")
+        raise ConfigError(
+            "no [[schedules]]: nothing to run.  Add one to site.toml, e.g.\n"
+            "  [[schedules]]\n  devices = [\"*\"]\n  quick = \"15m\"\n  deep = \"0 2 * * *\"\n"
+            "(a site made by `plc-integrity init` carries this example, commented out)",
+            file=str(site.root / "site.toml"), field="schedules")
     from integrity.sweep import alerting  # the sinks' libraries load only when used
 
     tracker, dispatcher = alerting(site)
@@ -184,7 +188,7 @@ def maintenance_end(ctx: click.Context, devices: tuple[str, ...], quick: bool) -
     """End maintenance and verify at once, printing the diff.
 
     Then restore the device, or approve its new state with
-    `plc-integrity baseline capture DEVICE --reason ...`.
+    `plc-integrity baseline capture DEVICE --key KEY --reason ...`.
     """
     from integrity.alerts import AlertRecord, end_maintenance
     from integrity.sweep import observe_results
@@ -211,7 +215,7 @@ def maintenance_end(ctx: click.Context, devices: tuple[str, ...], quick: bool) -
         click.echo(diff_report(r))
         if r.status is Status.DRIFT:
             click.echo(f"  next: restore {r.device}, or approve its new state with "
-                       f"`plc-integrity baseline capture {r.device} --reason ...`")
+                       f"`plc-integrity baseline capture {r.device} --key KEY --reason ...`")
     if alerts:
         click.echo(f"{len(alerts)} alert(s) raised")
     _report_sink_failures(delivery)
