@@ -177,6 +177,8 @@ def evaluate(device: Device, outcome: ReadOutcome | None, store,
     base = CheckResult(device=device.name, protocol=device.protocol, status=Status.OK,
                        checked_at=now, mode=mode)
     if isinstance(latest, NoBaselineError):
+        if outcome is not None and outcome.error is not None:
+            return unreachable_without_baseline(base, outcome.error)
         return base.replace(status=Status.NO_BASELINE, reason=latest.reason, message=str(latest))
     if isinstance(latest, BaselineInvalidError):
         return base.replace(status=Status.BASELINE_INVALID, reason=latest.reason,
@@ -201,6 +203,14 @@ def evaluate(device: Device, outcome: ReadOutcome | None, store,
                         fingerprint=capture.fingerprint,
                         differences=label_differences(comparison.differences, device.labels),
                         note=comparison.note)
+
+
+def unreachable_without_baseline(base: CheckResult, error: Exception) -> CheckResult:
+    """Could not check, and nothing to check against: the more serious of the
+    two (exit 3) is the status, so an unreachable device is never filed as
+    merely "not baselined"; the missing baseline is noted."""
+    return base.replace(status=Status.UNREACHABLE, reason=getattr(error, "reason", "error"),
+                        message=str(error), note="no baseline yet")
 
 
 def label_differences(differences: tuple[Difference, ...],
