@@ -119,9 +119,7 @@ def check_site(root: str | Path, environ: Mapping[str, str] | None = None) -> Co
             devices.append(dev)
 
     schedules = _tables(doc, "schedules", file, out)
-    from integrity.scheduler import parse_schedules
-    for table in schedules:
-        out.run(lambda t=table: parse_schedules([t], devices, file=file))
+    _schedules(schedules, devices, file, out)
 
     sinks = _sinks(_tables(doc, "alerts", file, out), file, root,
                    os.environ if environ is None else environ, out)
@@ -129,6 +127,33 @@ def check_site(root: str | Path, environ: Mapping[str, str] | None = None) -> Co
     if settings is not None:
         _store(root, settings, out)
     return ConfigReport(root, len(devices), len(schedules), sinks, trusted, tuple(out.problems))
+
+
+def _schedules(tables: list[dict], devices: list[Any], file: str, out: _Collector) -> None:
+    from integrity.scheduler import parse_schedules, parse_spec
+
+    good = 0
+    for i, table in enumerate(tables):
+        where = f"[[schedules]] entry {i + 1}"
+        # The timing first: a bad cron line is found even when no device loaded.
+        bad_spec = False
+        for mode in ("quick", "deep"):
+            if mode in table:
+                try:
+                    parse_spec(str(table[mode]))
+                except ValueError as exc:
+                    out.add(f"{where}: {exc}", file=file, field=mode)
+                    bad_spec = True
+        if bad_spec:
+            continue
+        try:
+            parse_schedules([table], devices, file=file)
+            good += 1
+        except ConfigError as exc:  # checked alone, the loader calls it entry 1
+            out.add(exc.message.replace("[[schedules]] entry 1", where, 1), file=file,
+                    device=exc.device, field=exc.field)
+    if good == len(tables):  # each fine alone; together they may overlap
+        out.run(lambda: parse_schedules(tables, devices, file=file))
 
 
 def _profiles(doc: Mapping[str, Any], file: str, out: _Collector) -> dict[str, Any]:
