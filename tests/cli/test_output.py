@@ -197,3 +197,20 @@ def test_the_daemon_log_line_names_devices_and_outcomes():
     assert sweep_log_line(report) == (
         "2026-11-30 08:15:30 quick sweep of 4 devices: vfd-hoist DRIFT, plc-hoist UNREACHABLE "
         "(timeout), 2 OK; exit 1, 0 alert(s)")
+
+
+def test_sweep_progress_follows_the_reads_in_flight(capsys):
+    from integrity.cli.ops import InFlight
+    from integrity.model import Device
+
+    devices = [Device(name=f"vfd-{i}", protocol="modbus", host="h", port=1) for i in range(4)]
+    progress = InFlight(devices, concurrency=2)
+    progress.start()
+    progress(1, 4, result("vfd-1", Status.OK))     # vfd-0 is slow; vfd-2 starts
+    progress(2, 4, result("vfd-2", Status.OK))     # vfd-3 starts
+    progress.clear()
+    assert capsys.readouterr().err == (
+        "\r[0/4] reading vfd-0, vfd-1"
+        "\r[1/4] reading vfd-0, vfd-2"
+        "\r[2/4] reading vfd-0, vfd-3"
+        "\r" + " " * 26 + "\r")
