@@ -143,6 +143,6 @@ def test_the_walkthrough_runs_as_written(tmp_path: Path) -> None:
     assert "holding[22]" in diff_text and "2250" in diff_text
     diff_doc = json.loads(out(next(i for s, i in index.items() if s.startswith(
         "plc-integrity diff vfd-hoist --json"))))
-    assert diff_doc["exit_code"] == 1
+    assert diff_doc["schema"] == 1 and diff_doc["exit_code"] == 1
     sweep = json.loads(out(index["plc-integrity sweep --tag crane-3 --json"]))
     assert sweep["exit_code"] == 0 and len(sweep["results"]) == 5
