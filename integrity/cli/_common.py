@@ -120,8 +120,9 @@ def trust_store(site: Site) -> Any:
 
 
 def signer_names(trust: Any) -> Any:
-    """keyid -> trust name, with trust/ read once for the whole command."""
-    return trust.snapshot().name_of
+    """keyid -> trust name, with trust/ read once for the whole command (a
+    TrustStore is snapshotted; a snapshot is used as it is)."""
+    return (trust.snapshot() if hasattr(trust, "snapshot") else trust).name_of
 
 
 def json_option(f: Any) -> Any:
