@@ -178,6 +178,8 @@ def evaluate(device: Device, outcome: ReadOutcome | None, store,
     base = CheckResult(device=device.name, protocol=device.protocol, status=Status.OK,
                        checked_at=now, mode=mode)
     if isinstance(latest, NoBaselineError):
+        if outcome is not None and outcome.error is not None:
+            return unreachable_without_baseline(base, outcome.error)
         return base.replace(status=Status.NO_BASELINE, reason=latest.reason, message=str(latest))
     if isinstance(latest, BaselineInvalidError):
         return base.replace(status=Status.BASELINE_INVALID, reason=latest.reason,
@@ -217,6 +219,14 @@ def _with_unproven(comparison: Any, capture: Capture) -> str | None:
     text = "not proven, the device refused to read: " + "; ".join(
         f"{key} ({why})" for key, why in sorted(unproven.items()))
     return f"{comparison.note}; {text}" if comparison.note else text
+
+
+def unreachable_without_baseline(base: CheckResult, error: Exception) -> CheckResult:
+    """Could not check, and nothing to check against: the more serious of the
+    two (exit 3) is the status, so an unreachable device is never filed as
+    merely "not baselined"; the missing baseline is noted."""
+    return base.replace(status=Status.UNREACHABLE, reason=getattr(error, "reason", "error"),
+                        message=str(error), note="no baseline yet")
 
 
 def label_differences(differences: tuple[Difference, ...],

@@ -14,7 +14,7 @@ from typing import Callable
 
 from integrity import check
 from integrity.model import Status, overall_exit_code
-from integrity.render import diff_report, results_table, short
+from integrity.render import diff_report, results_table, short, signer
 from integrity.site import init_site
 
 Echo = Callable[[str], None]
@@ -53,7 +53,8 @@ def run_demo(echo: Echo, *, keep: bool = False, plant_name: str = "crane") -> bo
             trust = TrustStore(site_root / "trust")
             trust.add(pub_path)
             key = SigningKey.load(key_path, None)
-            echo(f"   key {short(keyid, 16)} trusted in {site_root / 'trust'}")
+            echo(f"   key {signer(keyid, trust.snapshot().name_of)} trusted in "
+                 f"{site_root / 'trust'}")
             site = load_site(site_root)
 
             store = Store.open(site.store_url, heads_path=site.heads_path)
@@ -95,7 +96,7 @@ def run_demo(echo: Echo, *, keep: bool = False, plant_name: str = "crane") -> bo
                     r.status is Status.OK for r in after if r.device != ATTACKED_DEVICE))
 
                 _step(echo, f"plc-integrity diff {ATTACKED_DEVICE}")
-                echo(diff_report(hit[ATTACKED_DEVICE]))
+                echo(diff_report(hit[ATTACKED_DEVICE], names=trust.snapshot().name_of))
             finally:
                 store.close()
 

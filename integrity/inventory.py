@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from drivers.registry import driver_class
+from integrity.durations import config_seconds, parse_duration
 from integrity.errors import ConfigError
 from integrity.model import Device
 
@@ -93,20 +94,15 @@ class Site:
         raise ConfigError(f"no device named {name!r} in the inventory"
                           + (f" (known: {', '.join(d.name for d in self.devices)})" if self.devices else ""))
 
-    def select(self, names: tuple[str, ...] | list[str], all_: bool = False,
-               tag: str | None = None) -> list[Device]:
-        """The devices a command names.  Raises ConfigError for unknown names or an empty choice."""
-        if all_:
-            chosen = list(self.devices)
-        elif tag:
-            chosen = [d for d in self.devices if tag in d.tags]
-            if not chosen:
-                raise ConfigError(f"no device has tag {tag!r}")
-        else:
-            chosen = [self.device(n) for n in dict.fromkeys(names)]
-        if not chosen:
-            raise ConfigError("no devices chosen: name devices, or use --all")
-        return chosen
+    def select(self, names: tuple[str, ...] | list[str] = (), all_: bool = False,
+               tag: str | None = None, *, tags: tuple[str, ...] | list[str] = (),
+               default_all: bool = False) -> list[Device]:
+        """The devices a command names (names, patterns, tags or all: see
+        integrity.selection).  Raises ConfigError for a choice that matches nothing."""
+        from integrity.selection import select_devices
+
+        return select_devices(self.devices, names, all_, [*tags, *([tag] if tag else [])],
+                              default_all=default_all)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -163,16 +159,15 @@ def _settings(doc: Mapping[str, Any], file: str) -> Settings:
         if text == "off":
             remind_after = None
         else:
-            from integrity.cron import parse_duration
             try:
-                remind_after = parse_duration(str(text))
+                remind_after = parse_duration(text)
             except ValueError as exc:
                 raise ConfigError(f"{exc} (or \"off\")", file=file, field="remind_after") from None
     return Settings(
         store=store,
         remind_after=remind_after,
         store_check=_store_check(doc, file),
-        timeout=_number(table, "timeout", DEFAULT_TIMEOUT, float, 0.05, 300, file=file, device=None),
+        timeout=config_seconds(table, "timeout", DEFAULT_TIMEOUT, 0.05, 300, file=file),
         retries=_number(table, "retries", DEFAULT_RETRIES, int, 0, 10, file=file, device=None),
         concurrency=_number(table, "concurrency", DEFAULT_CONCURRENCY, int, 1, 1024, file=file,
                             device=None),
@@ -244,7 +239,7 @@ def _device(raw: Any, index: int, *, file: str, settings: Settings,
                                    file=file, device=name)
     return Device(
         name=name, protocol=protocol, host=host.strip(), port=port, options=options,
-        timeout=_number(table, "timeout", settings.timeout, float, 0.05, 300, file=file, device=name),
+        timeout=config_seconds(table, "timeout", settings.timeout, 0.05, 300, file=file, device=name),
         retries=_number(table, "retries", settings.retries, int, 0, 10, file=file, device=name),
         tags=tuple(tags), source=file,
         max_rps=_number(table, "max_rps", settings.max_rps, float, 1, 100000, file=file, device=name),

@@ -8,7 +8,7 @@ from typing import Any
 
 from integrity.errors import BaselineInvalidError, NoBaselineError
 from integrity.evidence import SiteWarning, site_warnings
-from integrity.render import short
+from integrity.render import short, signer as signer_label
 from integrity.scheduler import HEARTBEAT_NAME
 
 
@@ -65,7 +65,8 @@ class SiteStatus:
                 "warnings": [w.to_dict() for w in self.warnings],
                 "devices": [d.to_dict() for d in self.devices]}
 
-    def render(self) -> str:
+    def render(self, names: Any = None) -> str:
+        """The table for people; ``names`` maps a key id to its trust name."""
         beat = (f"last heartbeat {self.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC"
                 if self.heartbeat_at else "no heartbeat recorded")
         lines = [f"scheduler: {self.scheduler} ({beat})"]
@@ -80,7 +81,7 @@ class SiteStatus:
             state = d.state or d.last_status or "never checked"
             if d.maintenance_until:
                 state += " (maint.)"
-            base = (f"#{d.baseline_sequence} {short(d.baseline_id)} by {short(d.signer, 16)}"
+            base = (f"#{d.baseline_sequence} {short(d.baseline_id)} by {signer_label(d.signer, names)}"
                     if d.baseline_id else (d.baseline_problem or "none"))
             lines.append(f"{d.device:<{w}} {state:<16} {_t(d.since):<20} {_last(d):<37} "
                          f"{_t(d.next_due):<20} {base}")
@@ -104,6 +105,14 @@ def _t(iso: str | None) -> str:
     return iso[:19].replace("T", " ") if iso else "-"
 
 
+def _drift_baseline(check: dict[str, Any], *latest: Any) -> tuple[Any, Any, Any]:
+    # A drift was found against one baseline; a newer one captured since must
+    # not be shown as if the drift were about it.
+    if check.get("baseline_id"):
+        return check["baseline_id"], check.get("baseline_sequence"), check.get("signer")
+    return latest  # type: ignore[return-value]
+
+
 def collect_status(site: Any, store: Any, trust: Any, *, now: datetime) -> SiteStatus:
     records = store.alert_records()
     due = store.schedule_rows()
@@ -122,6 +131,8 @@ def collect_status(site: Any, store: Any, trust: Any, *, now: datetime) -> SiteS
             problem = f"INVALID ({b.reason})"
         else:
             baseline_id, seq, signer = b.id, b.manifest.sequence, b.keyid
+        if last and last[0].get("status") == "DRIFT":
+            baseline_id, seq, signer = _drift_baseline(last[0], baseline_id, seq, signer)
         until = rec.get("maintenance_until")
         if until and datetime.fromisoformat(until.replace("Z", "+00:00")) <= now:
             until = None

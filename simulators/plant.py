@@ -14,6 +14,12 @@ import tomli_w
 
 from simulators.base import IMAGES, SIMULATORS, Simulator, load_image, simulator_for
 
+# Tags the written inventory gives each device: the plant's own name as a site
+# would call it, and the device's role, so `sweep --tag crane-3` or `--tag drive`
+# work on the simulators exactly as on a real site.
+PLANT_TAGS = {"crane": "crane-3"}
+ROLES = {"modbus": "drive", "s7": "plc", "s7plus": "plc", "logix": "plc"}
+
 
 def plants(folder: Path = IMAGES) -> list[str]:
     """Plant names: folders holding device images.  Not every folder is one:
@@ -73,8 +79,13 @@ class Plant:
     def inventory_toml(self) -> str:
         header = (f"# Inventory of the simulated '{self.name}' plant, written by plc-integrity.\n"
                   "# Valid only while these simulators run: the ports come from the OS.\n")
-        tables = [s.inventory_entry() for s in self.simulators]
+        tables = [self.entry(s) for s in self.simulators]
         return header + "\n" + tomli_w.dumps({"devices": tables})
+
+    def entry(self, sim: Simulator) -> dict:
+        """The inventory table of one of this plant's simulators, with the plant's tags."""
+        tags = [PLANT_TAGS.get(self.name, self.name), ROLES.get(sim.protocol, sim.protocol)]
+        return {**sim.inventory_entry(), "tags": tags}
 
     def write_inventory(self, path: str | Path) -> None:
         Path(path).write_text(self.inventory_toml(), encoding="utf-8")

@@ -25,9 +25,10 @@ def cli() -> None:
     """
 
 
-from integrity.cli import baseline, demo, keys, ops, sim, site, store, verify, watch  # noqa: E402  (register commands)
+from integrity.cli import (baseline, config, demo, keys, maintenance, ops, sim,  # noqa: E402
+                           site, store, verify, watch)  # (register commands)
 
-for module in (site, keys, baseline, verify, ops, sim, demo, store, watch):
+for module in (site, config, keys, baseline, verify, ops, maintenance, sim, demo, store, watch):
     module.register(cli)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import click
+from click.shell_completion import CompletionItem
 
 from integrity.errors import PlcIntegrityError
 from integrity.inventory import Site, default_site_root, load_site
@@ -31,9 +32,18 @@ EXIT_INTERNAL = 70     # EX_SOFTWARE: never confusable with a finding
 EXIT_INTERRUPTED = 130
 
 
+SCHEMA = 1  # the version of every --json document's shape (docs/schemas/)
+
+
 class Group(click.Group):
     """Maps our own errors to a one-line message and their exit code.  With
-    --json, stdout still gets exactly one document: the error."""
+    --json, stdout still gets exactly one document: the error, usage errors
+    included.  Every command added gets --site too, so it is accepted before
+    or after the command's name."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        _add_site_option(cmd)
+        super().add_command(cmd, name)
 
     def invoke(self, ctx: click.Context) -> Any:
         wants_json = "--json" in ctx.args
@@ -45,17 +55,43 @@ class Group(click.Group):
                 emit_json({"exit_code": exc.exit_code, "error": str(exc),
                            "error_type": type(exc).__name__})
             ctx.exit(exc.exit_code)
+        except click.UsageError as exc:
+            if not wants_json:
+                raise
+            exc.show()
+            emit_json({"exit_code": exc.exit_code, "error": exc.format_message(),
+                       "error_type": "UsageError"})
+            ctx.exit(exc.exit_code)
+
+
+SITE_HELP = "Site folder (default: $PLC_INTEGRITY_SITE or the current folder)."
+
+
+def _site_callback(ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path | None:
+    obj = ctx.find_root().ensure_object(dict)
+    if value is not None:
+        obj["site_root"] = value         # given after the command: it wins
+    elif ctx.parent is None:
+        obj.setdefault("site_root", default_site_root())
+    return value
+
+
+def _site_param() -> click.Option:
+    return click.Option(["--site", "site"], type=click.Path(file_okay=False, path_type=Path),
+                        default=None, expose_value=False, is_eager=True, callback=_site_callback,
+                        help=SITE_HELP)
+
+
+def _add_site_option(cmd: click.Command) -> None:
+    if not any(p.name == "site" for p in cmd.params):
+        cmd.params.append(_site_param())
+    for sub in getattr(cmd, "commands", {}).values():
+        _add_site_option(sub)
 
 
 def site_option(f: Any) -> Any:
-    def callback(ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path:
-        root = value if value is not None else default_site_root()
-        ctx.ensure_object(dict)["site_root"] = root
-        return root
-
-    return click.option("--site", "site", type=click.Path(file_okay=False, path_type=Path),
-                        default=None, expose_value=False, is_eager=True, callback=callback,
-                        help="Site folder (default: $PLC_INTEGRITY_SITE or the current folder).")(f)
+    f.__click_params__ = [*getattr(f, "__click_params__", []), _site_param()]
+    return f
 
 
 def site_root(ctx: click.Context) -> Path:
@@ -87,6 +123,12 @@ def trust_store(site: Site, *, live: bool = False) -> Any:
     return trust if live else trust.snapshot()
 
 
+def signer_names(trust: Any) -> Any:
+    """keyid -> trust name, with trust/ read once for the whole command (a
+    TrustStore is snapshotted; a snapshot is used as it is)."""
+    return (trust.snapshot() if hasattr(trust, "snapshot") else trust).name_of
+
+
 def json_option(f: Any) -> Any:
     return click.option("--json", "as_json", is_flag=True,
                         help="Print exactly one JSON document on stdout.")(f)
@@ -98,10 +140,48 @@ def mode_option(f: Any) -> Any:
                              "Deep (default): read everything.")(f)
 
 
-def emit_json(doc: Any) -> None:
-    sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
+def emit_json(doc: dict[str, Any]) -> None:
+    """Print one --json document, stamped with the shape's version."""
+    sys.stdout.write(json.dumps({"schema": SCHEMA, **doc}, indent=2, ensure_ascii=False,
+                                sort_keys=True) + "\n")
 
 
-def selection_args(f: Any) -> Any:
-    f = click.option("--all", "all_", is_flag=True, help="Every device in the inventory.")(f)
-    return click.argument("devices", nargs=-1)(f)
+# -- device selection: one way for every command (integrity.selection) --------------------------
+
+def _completion_site(ctx: click.Context) -> Site | None:
+    try:
+        return open_site(ctx)
+    except Exception:  # noqa: BLE001 - completing must never fail loudly
+        return None
+
+
+def complete_devices(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
+    site = _completion_site(ctx)
+    return [CompletionItem(d.name) for d in (site.devices if site else ())
+            if d.name.startswith(incomplete)]
+
+
+def complete_tags(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
+    site = _completion_site(ctx)
+    tags = sorted({t for d in (site.devices if site else ()) for t in d.tags})
+    return [CompletionItem(t) for t in tags if t.startswith(incomplete)]
+
+
+def selection_args(f: Any = None, *, default_all: bool = False) -> Any:
+    """DEVICES... (names or patterns), --all and --tag, as every selecting command takes them."""
+    def decorate(f: Any) -> Any:
+        f = click.option("--tag", "tags", multiple=True, metavar="TAG",
+                         shell_complete=complete_tags,
+                         help="Devices carrying TAG (repeatable).")(f)
+        f = click.option("--all", "all_", is_flag=True,
+                         help="Every device in the inventory"
+                              + (" (the default)." if default_all else "."))(f)
+        return click.argument("devices", nargs=-1, metavar="[DEVICE|PATTERN]...",
+                              shell_complete=complete_devices)(f)
+
+    return decorate(f) if f is not None else decorate
+
+
+def chosen_devices(site: Site, devices: tuple[str, ...], all_: bool, tags: tuple[str, ...], *,
+                   default_all: bool = False) -> list[Any]:
+    return site.select(devices, all_, tags=tags, default_all=default_all)

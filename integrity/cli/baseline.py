@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from integrity import check
-from integrity.cli._common import (emit_json, json_option, mode_option, open_site, open_store,
-                                   selection_args, trust_store)
+from integrity.cli._common import (chosen_devices, complete_devices, emit_json, json_option,
+                                   mode_option, open_site, open_store, selection_args,
+                                   signer_names, trust_store)
 from integrity.cli.keys import read_passphrase
 from integrity.errors import BaselineInvalidError, ConfigError
 from integrity.model import Mode
-from integrity.render import short
+from integrity.render import columns, short, signer, when, word
 
 
 @click.group("baseline")
@@ -31,9 +33,11 @@ def baseline_group() -> None:
 @click.option("--allow-quick", is_flag=True,
               help="Let a quick capture replace a deep baseline (every later check would then "
                    "be held to the quick artifacts only).")
+@json_option
 @click.pass_context
-def capture_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, key_path: Path,
-                reason: str, passphrase_env: str | None, quick: bool, allow_quick: bool) -> None:
+def capture_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, tags: tuple[str, ...],
+                key_path: Path, reason: str, passphrase_env: str | None, quick: bool,
+                allow_quick: bool, as_json: bool) -> None:
     """Read devices now, sign what was read, and store it as their new baseline.
 
     \b
@@ -49,10 +53,9 @@ def capture_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, key_pa
         raise ConfigError("--reason must say why", field="--reason")
     check_reason(reason)  # before any device is read: a reason that cannot be signed costs no traffic
     site = open_site(ctx)
-    chosen = site.select(devices, all_)
+    chosen = chosen_devices(site, devices, all_, tags)
     key = SigningKey.load(key_path, read_passphrase(key_path, passphrase_env))
     mode = Mode.QUICK if quick else Mode.DEEP
-    failed = 0
     trust = trust_store(site)
     with open_store(site) as store:
         if mode is Mode.QUICK and not allow_quick:
@@ -66,9 +69,18 @@ def capture_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, key_pa
                                   field="--quick")
         outcomes = check.capture_baselines(chosen, store, trust, key, reason,
                                            mode=mode, concurrency=site.settings.concurrency)
+    failed = max([getattr(o.error, "exit_code", 3) for o in outcomes if o.error is not None],
+                 default=0)
+    if as_json:
+        emit_json({"exit_code": failed, "mode": mode.value, "reason": reason,
+                   "captured": [_captured(o) for o in outcomes if o.error is None],
+                   "failed": [{"device": o.device.name, "error": str(o.error),
+                               "exit_code": getattr(o.error, "exit_code", 3)}
+                              for o in outcomes if o.error is not None]})
+        ctx.exit(failed)
+    by = signer(key.keyid, signer_names(trust))
     for o in outcomes:
         if o.error is not None:
-            failed = max(failed, getattr(o.error, "exit_code", 3))
             click.echo(f"{o.device.name}: NOT captured: {o.error}", err=True)
             continue
         cap, b = o.capture, o.baseline
@@ -78,12 +90,19 @@ def capture_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, key_pa
         summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
         click.echo(f"{o.device.name}: baseline #{b.manifest.sequence} {short(b.id)} "
                    f"({len(cap.artifacts)} artifacts: {summary}; {mode.value}) "
-                   f"fingerprint {short(cap.fingerprint)} signed by {short(key.keyid, 16)}")
+                   f"fingerprint {short(cap.fingerprint)} signed by {by}")
     ctx.exit(failed)
 
 
+def _captured(o: Any) -> dict[str, Any]:
+    b = o.baseline
+    return {"device": o.device.name, "baseline_id": b.id, "sequence": b.manifest.sequence,
+            "fingerprint": o.capture.fingerprint, "artifacts": len(o.capture.artifacts),
+            "signer": b.keyid}
+
+
 @baseline_group.command("show")
-@click.argument("device")
+@click.argument("device", shell_complete=complete_devices)
 @json_option
 @click.pass_context
 def show_cmd(ctx: click.Context, device: str, as_json: bool) -> None:
@@ -91,50 +110,67 @@ def show_cmd(ctx: click.Context, device: str, as_json: bool) -> None:
 
     Its signature, hash chain and every artifact content are checked: a
     content that was edited or deleted in the store is exit 5.
+
+    \b
+    Example:
+      plc-integrity baseline show vfd-hoist
     """
     site = open_site(ctx)
     site.device(device)
+    trust = trust_store(site)
     with open_store(site) as store:
-        b = store.latest(device, trust_store(site))
+        b = store.latest(device, trust)
         store.load_artifacts(b)  # re-hashes every content shown; StoreTamperedError → exit 5
     m = b.manifest
     if as_json:
         emit_json({"id": b.id, "keyid": b.keyid, "verified": True, "contents_verified": True,
                    "manifest": m.to_dict()})
         return
-    click.echo(f"baseline #{m.sequence} of {m.device} ({m.protocol})  id {b.id}")
-    click.echo(f"  signed by  {b.keyid}  at {m.signed_at.isoformat()}")
-    click.echo(f"  captured   {m.captured_at.isoformat()}  mode {m.mode}")
-    click.echo(f"  reason     {m.reason}")
-    click.echo(f"  previous   {m.previous or '-'}")
-    click.echo(f"  fingerprint {m.fingerprint}")
-    for a in m.artifacts:
-        click.echo(f"    {a.key:<32} {a.kind:<10} {a.size:>8} B  {short(a.digest, 16)}")
+    click.echo(f"baseline #{m.sequence} of {m.device} ({m.protocol})")
+    for label, value in (("id", b.id),
+                         ("signed by", f"{signer(b.keyid, signer_names(trust))}  "
+                                       f"at {when(m.signed_at)}"),
+                         ("captured", f"{when(m.captured_at)}  mode {word(m.mode)}"),
+                         ("reason", m.reason),
+                         ("previous", m.previous or "-"),
+                         ("fingerprint", m.fingerprint)):
+        click.echo(f"  {label:<12}{value}")
+    rows = [(a.key, word(a.kind), str(a.size), short(a.digest, 16)) for a in m.artifacts]
+    click.echo(f"  {len(rows)} artifact{'s' if len(rows) != 1 else ''}:")
+    click.echo(columns([("KEY", "KIND", "BYTES", "SHA-256"), *rows], indent=4, right={2}))
 
 
 @baseline_group.command("history")
-@click.argument("device")
+@click.argument("device", shell_complete=complete_devices)
 @json_option
 @click.pass_context
 def history_cmd(ctx: click.Context, device: str, as_json: bool) -> None:
-    """List every baseline of a device, each verified; exit 5 if any fails."""
+    """List every baseline of a device, each verified; exit 5 if any fails.
+
+    \b
+    Example:
+      plc-integrity baseline history vfd-hoist
+    """
     site = open_site(ctx)
     site.device(device)
+    trust = trust_store(site)
     with open_store(site) as store:
-        entries = store.history(device, trust_store(site))
+        entries = store.history(device, trust)
     bad = [e for e in entries if not e.ok]
+    code = BaselineInvalidError.exit_code if bad else 0
     if as_json:
-        emit_json({"device": device, "baselines": [e.to_dict() for e in entries],
-                   "valid": not bad})
-    else:
-        if not entries:
-            click.echo(f"{device}: no baselines")
-        for e in entries:
-            status = "ok" if e.ok else f"INVALID: {e.problem}"
-            click.echo(f"#{e.sequence:<4} {short(e.id)}  {e.signed_at or '-'}  "
-                       f"{short(e.keyid, 16)}  {e.reason!r}  {status}")
-    if bad:
-        ctx.exit(BaselineInvalidError.exit_code)
+        emit_json({"exit_code": code, "device": device,
+                   "baselines": [e.to_dict() for e in entries], "valid": not bad})
+        ctx.exit(code)
+    if not entries:
+        click.echo(f"{device}: no baselines")
+    names = signer_names(trust)
+    rows = [(f"#{e.sequence}", short(e.id), when(e.signed_at),
+             signer(e.keyid, names) if e.keyid else "-",
+             "ok" if e.ok else f"INVALID: {e.problem}", e.reason or "") for e in entries]
+    if rows:
+        click.echo(columns([("#", "ID", "SIGNED (UTC)", "SIGNER", "STATE", "REASON"), *rows]))
+    ctx.exit(code)
 
 
 def register(cli: click.Group) -> None:

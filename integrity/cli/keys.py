@@ -8,8 +8,9 @@ from pathlib import Path
 
 import click
 
-from integrity.cli._common import open_site, site_root, trust_store
+from integrity.cli._common import emit_json, json_option, open_site, site_root, trust_store
 from integrity.errors import ConfigError, KeyFileError
+from integrity.render import KEYID_SHOWN, signer
 
 
 def passphrase_from_env(var: str) -> bytes:
@@ -86,18 +87,30 @@ def create_cmd(ctx: click.Context, name: str, out: Path, trust: bool, passphrase
 
 
 @keys_group.command("list")
+@json_option
 @click.pass_context
-def list_cmd(ctx: click.Context) -> None:
-    """List the public keys this site trusts to sign baselines."""
+def list_cmd(ctx: click.Context, as_json: bool) -> None:
+    """List the public keys this site trusts to sign baselines.
+
+    \b
+    Example:
+      plc-integrity keys list
+    """
     site = open_site(ctx)
     trust = trust_store(site)
     keys = trust.keys()
+    problems = trust.problems()
+    if as_json:
+        emit_json({"keys": [{"keyid": k, "name": n, "path": str(p)} for k, n, p in keys],
+                   "problems": [{"path": str(p), "problem": why} for p, why in problems]})
+        return
     if not keys:
         click.echo(f"no trusted keys in {site.trust_dir}")
+    width = max([len(name) for _, name, _ in keys] + [4])
     for keyid, name, path in keys:
-        click.echo(f"{keyid[:16]}  {name:<20} {path}")
+        click.echo(f"{signer(keyid):<{KEYID_SHOWN}}  {name:<{width}}  {path}")
     # A file in trust/ that is not a usable key trusts nobody: say so.
-    for path, problem in trust.problems():
+    for path, problem in problems:
         click.echo(f"unusable  {path}: {problem}", err=True)
 
 

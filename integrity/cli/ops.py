@@ -1,36 +1,66 @@
-"""plc-integrity sweep | run | maintenance | status — unattended operation."""
+"""plc-integrity sweep | run | status | events — unattended operation."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
+from typing import Any
 
 import click
 
-from integrity import check
-from integrity.cli._common import (EXIT_CODES_HELP, emit_json, json_option, mode_option,
-                                   open_site, open_store, selection_args, trust_store)
+from integrity.cli._common import (EXIT_CODES_HELP, chosen_devices, emit_json, json_option,
+                                   mode_option, open_site, open_store, selection_args,
+                                   signer_names, trust_store)
 from integrity.errors import ConfigError
-from integrity.model import Mode, Status, overall_exit_code
-from integrity.render import diff_report, results_table
+from integrity.model import Device, Mode
+from integrity.render import in_flight_line, results_table, sweep_log_line, when
 
 
-def _report_sink_failures(delivery) -> None:
+def report_sink_failures(delivery: Any) -> None:
     # On stderr, so a sweep's table (or its one JSON document) stays clean.
     if delivery is not None and not delivery.ok:
         for f in delivery.failures:
             click.echo(f"alert sink {f.sink} failed: {f.error}", err=True)
 
 
+class InFlight:
+    """Progress on a terminal: the devices still being read, not the last one done.
+
+    Reads start in the order given, at most ``concurrency`` at a time, so after
+    ``done`` results the first ``done + concurrency`` devices have started.
+    """
+
+    def __init__(self, devices: list[Device], concurrency: int) -> None:
+        self.names = [d.name for d in devices]
+        self.concurrency = concurrency
+        self.finished: set[str] = set()
+        self.shown = 0
+
+    def show(self, text: str) -> None:
+        click.echo("\r" + text.ljust(self.shown), nl=False, err=True)
+        self.shown = len(text)
+
+    def start(self) -> None:
+        self.show(in_flight_line(0, len(self.names), self.names[:self.concurrency]))
+
+    def __call__(self, done: int, total: int, result: Any) -> None:
+        self.finished.add(result.device)
+        started = self.names[:done + self.concurrency]
+        self.show(in_flight_line(done, total, [n for n in started if n not in self.finished]))
+
+    def clear(self) -> None:
+        click.echo("\r" + " " * self.shown + "\r", nl=False, err=True)
+
+
 @click.command("sweep", epilog=EXIT_CODES_HELP)
 @selection_args
-@click.option("--tag", help="Every device carrying this tag.")
 @mode_option
 @json_option
 @click.pass_context
-def sweep_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, tag: str | None,
+def sweep_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, tags: tuple[str, ...],
               quick: bool, as_json: bool) -> None:
     """Check devices concurrently, record every result, and send alerts.
 
@@ -39,32 +69,34 @@ def sweep_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, tag: str
       plc-integrity sweep --all --quick
       plc-integrity sweep --tag crane-3 --deep --json
     """
-    from integrity.sweep import run_sweep
+    from integrity.sweep import alerting, run_sweep  # the sinks' libraries load only when used
 
     site = open_site(ctx)
-    chosen = site.select(devices, all_, tag)
-    from integrity.sweep import alerting  # the sinks' libraries load only when used
-
+    chosen = chosen_devices(site, devices, all_, tags)
     tracker, dispatcher = alerting(site)
-    show_progress = sys.stdout.isatty() and not as_json
-
-    def progress(done: int, total: int, result) -> None:
-        click.echo(f"\r[{done}/{total}] {result.device:<24}", nl=False, err=True)
-
+    progress = InFlight(chosen, site.settings.concurrency) \
+        if sys.stdout.isatty() and not as_json else None
+    if progress:
+        progress.start()
     with open_store(site) as store:
         report = run_sweep(chosen, store, trust_store(site), mode=Mode.QUICK if quick else Mode.DEEP,
                            concurrency=site.settings.concurrency, tracker=tracker,
-                           dispatcher=dispatcher, progress=progress if show_progress else None)
-    if show_progress:
-        click.echo("\r" + " " * 40 + "\r", nl=False, err=True)
+                           dispatcher=dispatcher, progress=progress)
+    if progress:
+        progress.clear()
     if as_json:
         emit_json(report.to_dict())
     else:
         click.echo(results_table(report.results))
         if report.alerts:
             click.echo(f"{len(report.alerts)} alert(s) raised")
-        _report_sink_failures(report.delivery)
+        report_sink_failures(report.delivery)
     ctx.exit(report.exit_code)
+
+
+NO_SCHEDULES = ("no [[schedules]]: nothing to run.  Add one to site.toml, e.g.\n"
+                "  [[schedules]]\n  devices = [\"*\"]\n  quick = \"15m\"\n  deep = \"0 2 * * *\"\n"
+                "(a site made by `plc-integrity init` carries this example, commented out)")
 
 
 @click.command("run")
@@ -77,34 +109,39 @@ def run_cmd(ctx: click.Context, once: bool, grace: float) -> None:
     """Run the scheduler in the foreground: sweeps per [[schedules]], alerts per [[alerts]].
 
     Stops gracefully on SIGTERM or Ctrl-C: in-flight checks get a grace period
-    to finish, and whether they finished or were abandoned is recorded.
+    to finish, and whether they finished or were abandoned is recorded
+    (`plc-integrity events` lists it).
 
     \b
     Example (see the README for systemd units):
       plc-integrity --site /srv/plc-integrity run
     """
+    from integrity.daemon_log import record_sink_failures
     from integrity.scheduler import Daemon, parse_schedules
+    from integrity.sweep import alerting  # the sinks' libraries load only when used
 
     site = open_site(ctx)
     jobs = parse_schedules(site.schedules, site.devices, file=str(site.root / "site.toml"))
     if not jobs:
-        raise ConfigError("no [[schedules]] in site.toml: nothing to run", field="schedules")
-    from integrity.sweep import alerting  # the sinks' libraries load only when used
-
+        raise ConfigError(NO_SCHEDULES, file=str(site.root / "site.toml"), field="schedules")
     from integrity.evidence import EvidenceWatch
 
     tracker, dispatcher = alerting(site)
     with open_store(site) as store:
         store.forget_jobs({j.key for j in jobs})
         trust = trust_store(site, live=True)
+
+        def on_report(report: Any) -> None:
+            click.echo(sweep_log_line(report))
+            report_sink_failures(report.delivery)
+            record_sink_failures(store, report)
+
         daemon = Daemon(site.devices, jobs, store, trust, tracker=tracker,
                         dispatcher=dispatcher, concurrency=site.settings.concurrency,
                         grace=grace,
                         watch=EvidenceWatch(store, trust, site.settings.store_check,
                                             dispatcher=dispatcher),
-                        on_report=lambda r: click.echo(
-                            f"{r.started_at:%Y-%m-%dT%H:%M:%SZ} {r.mode.value} sweep of "
-                            f"{len(r.results)}: exit {r.exit_code}, {len(r.alerts)} alert(s)"))
+                        on_report=on_report)
         handlers = {s: signal.signal(s, lambda *_: daemon.stop_event.set())
                     for s in (signal.SIGTERM, signal.SIGINT)}
         try:
@@ -124,122 +161,63 @@ def run_cmd(ctx: click.Context, once: bool, grace: float) -> None:
         os._exit(0)
 
 
-@click.group("maintenance")
-def maintenance_group() -> None:
-    """Approved maintenance: hold back drift alerts, then verify at the end."""
-
-
-def _parse_until(until: str | None, now: datetime) -> datetime:
-    from integrity.alerts.tracker import MAX_MAINTENANCE
-    from integrity.cron import parse_duration
-
-    if until is None:
-        return now + timedelta(hours=8)
-    try:
-        end = now + parse_duration(until)
-    except ValueError:
-        try:
-            ts = datetime.fromisoformat(until)
-        except ValueError:
-            raise click.BadParameter("give a duration (4h, 90m) or an ISO time "
-                                     "(2026-11-25T18:00+00:00)", param_hint="--until") from None
-        if ts.tzinfo is None:
-            ts = ts.astimezone()  # a local wall-clock time, as an engineer would type it
-        end = ts.astimezone(timezone.utc)
-    if end <= now:
-        raise click.BadParameter("is in the past", param_hint="--until")
-    if end > now + MAX_MAINTENANCE:
-        raise click.BadParameter(f"a window may last at most {MAX_MAINTENANCE.days} days; "
-                                 "start a new one when it ends", param_hint="--until")
-    return end
-
-
-@maintenance_group.command("start")
-@click.argument("devices", nargs=-1, required=True)
-@click.option("--reason", required=True, help="Work order or why (kept with the window).")
-@click.option("--until", help="When the window ends on its own: a duration (4h) or an ISO "
-                              "time. Default 8h.")
-@click.pass_context
-def maintenance_start(ctx: click.Context, devices: tuple[str, ...], reason: str,
-                      until: str | None) -> None:
-    """Suppress drift alerts for devices while they are worked on; checks still run."""
-    from integrity.alerts import AlertRecord, start_maintenance
-
-    if not reason.strip():
-        raise click.BadParameter("must say why the window exists", param_hint="--reason")
-    site = open_site(ctx)
-    chosen = site.select(devices)
-    now = datetime.now(timezone.utc)
-    end = _parse_until(until, now)
-    with open_store(site) as store:
-        for d in chosen:
-            raw = store.alert_record(d.name)
-            record = start_maintenance(AlertRecord.from_dict(raw) if raw else None, d.name,
-                                       until=end, reason=reason, now=now)
-            store.save_alert_record(d.name, record.to_dict(), now=now)
-            store.add_event(now, "maintenance-start", f"{d.name} until {end.isoformat()}: {reason}")
-            click.echo(f"{d.name}: maintenance until {end:%Y-%m-%d %H:%M} UTC ({reason})")
-
-
-@maintenance_group.command("end", epilog=EXIT_CODES_HELP)
-@click.argument("devices", nargs=-1, required=True)
-@mode_option
-@click.pass_context
-def maintenance_end(ctx: click.Context, devices: tuple[str, ...], quick: bool) -> None:
-    """End maintenance and verify at once, printing the diff.
-
-    Then restore the device, or approve its new state with
-    `plc-integrity baseline capture DEVICE --reason ...`.
-    """
-    from integrity.alerts import AlertRecord, end_maintenance
-    from integrity.sweep import observe_results
-
-    site = open_site(ctx)
-    chosen = site.select(devices)
-    from integrity.sweep import alerting  # the sinks' libraries load only when used
-
-    tracker, dispatcher = alerting(site)
-    now = datetime.now(timezone.utc)
-    with open_store(site) as store:
-        for d in chosen:
-            raw = store.alert_record(d.name)
-            if raw:
-                store.save_alert_record(d.name, end_maintenance(AlertRecord.from_dict(raw)).to_dict(),
-                                        now=now)
-            store.add_event(now, "maintenance-end", d.name)
-        results = check.verify(chosen, store, trust_store(site),
-                               mode=Mode.QUICK if quick else Mode.DEEP, now=now,
-                               concurrency=site.settings.concurrency)
-        alerts = observe_results(results, store, tracker, now)
-    delivery = dispatcher.dispatch(alerts) if (dispatcher and alerts) else None
-    for r in results:
-        click.echo(diff_report(r))
-        if r.status is Status.DRIFT:
-            click.echo(f"  next: restore {r.device}, or approve its new state with "
-                       f"`plc-integrity baseline capture {r.device} --reason ...`")
-    if alerts:
-        click.echo(f"{len(alerts)} alert(s) raised")
-    _report_sink_failures(delivery)
-    ctx.exit(overall_exit_code([r.status for r in results]))
-
-
 @click.command("status")
+@selection_args(default_all=True)
 @json_option
 @click.pass_context
-def status_cmd(ctx: click.Context, as_json: bool) -> None:
-    """One row per device: state, since when, last check, next due, baseline and signer."""
+def status_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, tags: tuple[str, ...],
+               as_json: bool) -> None:
+    """One row per device: state, since when, last check, next due, baseline and signer.
+
+    \b
+    Examples:
+      plc-integrity status
+      plc-integrity status --tag crane-3 --json
+    """
+    from integrity.config_check import check_alert_tables
     from integrity.status import collect_status
 
     site = open_site(ctx)
+    # A broken [[alerts]] table would silently send nothing: say so here too.
+    check_alert_tables(site)
+    chosen = chosen_devices(site, devices, all_, tags, default_all=True)
+    trust = trust_store(site)
     with open_store(site) as store:
-        status = collect_status(site, store, trust_store(site), now=datetime.now(timezone.utc))
+        status = collect_status(dataclasses.replace(site, devices=tuple(chosen)), store, trust,
+                                now=datetime.now(timezone.utc))
     if as_json:
         emit_json(status.to_dict())
         return
-    click.echo(status.render())
+    click.echo(status.render(signer_names(trust)))
+
+
+@click.command("events")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
+              help="How many of the newest events.")
+@json_option
+@click.pass_context
+def events_cmd(ctx: click.Context, limit: int, as_json: bool) -> None:
+    """What the daemon and maintenance recorded: starts, stops, abandoned work, sink failures.
+
+    Oldest first, like a log.
+
+    \b
+    Example:
+      plc-integrity events --limit 20
+    """
+    site = open_site(ctx)
+    with open_store(site) as store:
+        events = list(reversed(store.events(limit)))
+    if as_json:
+        emit_json({"events": events})
+        return
+    if not events:
+        click.echo("no events recorded")
+    width = max([len(e["kind"]) for e in events] + [4])
+    for e in events:
+        click.echo(f"{when(e['at'])}  {e['kind']:<{width}}  {e['detail']}".rstrip())
 
 
 def register(cli: click.Group) -> None:
-    for cmd in (sweep_cmd, run_cmd, maintenance_group, status_cmd):
+    for cmd in (sweep_cmd, run_cmd, status_cmd, events_cmd):
         cli.add_command(cmd)
-

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -45,6 +46,8 @@ def start_cmd(plant: str, inventory_out: Path | None) -> None:
             if inventory_out:
                 click.echo(f"inventory written to {inventory_out}")
             click.echo("ready", nl=True)
+            # A script waiting for "ready" reads a pipe, which Python buffers.
+            sys.stdout.flush()
             while not stop.wait(0.5):
                 pass
             click.echo("stopping")

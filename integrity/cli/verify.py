@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 from integrity import check
-from integrity.cli._common import (EXIT_CODES_HELP, emit_json, json_option, mode_option,
-                                   open_site, open_store, selection_args, trust_store)
+from integrity.cli._common import (EXIT_CODES_HELP, chosen_devices, emit_json, json_option,
+                                   mode_option, open_site, open_store, selection_args,
+                                   signer_names, trust_store)
 from integrity.model import Mode, overall_exit_code
 from integrity.render import diff_report, results_table
 
@@ -16,18 +17,19 @@ from integrity.render import diff_report, results_table
 @mode_option
 @json_option
 @click.pass_context
-def verify_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, quick: bool,
-               as_json: bool) -> None:
+def verify_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, tags: tuple[str, ...],
+               quick: bool, as_json: bool) -> None:
     """Read devices now and compare them with their latest valid baselines.
 
     \b
-    Example:
+    Examples:
       plc-integrity verify --all
+      plc-integrity verify 'vfd-*' --tag crane-3 --quick
     """
     from integrity.evidence import site_warnings
 
     site = open_site(ctx)
-    chosen = site.select(devices, all_)
+    chosen = chosen_devices(site, devices, all_, tags)
     trust = trust_store(site)
     with open_store(site) as store:
         results = check.verify(chosen, store, trust, mode=Mode.QUICK if quick else Mode.DEEP,
@@ -45,27 +47,31 @@ def verify_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, quick: 
 
 
 @click.command("diff", epilog=EXIT_CODES_HELP)
-@click.argument("device")
+@selection_args
 @mode_option
 @json_option
 @click.pass_context
-def diff_cmd(ctx: click.Context, device: str, quick: bool, as_json: bool) -> None:
-    """Show what differs between a device and its baseline, value by value.
+def diff_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, tags: tuple[str, ...],
+             quick: bool, as_json: bool) -> None:
+    """Show what differs between devices and their baselines, value by value.
 
     \b
     Example:
       plc-integrity diff vfd-hoist
     """
     site = open_site(ctx)
-    dev = site.device(device)
+    chosen = chosen_devices(site, devices, all_, tags)
+    trust = trust_store(site)
     with open_store(site) as store:
-        [result] = check.verify([dev], store, trust_store(site),
-                                mode=Mode.QUICK if quick else Mode.DEEP)
+        results = check.verify(chosen, store, trust, mode=Mode.QUICK if quick else Mode.DEEP,
+                               concurrency=site.settings.concurrency)
+    code = overall_exit_code([r.status for r in results])
     if as_json:
-        emit_json(result.to_dict())
+        emit_json({"exit_code": code, "results": [r.to_dict() for r in results]})
     else:
-        click.echo(diff_report(result))
-    ctx.exit(result.exit_code)
+        names = signer_names(trust)
+        click.echo("\n".join(diff_report(r, names=names) for r in results))
+    ctx.exit(code)
 
 
 def register(cli: click.Group) -> None:

@@ -12,7 +12,7 @@ def test_keys_create_trust_and_list(run, site, tmp_path):
     keyid = r.output.split()[2]
     assert len(keyid) == 64
     r = run("keys", "list")
-    assert keyid[:16] in r.output
+    assert f"{keyid[:8]}  bob " in r.output
 
 
 def test_keys_create_with_passphrase_env_and_capture(run, site, drive, inventory, tmp_path,
@@ -53,5 +53,5 @@ def test_capture_with_untrusted_key_is_refused(run, site, drive, inventory, tmp_
 def test_keys_list_names_unusable_files_in_trust(run, site):
     (site.root / "trust" / "zz.pub").write_text("not a key")
     r = run("keys", "list")
-    assert r.exit_code == 0 and site.keyid[:16] in r.output
+    assert r.exit_code == 0 and f"{site.keyid[:8]}  tester" in r.output
     assert "unusable" in r.output and "zz.pub" in r.output

@@ -21,7 +21,7 @@ def test_written_inventory_reads_back_exactly(name):
     plant = Plant("crane")  # not started: entries carry port 0, enough to write
     plant.simulators[0].name = name
     written = tomllib.loads(plant.inventory_toml())["devices"]
-    assert written == [sim.inventory_entry() for sim in plant]
+    assert written == [plant.entry(sim) for sim in plant]
     assert written[0]["name"] == name
 
 

@@ -58,6 +58,7 @@ def test_udt_member_added_is_drift_naming_the_udt(run, baselined):
     r = run("verify", "plc-gantry")
     assert r.exit_code == 1 and "modified udt/DriveParams" in r.output, r.output
     code, doc = run.json("diff", "plc-gantry")
+    [doc] = doc["results"]  # diff takes many devices: one result each
     assert code == 1
     udt = values(differences(doc)["udt/DriveParams"])
     assert udt["members.JerkLimit"][0] is None and udt["members.JerkLimit"][1]["type"] == "REAL"
@@ -68,6 +69,7 @@ def test_max_speed_written_by_an_attacker_names_the_tag_with_both_values(run, ba
     attacker_write_tag("127.0.0.1", baselined.port, "Gantry_MaxSpeed", 4.0)
     assert run("verify", "plc-gantry").exit_code == 1
     code, doc = run.json("diff", "plc-gantry")
+    [doc] = doc["results"]  # diff takes many devices: one result each
     assert code == 1 and doc["status"] == "DRIFT"
     assert list(differences(doc)) == ["config"]
     assert values(differences(doc)["config"]) == {"Gantry_MaxSpeed": (2.5, 4.0)}

@@ -48,6 +48,7 @@ def test_one_bit_in_fc_mc7_is_drift_on_that_block_only(run, baselined):
     assert r.exit_code == 1, r.output
     assert "DRIFT" in r.output and "modified blocks/FC/10" in r.output
     code, doc = run.json("diff", "plc-hoist")
+    [doc] = doc["results"]  # diff takes many devices: one result each
     assert code == 1 and doc["mode"] == "deep"
     assert keys(doc) == ["blocks/FC/10"]  # not its info: header and footer were kept
     [change] = doc["differences"][0]["values"]

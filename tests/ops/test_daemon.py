@@ -159,7 +159,7 @@ def test_run_once_through_the_cli_checks_what_is_due(run, site, helpers, fleet):
     r = run("run", "--once")
     assert r.exit_code == 0, r.output
     assert "scheduler started: 2 jobs" in r.output
-    assert "quick sweep of 2: exit 0, 0 alert(s)" in r.output
+    assert "quick sweep of 2 devices: 2 OK; exit 0, 0 alert(s)" in r.output
     status = run("status", "--json")
     import json
 

@@ -48,7 +48,7 @@ def test_maintenance_holds_back_drift_alerts_and_end_verifies_and_prints_the_dif
     r = run("maintenance", "end", "vfd-hoist")
     assert r.exit_code == 1, r.output
     assert f"holding[{start + 17}]: {values[17]} -> {values[17] + 5}" in r.output
-    assert "baseline capture vfd-hoist --reason" in r.output
+    assert "baseline capture vfd-hoist --key KEY --reason" in r.output
     assert "1 alert(s) raised" in r.output
     assert alerts(helpers, site) == [("STATE_CHANGE", "DRIFT")]
     [row] = json.loads(run("status", "--json").stdout)["devices"]

@@ -1,0 +1,58 @@
+"""Durations as people write them, wherever a time is configured.
+
+``1.5s``, ``500ms``, ``15m``, ``1h30m``, ``2d``, or a plain number of seconds
+(``timeout = 1.5`` in TOML).  One parser, so ``timeout``, ``remind_after`` and
+``--until`` read the same way.  A string without a unit is refused: ``"15"``
+could mean seconds or minutes, and a guess would be a silent error.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import timedelta
+from typing import Any, Mapping
+
+from integrity.errors import ConfigError
+
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+EXAMPLES = "1.5s, 500ms, 15m, 1h30m, 2d or a number of seconds"
+
+
+def parse_duration(value: Any) -> timedelta:
+    """A positive duration from a string with units or a number of seconds.
+
+    Raises ValueError saying what is accepted.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration like {EXAMPLES}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip().lower().replace(" ", "")
+        if not text or _PART.sub("", text):
+            raise ValueError(f"{value!r} is not a duration like {EXAMPLES}")
+        seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(text))
+    else:
+        raise ValueError(f"{value!r} is not a duration like {EXAMPLES}")
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"{value!r} must be longer than zero")
+    return timedelta(seconds=seconds)
+
+
+def config_seconds(table: Mapping[str, Any], key: str, default: float, lo: float, hi: float, *,
+                   file: str | None, device: str | None = None) -> float:
+    """``table[key]`` (or ``default``) as seconds within [lo, hi].  Raises ConfigError
+    naming the file, device and field."""
+    if key not in table:
+        return default
+    value = table[key]
+    try:
+        seconds = parse_duration(value).total_seconds()
+    except ValueError as exc:
+        raise ConfigError(str(exc), file=file, device=device, field=key) from None
+    if not lo <= seconds <= hi:
+        raise ConfigError(f"must be between {lo:g} s and {hi:g} s, got {value!r}",
+                          file=file, device=device, field=key)
+    return seconds
