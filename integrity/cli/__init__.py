@@ -26,8 +26,9 @@ def cli() -> None:
 
 
 from integrity.cli import baseline, demo, keys, ops, sim, site, verify  # noqa: E402  (register commands)
+from integrity.cli import backup, restore  # noqa: E402  (offline backups; restore writes)
 
-for module in (site, keys, baseline, verify, ops, sim, demo):
+for module in (site, keys, baseline, verify, ops, sim, demo, backup, restore):
     module.register(cli)
 
 
