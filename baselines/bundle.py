@@ -35,6 +35,7 @@ FORMAT_VERSION = 1
 INDEX = "index.json"
 INDEX_SIG = "index.sig"
 SUMS = "SHA256SUMS"
+_BATCH_BYTES = 2 << 20
 
 
 def verified_history(store: Any, device: str, trust: TrustStore) -> list[Baseline]:
@@ -46,6 +47,29 @@ def verified_history(store: Any, device: str, trust: TrustStore) -> list[Baselin
     """
     with store._tx(f"reading baselines of {device}") as conn:  # noqa: SLF001 - see docstring
         return store._verified(conn, device, trust)  # noqa: SLF001
+
+
+def _contents(store: Any, blobs: dict[str, tuple[int, str]]) -> Iterable[tuple[str, bytes]]:
+    """Blob contents in digest order, fetched (and re-hashed by the store) a batch
+    at a time: one transaction per batch, never more than ~2 MiB held at once."""
+    from integrity.errors import StoreTamperedError
+
+    batch: list[str] = []
+    held = 0
+    order = sorted(blobs)
+    for i, digest in enumerate(order):
+        batch.append(digest)
+        held += blobs[digest][0]
+        if held < _BATCH_BYTES and len(batch) < 500 and i + 1 < len(order):
+            continue
+        with store._tx("reading artifact contents") as conn:  # noqa: SLF001
+            found = store._fetch_blobs(conn, batch)  # noqa: SLF001
+        for d in batch:
+            if d not in found:
+                raise StoreTamperedError(f"not exported: artifact content {d[:16]} is missing "
+                                         "from the store")
+            yield d, found[d]
+        batch, held = [], 0
 
 
 @dataclass(frozen=True)
@@ -74,17 +98,23 @@ def export_bundle(store: Any, trust: TrustStore, devices: Iterable[str], out: Bi
     snapshot = trust.snapshot()
     histories: dict[str, list[Baseline]] = {}
     skipped = []
-    for device in sorted(set(devices)):
-        try:
-            history = verified_history(store, device, snapshot)
-        except BaselineInvalidError as exc:
-            raise type(exc)(f"not exported: {exc}") from exc
-        if not history:
+    names = sorted(set(devices))
+    # One transaction verifies every device's whole history; only devices with
+    # more than one baseline need their older ones fetched as well.
+    newest = store.latest_many(names, trust)
+    for device in names:
+        found = newest[device]
+        if isinstance(found, NoBaselineError):
             if not skip_missing:
                 raise NoBaselineError(f"no baseline for {device}: nothing to back up")
             skipped.append(device)
             continue
-        histories[device] = history
+        if isinstance(found, BaselineInvalidError):
+            raise type(found)(f"not exported: {found}") from found
+        if isinstance(found, Exception):
+            raise found
+        histories[device] = ([found] if found.sequence == 1
+                             else verified_history(store, device, snapshot))
     if not histories:
         raise NoBaselineError("none of the chosen devices has a baseline: nothing to back up")
 
@@ -136,8 +166,7 @@ def export_bundle(store: Any, trust: TrustStore, devices: Iterable[str], out: Bi
         add(f"baselines/{b.id}.json", b.manifest_bytes, b.id)
         add(f"baselines/{b.id}.sig", b.signature)
     total = 0
-    for digest in sorted(blobs):
-        content = store.artifact_content(digest)  # re-hashed by the store
+    for digest, content in _contents(store, blobs):
         total += len(content)
         add(f"blobs/{digest}", content, digest)
     tar.add(SUMS, "".join(f"{d}  {n}\n" for d, n in sums).encode("ascii"))
