@@ -122,21 +122,35 @@ def _write_all(plan: Plan, device: Device, store: Any, who: str, written: list[W
     writer: Any = {"modbus": ModbusWriter, "s7": S7Writer, "logix": LogixWriter}[device.protocol](
         device)
     try:
-        for w in plan.writes:
+        for batch in _batches(plan.writes):
+            w = batch[0]
             if w.kind in ("modbus-holding", "modbus-coil"):
-                address, value = w.payload
-                writer.write("holding" if w.kind == "modbus-holding" else "coils", address, [value])
+                # Contiguous registers (coils) go in one FC 16 (FC 15) request, one alone in FC 6 (5).
+                writer.write("holding" if w.kind == "modbus-holding" else "coils", w.payload[0],
+                             [x.payload[1] for x in batch])
             elif w.kind == "s7-block":
-                block_type, number, image = w.payload
-                writer.download(block_type, number, image)
+                writer.download(*w.payload)
             else:
-                tag, value = w.payload
-                writer.write(tag, value)
-            written.append(w)
-            store.add_event(datetime.now(timezone.utc), EVENT_WRITE,
-                            f"{device.name} {w.address}: {w.current!r} -> {w.target!r}; {who}")
+                writer.write(*w.payload)
+            for x in batch:
+                written.append(x)
+                store.add_event(datetime.now(timezone.utc), EVENT_WRITE,
+                                f"{device.name} {x.address}: {x.current!r} -> {x.target!r}; {who}")
     finally:
         writer.close()
+
+
+def _batches(writes: tuple[Write, ...]) -> list[list[Write]]:
+    """Runs of Modbus writes to consecutive addresses of one table; anything else alone."""
+    out: list[list[Write]] = []
+    for w in writes:
+        last = out[-1][-1] if out else None
+        if (last is not None and w.kind in ("modbus-holding", "modbus-coil") and w.kind == last.kind
+                and w.payload[0] == last.payload[0] + 1 and len(out[-1]) < 100):
+            out[-1].append(w)
+        else:
+            out.append([w])
+    return out
 
 
 __all__ = ["apply_plan", "check_gates", "ApplyResult", "RestoreRefusedError", "ConfigError"]

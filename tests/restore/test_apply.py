@@ -128,3 +128,17 @@ def test_verify_sweep_and_run_never_load_the_writers():
             "bad = sorted(m for m in sys.modules if m == 'restore' or m.startswith('restore.'))\n"
             "assert not bad, bad\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_consecutive_registers_go_in_one_fc16(crane, baselined):
+    site = baselined(crane, all_content=False)
+    vfd = crane["vfd-trolley"]
+    before = vfd.values("holding", 10, 3)
+    for i in range(3):
+        attacker_write_register(vfd.host, vfd.port, 1, 10 + i, before[i] + 1)
+    assert site.cli("maintenance", "start", "vfd-trolley", "--reason", "WO 5").exit_code == 0
+    seen = len(vfd.requests)
+    r = site.cli("restore", "apply", "vfd-trolley", "--confirm", "vfd-trolley")
+    assert r.exit_code == 0 and "3 of 3 write(s) made" in r.output, r.output
+    assert [q.operation for q in vfd.requests[seen:] if not q.read] == ["FC16"]
+    assert vfd.values("holding", 10, 3) == before
