@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from integrity.errors import ConfigError, PlcIntegrityError
+from integrity.errors import PlcIntegrityError
 from integrity.model import CheckResult, Device, Mode
 
 from restore.plan import Plan, Write
@@ -153,4 +153,4 @@ def _batches(writes: tuple[Write, ...]) -> list[list[Write]]:
     return out
 
 
-__all__ = ["apply_plan", "check_gates", "ApplyResult", "RestoreRefusedError", "ConfigError"]
+__all__ = ["apply_plan", "check_gates", "ApplyResult", "RestoreRefusedError"]
