@@ -179,3 +179,11 @@ def test_export_of_a_device_without_baseline_is_exit_4(crane_site, tmp_path):
         assert r.exit_code == 0 and "vfd-new: skipped (no baseline)" in r.output
     finally:
         (crane_site.root / "devices" / "new.toml").unlink()
+
+
+def test_a_truncated_bundle_is_exit_5(crane_site, bundle, tmp_path):
+    data = bundle.read_bytes()
+    short = tmp_path / "short.plcbak"
+    short.write_bytes(data[:len(data) // 3])
+    code, doc = crane_site.cli.json("backup", "verify", str(short))
+    assert code == 5 and any("truncated" in p["what"] for p in doc["problems"])

@@ -142,3 +142,41 @@ def test_consecutive_registers_go_in_one_fc16(crane, baselined):
     assert r.exit_code == 0 and "3 of 3 write(s) made" in r.output, r.output
     assert [q.operation for q in vfd.requests[seen:] if not q.read] == ["FC16"]
     assert vfd.values("holding", 10, 3) == before
+
+
+def _download(plc, block_type, number, image):
+    attacker_download_db(plc.host, plc.port, number, image)
+    deadline = time.monotonic() + 10
+    while plc.block_image(block_type, number) != image and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_system_data_blocks_only_in_stop(crane, baselined):
+    site = baselined(crane, all_content=False)
+    plc = crane["plc-hoist"]
+    sdb = tampered_db_image(plc.block_image("SDB", 1), 0, b"\x01", when=datetime(2026, 11, 30))
+    _download(plc, "SDB", 1, sdb)
+    assert site.cli("maintenance", "start", "plc-hoist", "--reason", "WO 6").exit_code == 0
+    before = writes_seen(plc)
+    r = site.cli("restore", "apply", "plc-hoist", "--confirm", "plc-hoist", "--allow-run")
+    assert r.exit_code == 2 and "SDB 1" in r.output and "only in STOP" in r.output, r.output
+    assert writes_seen(plc) == before
+    plc.set_mode("STOP")  # the engineer stops the CPU; no --allow-run needed then
+    r = site.cli("restore", "apply", "plc-hoist", "--confirm", "plc-hoist")
+    assert "1 of 1 write(s) made" in r.output, r.output
+    assert plc.block_image("SDB", 1) != sdb
+    # The check afterwards sees the CPU in STOP, which differs from the baseline: said, not hidden.
+    assert r.exit_code == 1 and "mode" in r.output
+
+
+def test_plan_against_an_older_baseline_and_apply_refuses_it(crane, baselined):
+    site = baselined(crane, all_content=False)
+    vfd = crane["vfd-hoist"]
+    old = vfd.values("holding", 22)[0]
+    attacker_write_register(vfd.host, vfd.port, 1, 22, old + 1)
+    assert site.cli.capture("vfd-hoist", reason="WO 7: new speed").exit_code == 0
+    r = site.cli("restore", "plan", "vfd-hoist", "--baseline", "1")
+    assert r.exit_code == 1 and f"holding[22]: {old + 1} -> {old}" in r.output, r.output
+    assert site.cli("restore", "plan", "vfd-hoist").exit_code == 0
+    r = site.cli("restore", "plan", "vfd-hoist", "--baseline", "zz")
+    assert r.exit_code == 2 and "--baseline" in r.output
