@@ -31,10 +31,12 @@ from baselines.signing import PublicKey, TrustedKey, TrustSnapshot, TrustStore, 
 from baselines.verify import Row, verify_rows
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_MEMBER = re.compile(r"^(keys/(?P<key>[0-9a-f]{64})\.pub|baselines/(?P<bid>[0-9a-f]{64})\.(?P<ext>json|sig)"
+_MEMBER = re.compile(r"^(keys/(?P<key>[0-9a-f]{64})\.pub"
+                     r"|baselines/(?P<bid>[0-9a-f]{64})\.(?P<ext>json|sig)"
                      r"|blobs/(?P<blob>[0-9a-f]{64}))$")
-BUNDLE_KEYS_NOTE = ("checked against the keys inside the bundle: this proves only that the bundle "
-                    "is internally consistent, not that a signer you trust made it; give --trust DIR")
+BUNDLE_KEYS_NOTE = ("checked against the keys inside the bundle: this proves only that the "
+                    "bundle is internally consistent, not that a signer you trust made it; "
+                    "give --trust DIR")
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,8 @@ def scan(stream: BinaryIO, *, on_blob: Callable[[str, bytes], None] | None = Non
                 _check_sums(data, s, where)
                 continue
             h = hashlib.sha256()
-            keep = m.name.startswith(("blobs/",)) and on_blob is not None or not m.name.startswith("blobs/")
+            # Blob contents are kept (one at a time) only for on_blob; the rest is small.
+            keep = on_blob is not None or not m.name.startswith("blobs/")
             parts = []
             for chunk in m.chunks:
                 h.update(chunk)
@@ -295,7 +298,8 @@ def _check_devices(s: Scan, snapshot: TrustSnapshot, problems: list[Problem]) ->
     index = s.index or {}
     listed = {d: (size, enc) for d, size, enc in index["blobs"]}
     for digest, (size, _enc) in sorted(listed.items()):
-        if digest not in s.blobs and not any(p.where.startswith(f"blobs/{digest}") for p in problems):
+        reported = any(p.where.startswith(f"blobs/{digest}") for p in problems)
+        if digest not in s.blobs and not reported:
             problems.append(Problem(f"blobs/{digest}", "missing from the bundle (removed)"))
         elif digest in s.blobs and s.blobs[digest] != size:
             problems.append(Problem(f"blobs/{digest}", f"{s.blobs[digest]} bytes, the index "

@@ -70,9 +70,10 @@ def check_gates(plan: Plan, device: Device, store: Any, trust: Any, *, confirm: 
             f"maintenance start {device.name} --reason ...` (nothing was written)")
     latest = store.latest(device.name, trust)  # raises if the history fails verification
     if latest.id != plan.baseline_id:
-        raise RestoreRefusedError(f"{device.name}: the plan targets baseline {plan.baseline_id[:12]} "
-                                  f"but the latest valid one is {latest.id[:12]}; restoring an "
-                                  "older baseline needs a new capture of it (nothing was written)")
+        raise RestoreRefusedError(f"{device.name}: the plan targets baseline "
+                                  f"{plan.baseline_id[:12]} but the latest valid one is "
+                                  f"{latest.id[:12]}; restoring an older baseline needs a new "
+                                  "capture of it (nothing was written)")
     blocks = [w for w in plan.writes if w.kind == "s7-block"]
     if blocks and plan.mode != "STOP":
         if not allow_run:
@@ -125,7 +126,7 @@ def _write_all(plan: Plan, device: Device, store: Any, who: str, written: list[W
         for batch in _batches(plan.writes):
             w = batch[0]
             if w.kind in ("modbus-holding", "modbus-coil"):
-                # Contiguous registers (coils) go in one FC 16 (FC 15) request, one alone in FC 6 (5).
+                # Contiguous registers (coils) go in one FC 16 (15) request, one alone in FC 6 (5).
                 writer.write("holding" if w.kind == "modbus-holding" else "coils", w.payload[0],
                              [x.payload[1] for x in batch])
             elif w.kind == "s7-block":

@@ -96,7 +96,9 @@ def _modbus(targets: dict[str, Any], current: dict[str, Any], writes: list[Write
     for key, target in sorted(targets.items()):
         table = key.split("/", 1)[0]
         if table not in ("holding", "coils"):
-            cannot.append(f"{key} differs: {'identity is the device itself' if key == 'identity' else 'read-only by nature (FC 2/4 tables)'}")
+            why = ("identity is the device itself" if key == "identity"
+                   else "read-only by nature (FC 2/4 tables)")
+            cannot.append(f"{key} differs: {why}")
             continue
         want = target.value()
         have = current[key].value()["values"] if key in current else [None] * len(want["values"])
@@ -133,8 +135,8 @@ def _s7(targets: dict[str, Any], current: dict[str, Any], writes: list[Write],
             cannot.append(f"{_block_name(key)} differs in its block info, and the baseline is "
                           "quick (no image to download)")
         elif key != "blocks":  # the block list follows from the downloads
-            cannot.append(f"{key} differs ({'the CPU itself' if key == 'identity' else 'a CPU setting, not a block'}); "
-                          "not restorable by block download")
+            what = "the CPU itself" if key == "identity" else "a CPU setting, not a block"
+            cannot.append(f"{key} differs ({what}); not restorable by block download")
 
 
 def _logix(targets: dict[str, Any], current: dict[str, Any], writes: list[Write],

@@ -63,7 +63,8 @@ class ModbusWriter:
                 rr = (c.write_coil(address, bits[0], device_id=self.unit) if len(bits) == 1
                       else c.write_coils(address, bits, device_id=self.unit))
         except Exception as exc:  # noqa: BLE001 - pymodbus raises many types
-            raise RestoreWriteError(f"{self.device.name}: writing {table} {address}: {exc}") from exc
+            raise RestoreWriteError(f"{self.device.name}: writing {table} {address}: "
+                                    f"{exc}") from exc
         if rr.isError():
             raise RestoreWriteError(f"{self.device.name}: the device refused the write of {table} "
                                     f"{address} ({rr})")
@@ -99,13 +100,13 @@ class S7Writer:
         try:
             conn = c._get_connection()  # noqa: SLF001
             with c._reconnect_lock:  # noqa: SLF001
-                request = c.protocol.build_download_request(S7_TYPE_CODES[block_type], number, image)
+                code = S7_TYPE_CODES[block_type]
+                request = c.protocol.build_download_request(code, number, image)
                 response = c._send_receive(request)  # noqa: SLF001
                 if response.get("raw_parameters") != bytes((0x1A,)):
                     raise RestoreWriteError(f"{self.device.name}: the CPU refused the download "
                                             f"of {block_type} {number}")
                 offset, size = 0, c.pdu_length - 18
-                code = S7_TYPE_CODES[block_type]
                 while True:
                     sequence = _service_request(conn.receive_data(), 0x1B, code, number)
                     fragment = image[offset:offset + size]
@@ -116,7 +117,8 @@ class S7Writer:
                     if last:
                         break
                 sequence = _service_request(conn.receive_data(), 0x1C, code, number)
-                c._send_data(conn, c.protocol.build_download_ended_response(sequence))  # noqa: SLF001
+                ended = c.protocol.build_download_ended_response(sequence)
+                c._send_data(conn, ended)  # noqa: SLF001
             # The CPU takes the block when it reads that last answer; one more request
             # on this connection returns only after that, so a verify made next sees it.
             c.get_cpu_state()

@@ -104,7 +104,8 @@ def verify_cmd(ctx: click.Context, file: Path, trust_dir: Path | None, as_json: 
     click.echo(f"{file}: {len(report.devices)} devices, {baselines} baselines, {report.blobs} "
                f"blobs, {report.size} bytes")
     click.echo(f"signatures {report.trust}")
-    click.echo(f"index: {'signed by ' + report.index_signer[:16] if report.index_signer else 'not signed'}")
+    signer = report.index_signer
+    click.echo(f"index: {'signed by ' + signer[:16] if signer else 'not signed'}")
     for d in report.devices:
         last = d.baselines[-1] if d.baselines else None
         click.echo(f"  {d.device:<24} {d.protocol:<7} {len(d.baselines)} baseline(s)  "

@@ -61,7 +61,8 @@ def test_newer_history_is_never_rolled_back(crane, crane_site, bundle, tmp_path)
     assert len(before) == 2
     code, doc = dr.cli.json("backup", "import", str(bundle))
     outcome = {d["device"]: d for d in doc["devices"]}["vfd-hoist"]
-    assert code == 0 and outcome["outcome"] == "kept-newer" and "not rolled back" in outcome["detail"]
+    assert code == 0 and outcome["outcome"] == "kept-newer"
+    assert "not rolled back" in outcome["detail"]
     assert _ids(dr.cli, "vfd-hoist") == before
     # The newer history goes back the other way: the origin site appends #2.
     newer = tmp_path / "newer.plcbak"
