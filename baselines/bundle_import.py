@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 
 from integrity.errors import BaselineInvalidError, ChainBrokenError, StoreError
 
@@ -78,6 +78,7 @@ def import_bundle(path: str | Path, store: Any, trust: TrustStore) -> ImportResu
     heads: dict[str, Head] = {}
     s = Scan()
     encodings: dict[str, str] = {}
+    inserted: set[str] = set()
     blobs = tables.blobs
     try:
         with open_bundle(path) as fh, \
@@ -92,23 +93,31 @@ def import_bundle(path: str | Path, store: Any, trust: TrustStore) -> ImportResu
                     return  # write-once: the same content is already there
                 conn.execute(insert(blobs).values(digest=digest, encoding=encodings[digest],
                                                   size=len(content), content=content))
+                inserted.add(digest)
 
             scan(fh, on_blob=on_blob, into=s)
             report = report_for(s, path, trust.folder)
             if not report.ok:
                 raise _NotVerified(report.problems)
+            needed: set[str] = set()
             for dev in report.devices:
                 outcome, new = _plan(store, conn, dev, snapshot)
                 outcomes.append(outcome)
                 for entry in new:
                     data = s.manifests[entry["id"]]
                     m = Manifest.from_bytes(data)
+                    needed.update(a.digest for a in m.artifacts)
                     conn.execute(insert(tables.baselines).values(
                         id=entry["id"], device=dev.device, sequence=m.sequence, keyid=m.signer,
                         manifest=data, signature=s.signatures[entry["id"]],
                         created_at=format_time(m.signed_at)))
                 if new:
                     heads[dev.device] = Head(new[-1]["sequence"], new[-1]["id"])
+            # Contents streamed in for devices that were left alone or refused would
+            # be orphans (referenced by no baseline here): they go.
+            unused = sorted(inserted - needed)
+            for i in range(0, len(unused), 500):
+                conn.execute(delete(blobs).where(blobs.c.digest.in_(unused[i:i + 500])))
     except _NotVerified as exc:
         # Raised inside the transaction: the blobs stored during the scan are rolled back too.
         return ImportResult(str(path), (), exc.problems)

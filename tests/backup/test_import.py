@@ -82,3 +82,18 @@ def test_diverged_history_is_refused(crane, crane_site, bundle, tmp_path):
     outcome = {d["device"]: d for d in doc["devices"]}["vfd-hoist"]
     assert code == 5 and outcome["outcome"] == "refused" and "diverge" in outcome["detail"]
     assert _ids(dr.cli, "vfd-hoist") == before
+
+
+def test_contents_of_devices_left_alone_are_not_kept(crane, crane_site, bundle, tmp_path):
+    from baselines.store import Store
+
+    dr = _fresh_site(tmp_path, crane, trust_from=crane_site.root)
+    assert dr.cli.capture("vfd-hoist", reason="a different first baseline").exit_code == 0
+    with Store.open(dr.root / "plc-integrity.db") as store:
+        before = store.count_blobs()
+    assert dr.cli("backup", "import", str(bundle)).exit_code == 5  # vfd-hoist refused
+    with Store.open(dr.root / "plc-integrity.db") as store:
+        after = store.count_blobs()
+    code, doc = crane_site.cli.json("backup", "list", str(bundle))
+    # Every blob of the four imported devices, none only vfd-hoist's refused baseline needs.
+    assert before < after < before + doc["blobs"]
