@@ -19,11 +19,14 @@ same bytes.  Blobs are read from the store and written one at a time.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, BinaryIO, Iterable
 
 from integrity import canonical
-from integrity.errors import BaselineInvalidError, NoBaselineError
+from integrity.errors import BaselineInvalidError, NoBaselineError, StoreError
 
 from baselines.bundle_tar import TarWriter
 from baselines.manifest import Baseline, format_time
@@ -173,3 +176,42 @@ def export_bundle(store: Any, trust: TrustStore, devices: Iterable[str], out: Bi
     tar.close()
     return ExportSummary(tuple(histories), tuple(skipped), len(every), len(blobs), total,
                          key.keyid if key is not None else None)
+
+
+ROTATED_PREFIX = "plc-integrity-"
+ROTATED_SUFFIX = ".plcbak"
+
+
+def write_bundle_file(store: Any, trust: Any, devices: Iterable[str], out: Path, *,
+                      key: SigningKey | None = None, skip_missing: bool = False
+                      ) -> ExportSummary:
+    """``export_bundle`` into ``out``, atomically: a temporary file beside it,
+    fsynced, then renamed, so a crash never leaves a half bundle under the name.
+    Raises what export_bundle raises, StoreError when the file cannot be written."""
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            summary = export_bundle(store, trust, devices, fh, key=key, skip_missing=skip_missing)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, out)
+    except OSError as exc:
+        raise StoreError(f"cannot write {out}: {exc.strerror or exc}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+    return summary
+
+
+def rotated_name(now: datetime) -> str:
+    """``plc-integrity-20261201T013000Z.plcbak``: sorts by time."""
+    return f"{ROTATED_PREFIX}{now.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}{ROTATED_SUFFIX}"
+
+
+def prune(folder: Path, keep: int) -> list[Path]:
+    """Remove the oldest rotated bundles in ``folder`` beyond the newest ``keep``;
+    other files are never touched.  Returns what was removed."""
+    ours = sorted(p for p in folder.glob(f"{ROTATED_PREFIX}*{ROTATED_SUFFIX}") if p.is_file())
+    doomed = ours[:-keep] if keep > 0 else ours
+    for path in doomed:
+        path.unlink(missing_ok=True)
+    return doomed

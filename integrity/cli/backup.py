@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
@@ -10,7 +9,7 @@ import click
 from integrity.cli._common import (emit_json, json_option, open_site, open_store, selection_args,
                                    trust_store)
 from integrity.cli.keys import read_passphrase
-from integrity.errors import StoreError
+from integrity.errors import ConfigError
 
 BACKUP_EXIT_HELP = """\b
 Exit codes:
@@ -30,52 +29,60 @@ def backup_group() -> None:
 @backup_group.command("export", epilog=BACKUP_EXIT_HELP)
 @selection_args
 @click.option("--tag", help="Every device carrying this tag.")
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
               help="The bundle file to write (replaced atomically if it exists).")
+@click.option("--dir", "folder", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="Instead of --out: write plc-integrity-<UTC time>.plcbak into this folder.")
+@click.option("--keep", type=click.IntRange(min=1),
+              help="With --dir: then remove all but the newest KEEP such bundles there.")
 @click.option("--key", "key_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Sign the bundle's index with this private key.")
 @click.option("--passphrase-env", metavar="VAR", help="Read the key's passphrase from VAR.")
 @json_option
 @click.pass_context
 def export_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, tag: str | None,
-               out: Path, key_path: Path | None, passphrase_env: str | None,
-               as_json: bool) -> None:
+               out: Path | None, folder: Path | None, keep: int | None, key_path: Path | None,
+               passphrase_env: str | None, as_json: bool) -> None:
     """Write the devices' whole signed histories and contents into one bundle file.
 
     The same store always gives the same bytes.  Devices without a baseline are
     skipped with --all or --tag, and an error when named.
 
     \b
-    Example:
+    Examples:
       plc-integrity backup export --all --out /media/usb/crane-2026-12-01.plcbak \\
           --key ~/.plc-integrity/alice.key
+      plc-integrity backup export --all --dir /srv/backups --keep 14     # nightly, rotated
     """
-    from baselines.bundle import export_bundle
+    from datetime import datetime, timezone
+
+    from baselines.bundle import prune, rotated_name, write_bundle_file
     from baselines.signing import SigningKey
 
+    if (out is None) == (folder is None):
+        raise ConfigError("give exactly one of --out FILE or --dir DIR", field="--out")
+    if keep is not None and folder is None:
+        raise ConfigError("--keep works with --dir (it rotates that folder's bundles)",
+                          field="--keep")
     site = open_site(ctx)
     chosen = [d.name for d in site.select(devices, all_, tag)]
     key = SigningKey.load(key_path, read_passphrase(key_path, passphrase_env)) if key_path else None
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        with open_store(site) as store, open(tmp, "wb") as fh:
-            summary = export_bundle(store, trust_store(site), chosen, fh, key=key,
+    target = out if out is not None else folder / rotated_name(datetime.now(timezone.utc))
+    with open_store(site) as store:
+        summary = write_bundle_file(store, trust_store(site), chosen, target, key=key,
                                     skip_missing=bool(all_ or tag))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
-    except OSError as exc:
-        raise StoreError(f"cannot write {out}: {exc.strerror or exc}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
+    removed = prune(folder, keep) if folder is not None and keep is not None else []
     if as_json:
-        emit_json({"schema": 1, "exit_code": 0, "file": str(out), **summary.to_dict()})
+        emit_json({"schema": 1, "exit_code": 0, "file": str(target), **summary.to_dict(),
+                   "removed": [str(p) for p in removed]})
         return
-    click.echo(f"{out}: {len(summary.devices)} devices, {summary.baselines} baselines, "
+    click.echo(f"{target}: {len(summary.devices)} devices, {summary.baselines} baselines, "
                f"{summary.blobs} blobs ({summary.blob_bytes} bytes of content)"
                + (f", index signed by {summary.signed_by[:16]}" if summary.signed_by else ""))
     for name in summary.skipped:
         click.echo(f"  {name}: skipped (no baseline)")
+    for path in removed:
+        click.echo(f"  removed older bundle {path.name}")
 
 
 @backup_group.command("verify", epilog=BACKUP_EXIT_HELP)

@@ -187,3 +187,21 @@ def test_a_truncated_bundle_is_exit_5(crane_site, bundle, tmp_path):
     short.write_bytes(data[:len(data) // 3])
     code, doc = crane_site.cli.json("backup", "verify", str(short))
     assert code == 5 and any("truncated" in p["what"] for p in doc["problems"])
+
+
+def test_rotation_keeps_the_newest(crane_site, tmp_path):
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    older = ["plc-integrity-20261101T013000Z.plcbak", "plc-integrity-20261102T013000Z.plcbak",
+             "plc-integrity-20261103T013000Z.plcbak"]
+    for name in older:
+        (folder / name).write_bytes(b"old")
+    (folder / "notes.txt").write_text("not a bundle: never touched")
+    code, doc = crane_site.cli.json("backup", "export", "--all", "--dir", str(folder),
+                                    "--keep", "2")
+    assert code == 0 and doc["file"].startswith(str(folder / "plc-integrity-2"))
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [older[2], Path(doc["file"]).name, "notes.txt"])
+    assert sorted(Path(p).name for p in doc["removed"]) == older[:2]
+    r = crane_site.cli("backup", "export", "--all", "--keep", "2", "--out", str(tmp_path / "x"))
+    assert r.exit_code == 2 and "--keep works with --dir" in r.output
