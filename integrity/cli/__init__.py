@@ -25,10 +25,11 @@ def cli() -> None:
     """
 
 
-from integrity.cli import (baseline, config, demo, keys, maintenance, ops, sim,  # noqa: E402
-                           site, store, verify, watch)  # (register commands)
+from integrity.cli import (backup, baseline, config, demo, keys, maintenance,  # noqa: E402
+                           ops, restore, sim, site, store, verify, watch)  # (register commands)
 
-for module in (site, config, keys, baseline, verify, ops, maintenance, sim, demo, store, watch):
+for module in (site, config, keys, baseline, verify, ops, maintenance, sim, demo, store, watch,
+               backup, restore):
     module.register(cli)
 
 

@@ -1,0 +1,52 @@
+"""Fixtures for the restore tests: the crane plant on loopback and a site that
+checks it, every device baselined (deep).  ``all_content`` keeps every S7 DB's
+values (policy ``content``), so the backup can rebuild the CPU whole."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Iterator
+
+import pytest
+
+from simulators.plant import Plant
+from support.site import Cli, Inventory, make_site
+
+
+@pytest.fixture
+def crane() -> Iterator[Plant]:
+    with Plant("crane") as plant:
+        yield plant
+
+
+@pytest.fixture
+def baselined(tmp_path):
+    """baselined(plant, all_content=...) -> a site with a deep baseline of every device."""
+    return lambda plant, all_content=True: _baselined_site(tmp_path, plant, all_content)
+
+
+def _baselined_site(tmp_path, plant: Plant, all_content: bool) -> SimpleNamespace:
+    site = make_site(tmp_path)
+    tables = []
+    for sim in plant:
+        table = Inventory.table(sim)
+        if all_content and sim.protocol == "s7":
+            table["dbs"] = {"1-65535": "content"}
+        tables.append(table)
+    Inventory(site.root).write(*tables)
+    site.cli = Cli(site)
+    r = site.cli.capture("--all", reason="commissioning")
+    assert r.exit_code == 0, r.output
+    return site
+
+
+@pytest.fixture
+def restore_traffic_marked() -> Iterator[None]:
+    """Connections that restore's writers open are marked like an attacker's, so
+    the suite's read-only ledger keeps proving that the checker only reads."""
+    from restore.writers import CONNECT_HOOKS
+    from simulators.base import mark_attacker
+
+    CONNECT_HOOKS.append(mark_attacker)
+    yield
+    CONNECT_HOOKS.remove(mark_attacker)
