@@ -84,7 +84,8 @@ def _block(key: str, values: dict[str, Any], missing: list[str]) -> dict[str, An
     """One block of the image, or None with what is missing said in ``missing``."""
     _, block_type, number = key.split("/")
     name = f"{block_type} {number}"
-    info, shape, content = values.get(f"{key}/info"), values.get(f"{key}/interface"), values.get(key)
+    info, shape = values.get(f"{key}/info"), values.get(f"{key}/interface")
+    content = values.get(key)
     if info is None:
         missing.append(f"{name}: not in the backup (policy `ignore`)")
         return None
