@@ -22,7 +22,7 @@ from typing import Any
 from integrity.errors import PlcIntegrityError
 from integrity.model import CheckResult, Device, Mode
 
-from restore.plan import Plan, Write
+from restore.plan import UNSUPPORTED, Plan, Write
 from restore.writers import LogixWriter, ModbusWriter, S7Writer
 
 EVENT_WRITE = "restore-write"
@@ -54,11 +54,19 @@ class ApplyResult:
                 "verify": self.verify.to_dict() if self.verify is not None else None}
 
 
+def check_supported(device: Device) -> None:
+    """Refuse, before anything is read or written, a protocol restore does not write."""
+    if device.protocol in UNSUPPORTED:
+        raise RestoreRefusedError(f"{device.name}: {UNSUPPORTED[device.protocol]} "
+                                  "(nothing was written)")
+
+
 def check_gates(plan: Plan, device: Device, store: Any, trust: Any, *, confirm: str | None,
                 allow_run: bool, now: datetime) -> None:
     """Raise RestoreRefusedError (or the baseline's own error) unless every gate is open."""
     from integrity.alerts import AlertRecord
 
+    check_supported(device)
     if confirm != device.name:
         raise RestoreRefusedError(f"{device.name}: restore apply writes to the device; repeat its "
                                   f"name with --confirm {device.name} (nothing was written)")
@@ -154,4 +162,4 @@ def _batches(writes: tuple[Write, ...]) -> list[list[Write]]:
     return out
 
 
-__all__ = ["apply_plan", "check_gates", "ApplyResult", "RestoreRefusedError"]
+__all__ = ["apply_plan", "check_gates", "check_supported", "ApplyResult", "RestoreRefusedError"]

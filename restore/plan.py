@@ -14,6 +14,10 @@ capture, artifact by artifact (digests first, contents only where they differ):
 - Logix: every configuration tag value that differs is a tag write (members
   and elements one by one); programs, routines, tags, UDTs and the AuditValue
   are the project itself, which only a download from the ACD file restores.
+- S7-1200/1500 (S7CommPlus): no writes at all.  The plan says so plainly and
+  lists what differs, block by block: those CPUs take optimized blocks and
+  their program only from TIA Portal, and a download we cannot verify
+  against a real CPU is not one to make on a crane.
 """
 
 from __future__ import annotations
@@ -23,6 +27,13 @@ from typing import Any
 
 from integrity.check import read_device
 from integrity.model import Device, Encoding, Mode
+
+
+UNSUPPORTED = {
+    "s7plus": "restoring over S7CommPlus is not supported: an S7-1200/1500 takes optimized "
+              "blocks and its program only by a download from TIA Portal, so restore it from "
+              "the TIA Portal project",
+}
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,7 @@ class Plan:
     writes: tuple[Write, ...]
     cannot: tuple[str, ...]          # what differs and cannot be restored over the network
     mode: str | None = None          # S7: the CPU's mode when read
+    unsupported: str | None = None   # why this protocol is not restored at all (S7CommPlus)
 
     @property
     def in_sync(self) -> bool:
@@ -61,7 +73,8 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         return {"device": self.device, "protocol": self.protocol, "baseline_id": self.baseline_id,
                 "baseline_sequence": self.sequence, "cpu_mode": self.mode,
-                "writes": [w.to_dict() for w in self.writes], "cannot": list(self.cannot)}
+                "writes": [w.to_dict() for w in self.writes], "cannot": list(self.cannot),
+                "unsupported": self.unsupported}
 
 
 def make_plan(device: Device, store: Any, trust: Any, *, sequence: int | None = None) -> Plan:
@@ -77,18 +90,19 @@ def make_plan(device: Device, store: Any, trust: Any, *, sequence: int | None = 
     targets = {e.key: a for e, a in zip(differing, store.load_artifacts(baseline, differing))}
     writes: list[Write] = []
     cannot: list[str] = []
-    planner = {"modbus": _modbus, "s7": _s7, "logix": _logix}[device.protocol]
+    planner = {"modbus": _modbus, "s7": _s7, "logix": _logix, "s7plus": _s7plus}[device.protocol]
     planner(targets, current, writes, cannot)
-    if device.protocol == "s7":
-        for key in sorted(set(current) - set(wanted)):
-            if key.startswith("blocks/") and not key.endswith("/info"):
-                cannot.append(f"{_block_name(key)} is on the CPU but not in the baseline: deleting "
-                              "blocks is left to the engineering tool")
+    if device.protocol in ("s7", "s7plus"):
+        # By block, not by key: one block has several artifacts (info, interface, image).
+        for block in sorted(_blocks(current) - _blocks(wanted)):
+            cannot.append(f"{block} is on the CPU but not in the baseline: deleting "
+                          "blocks is left to the engineering tool")
     mode = None
     if "mode" in current:
-        mode = current["mode"].value().get("mode")
+        state = current["mode"].value()
+        mode = state.get("mode", state.get("state"))  # S7 says "mode", S7CommPlus "state"
     return Plan(device.name, device.protocol, baseline.id, baseline.sequence, tuple(writes),
-                tuple(cannot), mode)
+                tuple(cannot), mode, _unsupported(device.protocol))
 
 
 def _modbus(targets: dict[str, Any], current: dict[str, Any], writes: list[Write],
@@ -108,6 +122,10 @@ def _modbus(targets: dict[str, Any], current: dict[str, Any], writes: list[Write
                 kind = "modbus-holding" if table == "holding" else "modbus-coil"
                 label = "holding" if table == "holding" else "coil"
                 writes.append(Write(kind, f"{label}[{address}]", now, then, (address, then)))
+
+
+def _blocks(keys: Any) -> set[str]:
+    return {_block_name(k) for k in keys if k.startswith("blocks/") and k.count("/") >= 2}
 
 
 def _block_name(key: str) -> str:
@@ -137,6 +155,36 @@ def _s7(targets: dict[str, Any], current: dict[str, Any], writes: list[Write],
         elif key != "blocks":  # the block list follows from the downloads
             what = "the CPU itself" if key == "identity" else "a CPU setting, not a block"
             cannot.append(f"{key} differs ({what}); not restorable by block download")
+
+
+def _unsupported(protocol: str) -> str | None:
+    why = UNSUPPORTED.get(protocol)
+    return f"{why}; this plan writes nothing and lists what differs" if why else None
+
+
+def _s7plus(targets: dict[str, Any], current: dict[str, Any], writes: list[Write],
+            cannot: list[str]) -> None:
+    """Nothing is written (UNSUPPORTED); what differs is listed, one line per block."""
+    parts: dict[str, list[str]] = {}
+    absent: set[str] = set()
+    for key in sorted(targets):
+        if key.startswith("blocks/") and key.count("/") >= 2:
+            _, block_type, _, *part = key.split("/")
+            what = (({"info": "block info", "interface": "interface"}.get(part[0], part[0]))
+                    if part else ("values" if block_type == "DB" else "code"))
+            parts.setdefault(_block_name(key), []).append(what)
+            if key not in current:
+                absent.add(_block_name(key))
+        elif key == "blocks":
+            cannot.append("the block list differs")
+        else:
+            what = {"identity": "the CPU itself", "mode": "the CPU's operating state",
+                    "protection": "the CPU's protection level, set in its hardware configuration"
+                    }.get(key, "a CPU setting")
+            cannot.append(f"{key} differs ({what})")
+    for block, what in parts.items():
+        cannot.append(f"{block} is in the baseline but missing on the CPU" if block in absent
+                      else f"{block} differs: {', '.join(what)}")
 
 
 def _logix(targets: dict[str, Any], current: dict[str, Any], writes: list[Write],

@@ -9,7 +9,8 @@ when the image is complete (Logix routine logic lives only in the ACD file).
 
 Plain values in, plain image out: this module knows nothing of stores, bundles
 or signatures (the caller verified those), only of the simulators' image
-formats (see modbus.py, s7.py and logix/image.py).
+formats (see modbus.py, s7.py, logix/image.py and, for S7CommPlus,
+from_baseline_s7plus.py).
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ class Rebuilt:
 def image_from_artifacts(device: str, protocol: str, values: Mapping[str, Any],
                          policy: Mapping[str, Any]) -> Rebuilt:
     """``values``: artifact key -> decoded value (raw artifacts as bytes)."""
+    if protocol == "s7plus":
+        from simulators.from_baseline_s7plus import rebuild  # it imports Rebuilt from here
+
+        return rebuild(device, dict(values), dict(policy))
     build = {"modbus": _modbus, "s7": _s7, "logix": _logix}.get(protocol)
     if build is None:
         return Rebuilt({}, {}, [f"no drill for protocol {protocol!r}"])
@@ -72,6 +77,12 @@ def _ranges_text(ranges: Mapping[str, list[str]]) -> str:
 
 # --- S7 ------------------------------------------------------------------------------
 
+def kept_as_structure(block: str) -> str:
+    """What the backup lacks for a DB whose policy is ``structure`` (S7 and S7CommPlus)."""
+    return (f"{block}: kept as `structure` (size, interface and metadata only); its values were "
+            "never stored, so it cannot be rebuilt (declare it `content` to back it up)")
+
+
 def _s7(device: str, values: dict[str, Any], policy: dict[str, Any]) -> Rebuilt:
     missing: list[str] = []
     ident = dict(values.get("identity") or {})
@@ -90,9 +101,7 @@ def _s7(device: str, values: dict[str, Any], policy: dict[str, Any]) -> Rebuilt:
             if isinstance(content, (bytes, bytearray)):
                 blocks.append({"block": f"{block_type} {number}", "image": bytes(content).hex()})
             elif isinstance(content, dict):
-                missing.append(f"{block_type} {number}: kept as `structure` (size, interface and "
-                               "metadata only); its values were never stored, so it cannot be "
-                               "rebuilt (declare it `content` to back it up)")
+                missing.append(kept_as_structure(f"{block_type} {number}"))
             elif f"{key}/info" in values:
                 missing.append(f"{block_type} {number}: only its block info is in the backup (a "
                                "quick baseline); take a deep baseline to keep the block itself")

@@ -2,9 +2,9 @@
 
 An image (``images/<plant>/<name>.json``, protocol ``s7plus``) lists the
 blocks: type (OB, FB, FC, DB), number, name, language, ``code`` (a text whose
-UTF-8 bytes are the uploadable image), optional ``knowhow_protected``, and for
-DBs ``size``, ``variables`` ({name: [type, offset]}), ``values`` (hex) and
-``instance_of`` (an FB's name: an instance DB).
+UTF-8 bytes are the uploadable image, or ``code_hex``: the image in hex), optional
+``knowhow_protected``, and for DBs ``size``, ``variables`` ({name: [type, offset]}),
+``values`` (hex) and ``instance_of`` (an FB's name: an instance DB).
 
 Change indicators are regenerated the way a CPU does when a block is loaded:
 ``CRC`` (attribute 2532) is the CRC-32 of the block image, and the type-info
@@ -24,7 +24,7 @@ import struct
 import threading
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from s7commplus.codec import encode_typed_value
@@ -41,11 +41,20 @@ START, END, ATTR = 0xA1, 0xA2, 0xA3
 # The simulator's own attribute ids for theCPUcommon (no public source names them).
 # Its TypeName (233) is the object's name, as on the real S7-1200 ("ASRoot", "PLCProgram").
 CPU_COMMON_ATTRS = {"serial": 7000, "hardware": 7001, "module_name": 7005}
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def _epoch_us(text: str | None) -> int:
     ts = datetime.fromisoformat(text) if text else datetime(2026, 1, 1, tzinfo=timezone.utc)
-    return int(ts.timestamp() * 1_000_000)
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=timezone.utc)
+    # Integer arithmetic: a float timestamp loses the last microsecond of some times,
+    # and a restore drill must serve back exactly the time a baseline recorded.
+    return (ts - EPOCH) // timedelta(microseconds=1)
+
+
+def _code(spec: dict[str, Any]) -> bytes:
+    return bytes.fromhex(spec["code_hex"]) if "code_hex" in spec else spec.get("code", "").encode()
 
 
 @dataclass
@@ -90,7 +99,7 @@ class Program:
         self.memory: dict[int, DataBlock] = {}
         for spec in image["blocks"]:
             block = Block(spec["type"], int(spec["number"]), spec["name"], spec["language"],
-                          spec.get("code", "").encode(), bool(spec.get("knowhow_protected")),
+                          _code(spec), bool(spec.get("knowhow_protected")),
                           {k: (v[0], int(v[1])) for k, v in spec.get("variables", {}).items()},
                           spec.get("instance_of"), _epoch_us(spec.get("interface_time")))
             self.blocks[(block.type, block.number)] = block

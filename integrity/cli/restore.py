@@ -80,10 +80,11 @@ RESTORE_EXIT_HELP = """\b
 Exit codes:
   0  plan: the device matches its baseline (nothing to write);
      apply: written, and the deep verify afterwards is OK
-  1  plan: writes are needed (listed); apply: the verify afterwards still
-     finds drift (e.g. what cannot be restored over the network)
+  1  plan: the device differs (the writes, and what cannot be restored over
+     the network, listed); apply: the verify afterwards still finds drift
   2  usage error, or a gate refused (no --confirm, no maintenance window,
-     CPU in RUN without --allow-run): nothing was written
+     CPU in RUN without --allow-run, a protocol restore does not write:
+     S7-1200/1500 over S7CommPlus): nothing was written
   3  the device could not be read, or a write failed (what was written
      before it is listed and in the events)
   4  no baseline     5  the baseline fails verification
@@ -108,6 +109,8 @@ def _baseline_sequence(store, trust, device: str, ref: str | None) -> int | None
 def _show_plan(plan) -> None:
     click.echo(f"{plan.device}: restore plan to baseline #{plan.sequence} {plan.baseline_id[:12]}"
                + (f" (CPU in {plan.mode})" if plan.mode else ""))
+    if plan.unsupported:
+        click.echo(f"  NOT SUPPORTED: {plan.unsupported}")
     if plan.in_sync:
         click.echo("  the device matches its baseline: nothing to write")
     for w in plan.writes:
@@ -124,6 +127,9 @@ def _show_plan(plan) -> None:
 @click.pass_context
 def plan_cmd(ctx: click.Context, device: str, baseline_ref: str | None, as_json: bool) -> None:
     """Read a device (read-only) and print the exact writes that would restore it.
+
+    An S7-1200/1500 (S7CommPlus) is not restored over the network: its plan
+    says so, writes nothing, and lists what differs.
 
     \b
     Example:
@@ -167,11 +173,12 @@ def apply_cmd(ctx: click.Context, device: str, confirm: str | None, allow_run: b
     import getpass
 
     from integrity.render import diff_report
-    from restore.apply import apply_plan
+    from restore.apply import apply_plan, check_supported
     from restore.plan import make_plan
 
     site = open_site(ctx)
     dev = site.device(device)
+    check_supported(dev)  # before the device is even read
     with open_store(site) as store:
         trust = trust_store(site)
         plan = make_plan(dev, store, trust)

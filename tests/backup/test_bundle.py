@@ -36,7 +36,7 @@ def test_verify_offline_without_trust_says_it_is_internal_only(crane_site, bundl
     code, doc = crane_site.cli.json("backup", "verify", str(bundle))
     assert code == 0 and doc["schema"] == 1 and doc["ok"] and doc["internal_consistency_only"]
     assert sorted(d["device"] for d in doc["devices"]) == [
-        "plc-gantry", "plc-hoist", "vfd-gantry", "vfd-hoist", "vfd-trolley"]
+        "plc-gantry", "plc-hoist", "plc-trolley", "vfd-gantry", "vfd-hoist", "vfd-trolley"]
 
 
 def test_verify_against_a_trust_folder(crane_site, bundle, tmp_path):

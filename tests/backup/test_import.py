@@ -28,7 +28,8 @@ def test_import_into_a_fresh_site_keeps_ids_and_verifies_live(crane, crane_site,
     code, doc = dr.cli.json("backup", "import", str(bundle))
     assert code == 0 and doc["schema"] == 1 and doc["imported"], doc
     assert {d["device"]: d["outcome"] for d in doc["devices"]} == dict.fromkeys(
-        ["plc-gantry", "plc-hoist", "vfd-gantry", "vfd-hoist", "vfd-trolley"], "imported")
+        ["plc-gantry", "plc-hoist", "plc-trolley", "vfd-gantry", "vfd-hoist", "vfd-trolley"],
+        "imported")
     for sim in crane:
         assert _ids(dr.cli, sim.name) == _ids(crane_site.cli, sim.name)
     r = dr.cli("verify", "--all")

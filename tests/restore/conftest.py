@@ -1,6 +1,7 @@
 """Fixtures for the restore tests: the crane plant on loopback and a site that
 checks it, every device baselined (deep).  ``all_content`` keeps every S7 DB's
-values (policy ``content``), so the backup can rebuild the CPU whole."""
+values (policy ``content``), S7-300/400 and S7-1200/1500 alike, so the backup can
+rebuild the CPU whole."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def _baselined_site(tmp_path, plant: Plant, all_content: bool) -> SimpleNamespac
     tables = []
     for sim in plant:
         table = Inventory.table(sim)
-        if all_content and sim.protocol == "s7":
+        if all_content and sim.protocol in ("s7", "s7plus"):
             table["dbs"] = {"1-65535": "content"}
         tables.append(table)
     Inventory(site.root).write(*tables)
