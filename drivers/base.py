@@ -47,6 +47,7 @@ class Driver(ABC):
         self.device = device
         self._pace_lock = threading.Lock()
         self._next_send = 0.0
+        self._aborted = False
 
     @classmethod
     @abstractmethod
@@ -71,6 +72,25 @@ class Driver(ABC):
     def close(self) -> None:  # noqa: B027 - drivers without a connection need nothing
         """Close the connection.  Safe to call twice and after a failed open."""
 
+    def abort(self) -> None:
+        """Wake a read blocked on the device, from another thread.
+
+        The sweep calls this when a check passed its overall deadline
+        (``Device.check_deadline``).  The connection is shut down, not closed:
+        the reading thread's receive returns at once, it fails, and it closes
+        the connection itself, so no socket is closed under a thread using it.
+        """
+        self._aborted = True
+        for sock in self.live_sockets():
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed or never connected: nothing to wake
+
+    def live_sockets(self) -> list[socket.socket]:
+        """The driver's open sockets (for ``abort``); none by default."""
+        return []
+
     def __enter__(self) -> "Driver":
         return self
 
@@ -88,7 +108,14 @@ class Driver(ABC):
         """Book the next send under the device's ceiling (``device.max_rps``
         requests per second; None: no ceiling) and return how long to wait for
         it, in seconds (<= 0: send now).  Sync callers use ``pace``; coroutines
-        await ``asyncio.sleep`` on the result, keeping their loop free."""
+        await ``asyncio.sleep`` on the result, keeping their loop free.
+
+        Raises DeviceTimeoutError once the check was aborted: every driver books
+        each request here, so an abandoned read sends nothing more (not even
+        over a connection its retry logic reopened)."""
+        if self._aborted:
+            raise self.fail(DeviceTimeoutError, "the check passed its overall deadline "
+                            "(check_timeout) and was abandoned")
         rate = self.device.max_rps
         if not rate:
             return 0.0

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import socket
 import struct
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -147,6 +148,7 @@ class LogixDriver(Driver):
     def __init__(self, device: Device) -> None:
         super().__init__(device)
         self.options: LogixOptions = device.options or LogixOptions()
+        self._plc: _GuardedLogix | None = None  # the open session, for ``abort``
 
     # -- configuration -------------------------------------------------------------
 
@@ -201,6 +203,7 @@ class LogixDriver(Driver):
             plc = _GuardedLogix(self.path(), self, init_tags=upload_tags,
                                 init_program_tags=upload_tags)
             plc.socket_timeout = self.device.timeout  # before open(): no constructor argument
+        self._plc = plc
         clean = False
         try:
             with self.translated(plc):
@@ -220,6 +223,13 @@ class LogixDriver(Driver):
                     plc.hard_close()
             else:
                 plc.hard_close()
+            self._plc = None
+
+    def live_sockets(self) -> list[socket.socket]:
+        plc = self._plc
+        strict = plc._sock if plc is not None else None
+        sock = getattr(strict, "sock", None)
+        return [sock] if isinstance(sock, socket.socket) else []
 
     def _check_addressable(self) -> None:
         """pycomm3 1.2.16 takes "host:port/route" and opens IPv4 sockets only."""

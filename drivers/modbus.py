@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Generator, Mapping, Protocol
@@ -42,6 +43,7 @@ from drivers.base import Driver, utcnow
 from drivers.modbus_async import GuardedAsyncModbusClient
 from drivers.modbus_identity import (
     MalformedIdentity,
+    holds_a_frame,
     looks_like_modbus,
     mbap_frames,
     object_key,
@@ -230,7 +232,7 @@ class GuardedModbusClient(ModbusTcpClient):
         dev = driver.device
         self._driver = driver
         self.received = bytearray()
-        self.timeouts = 0
+        self._deadline = float("inf")
         super().__init__(dev.host, port=dev.port, name=dev.name, timeout=dev.timeout,
                          retries=dev.retries, trace_pdu=self._trace_pdu)
 
@@ -251,18 +253,30 @@ class GuardedModbusClient(ModbusTcpClient):
         if sending:  # the last point before bytes are framed and sent, retries included
             self._driver.guard(operation(pdu))
             self._driver.pace()
+            self._deadline = time.monotonic() + self._driver.device.timeout
         return pdu
 
     def recv(self, size: int | None) -> bytes:
-        data = super().recv(size)
-        if data:
-            self.received += data
-        else:
-            self.timeouts += 1
+        """pymodbus's recv, within the attempt's deadline.  pymodbus waits the full
+        timeout in every recv and looks at its deadline only after data came, so
+        a peer dripping bytes stretches each attempt; an empty read once the
+        deadline has passed is its timeout."""
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            return b""
+        full = self.comm_params.timeout_connect
+        self.comm_params.timeout_connect = min(full or remaining, remaining)
+        try:
+            data = super().recv(size)
+        finally:
+            self.comm_params.timeout_connect = full
+        self.received += data
         return data
 
     def timed_out(self) -> bool:
-        return bool(self.timeouts) and not self.received
+        # A slow or cut-off reply never returns an empty recv: what tells a timeout
+        # from a bad reply is that no whole frame came back.
+        return not holds_a_frame(bytes(self.received))
 
 
 class ModbusDriver(Driver):
@@ -298,6 +312,11 @@ class ModbusDriver(Driver):
 
     def _bad_host(self, exc: ValueError) -> DeviceError:
         return self.fail(DeviceUnreachableError, f"cannot resolve host {self.device.host!r}: {exc}")
+
+    def live_sockets(self) -> list[socket.socket]:
+        client = self._client
+        sock = client.socket if client is not None else None
+        return [sock] if isinstance(sock, socket.socket) else []
 
     def close(self) -> None:
         """Close either client.  An async client's transport finishes closing on its
@@ -405,8 +424,9 @@ class ModbusDriver(Driver):
                 return self.fail(DeviceRefusedError,
                                  f"{what}: connection closed by the device without an answer")
             if client.timed_out():
+                answer = "no complete answer" if client.received else "no answer"
                 return self.fail(DeviceTimeoutError,
-                                 f"{what}: no answer within {self.device.timeout:g} s "
+                                 f"{what}: {answer} within {self.device.timeout:g} s "
                                  f"({self.device.retries + 1} attempts)")
             return self.fail(DeviceProtocolError, f"{what}: reply could not be decoded ({exc})")
         return self.fail(DeviceProtocolError, f"{what}: {exc}")

@@ -19,13 +19,14 @@ the ``blocks`` list still names every DB, so an added or removed block is drift.
 
 Failures are never an empty program: a failed list, info or upload raises a
 DeviceError; a CPU whose block counts disagree with its block lists is a
-protocol error.  Connection losses are retried ``Device.retries`` times with a
+protocol error.  Connection losses are retried ``Device.retries`` times per collect, with a
 fresh connection, restarting the step that failed (an upload restarts whole).
 """
 
 from __future__ import annotations
 
 import re
+import socket
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, ClassVar, Mapping, TypeVar
@@ -117,6 +118,7 @@ class S7Driver(Driver):
         super().__init__(device)
         self.options: S7Options = device.options if isinstance(device.options, S7Options) else S7Options()
         self._session: S7Session | None = None
+        self._retries_left = max(0, device.retries)
 
     @classmethod
     def parse_options(cls, table: Mapping[str, Any], *, file: str | None, device: str) -> S7Options:
@@ -139,18 +141,24 @@ class S7Driver(Driver):
         return self._session
 
     def _call(self, step: Callable[[S7Session], T]) -> T:
-        """Run one step; on a lost connection or timeout reconnect and rerun it
-        (``Device.retries`` times).  Refusals and malformed replies are not retried:
-        asking again would get the same answer."""
-        attempts = max(0, self.device.retries) + 1
-        for attempt in range(attempts):
+        """Run one step; on a lost connection or timeout reconnect and rerun it.
+        ``Device.retries`` is the budget for the whole collect, not per step: a
+        peer that fails every few requests would otherwise cost a timeout per
+        step.  Refusals and malformed replies are not retried: asking again would
+        get the same answer."""
+        while True:
             try:
                 return step(self._connected())
             except (DeviceRefusedError, DeviceTimeoutError, DeviceUnreachableError):
                 self.close()
-                if attempt == attempts - 1:
+                if self._retries_left <= 0:
                     raise
-        raise AssertionError("unreachable")  # pragma: no cover
+                self._retries_left -= 1
+
+    def live_sockets(self) -> list[socket.socket]:
+        session = self._session
+        sock = session.conn.socket if session is not None and session.conn is not None else None
+        return [sock] if sock is not None else []
 
     def close(self) -> None:
         session, self._session = self._session, None
@@ -171,6 +179,7 @@ class S7Driver(Driver):
         """
         mode = Mode(mode)
         captured_at = utcnow(now)
+        self._retries_left = max(0, self.device.retries)
         try:
             artifacts = self._collect(mode)
         except ValueError as exc:  # S7FormatError and any reply value we could not place

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import time
 from typing import TYPE_CHECKING
 
 from snap7.connection import ISOTCPConnection
@@ -63,6 +64,43 @@ ACCESS_DENIED = {0xD241: "not permitted at the CPU's protection level",
 MAX_FRAGMENTS = 1000  # an upload of a 65 kB block at PDU 240 needs ~300
 
 
+class DeadlineConnection(ISOTCPConnection):
+    """snap7's ISO-on-TCP connection with one deadline per request.
+
+    snap7 applies its timeout to each ``recv`` call, so a peer that announces a
+    large reply and then sends a byte now and then keeps a request waiting for
+    ever.  Here every receive of one request (or of the connection set-up)
+    shares the deadline set before it: past it, S7TimeoutError, however much
+    has arrived.
+    """
+
+    deadline: float | None = None
+
+    def _recv_exact(self, size: int) -> bytes:
+        if self.socket is None:
+            raise S7ConnectionError("Socket not initialized")
+        data = bytearray()
+        while len(data) < size:
+            remaining = self.timeout if self.deadline is None else self.deadline - time.monotonic()
+            if remaining <= 0:
+                self.connected = False
+                raise S7TimeoutError(f"Receive timeout ({len(data)} of {size} bytes received)")
+            try:
+                self.socket.settimeout(min(remaining, self.timeout))
+                chunk = self.socket.recv(size - len(data))
+            except socket.timeout:
+                self.connected = False
+                raise S7TimeoutError("Receive timeout") from None
+            except OSError as exc:
+                self.connected = False
+                raise S7ConnectionError(f"Receive error: {exc}") from exc
+            if not chunk:
+                self.connected = False
+                raise S7ConnectionError("Connection closed by peer")
+            data.extend(chunk)
+        return bytes(data)
+
+
 def wire_shape(request: bytes) -> tuple[int, int, int]:
     """(pdu type, function or group, subfunction) of a request PDU."""
     if len(request) < 11 or request[0] != 0x32:
@@ -94,10 +132,12 @@ class S7Session:
         """
         opts = self.driver.options
         remote_tsap = (1 << 8) | (opts.rack << 5) | opts.slot  # PG connection, rack, slot
-        conn = ISOTCPConnection(self.device.host, self.device.port, local_tsap=0x0100,
-                                remote_tsap=remote_tsap)
+        conn = DeadlineConnection(self.device.host, self.device.port, local_tsap=0x0100,
+                                  remote_tsap=remote_tsap)
         self.conn = conn
         self.protocol = S7Protocol()
+        # One deadline for TCP, COTP and the S7 set-up together.
+        conn.deadline = time.monotonic() + self.device.timeout
         try:
             conn.connect(timeout=self.device.timeout)
         except S7Error as exc:
@@ -105,7 +145,7 @@ class S7Session:
         except OSError as exc:
             raise self.driver.translate_os_error(exc) from exc
         reply = self._exchange("setup_communication", self.protocol.build_setup_communication_request(
-            max_amq_caller=1, max_amq_callee=1, pdu_length=480))
+            max_amq_caller=1, max_amq_callee=1, pdu_length=480), new_deadline=False)
         params = reply.get("parameters") or {}
         pdu = params.get("pdu_length", 0)
         if not 64 <= pdu <= 8192:
@@ -142,8 +182,10 @@ class S7Session:
                 f"s7 driver refused to send a request shaped {wire_shape(request)} as {operation!r} "
                 f"to {self.device.name}: it is not the read that operation names")
 
-    def _exchange(self, operation: str, request: bytes, what: str = "") -> dict:
-        """Send one guarded request, return snap7's parsed reply.
+    def _exchange(self, operation: str, request: bytes, what: str = "", *,
+                  new_deadline: bool = True) -> dict:
+        """Send one guarded request, return snap7's parsed reply, all of it within
+        Device.timeout (``new_deadline=False``: within the deadline already set).
 
         Raises DeviceIncompleteError (0xD209), DeviceAccessDeniedError
         (protection), DeviceProtocolError (other refusals, malformed replies),
@@ -154,6 +196,8 @@ class S7Session:
         if self.conn is None or not self.conn.connected:
             raise self.driver.fail(DeviceRefusedError, f"not connected while {doing}")
         self.driver.pace()
+        if new_deadline:
+            self.conn.deadline = time.monotonic() + self.device.timeout
         try:
             self.conn.send_data(request)
             raw = self.conn.receive_data()

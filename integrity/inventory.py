@@ -25,14 +25,15 @@ from typing import Any, Mapping
 
 from drivers.registry import driver_class
 from integrity.errors import ConfigError
-from integrity.model import Device
+from integrity.model import DEFAULT_CHECK_TIMEOUT, Device
 
 SITE_FILE = "site.toml"
 STORE_FILE = "plc-integrity.db"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 COMMON_KEYS = {"name", "protocol", "host", "port", "timeout", "retries", "tags", "profile",
-               "max_rps", "labels"}
-SETTINGS_KEYS = {"store", "timeout", "retries", "concurrency", "remind_after", "max_rps"}
+               "max_rps", "labels", "check_timeout"}
+SETTINGS_KEYS = {"store", "timeout", "retries", "concurrency", "remind_after", "max_rps",
+                 "check_timeout"}
 SITE_TOP_KEYS = {"settings", "profiles", "devices", "alerts", "schedules"}
 
 DEFAULT_TIMEOUT = 3.0
@@ -52,6 +53,7 @@ class Settings:
     concurrency: int = DEFAULT_CONCURRENCY
     remind_after: timedelta | None = timedelta(hours=24)  # None: no reminders
     max_rps: float = DEFAULT_MAX_RPS
+    check_timeout: float = DEFAULT_CHECK_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,8 @@ def _settings(doc: Mapping[str, Any], file: str) -> Settings:
         concurrency=_number(table, "concurrency", DEFAULT_CONCURRENCY, int, 1, 1024, file=file,
                             device=None),
         max_rps=_number(table, "max_rps", DEFAULT_MAX_RPS, float, 1, 100000, file=file, device=None),
+        check_timeout=_number(table, "check_timeout", DEFAULT_CHECK_TIMEOUT, float, 1, 86400,
+                              file=file, device=None),
     )
 
 
@@ -203,6 +207,8 @@ def _device(raw: Any, index: int, *, file: str, settings: Settings,
         tags=tuple(tags), source=file,
         max_rps=_number(table, "max_rps", settings.max_rps, float, 1, 100000, file=file, device=name),
         labels=dict(labels),
+        check_timeout=_number(table, "check_timeout", settings.check_timeout, float, 1, 86400,
+                              file=file, device=name),
     )
 
 

@@ -39,7 +39,8 @@ class SiteStatus:
 
     @property
     def scheduler(self) -> str:
-        """running, STALLED (no beat for three intervals), stopped or not running.
+        """running, STALLED (no beat for three intervals, or checks that stopped
+        completing), stopped or not running.
 
         The daemon beats at least once per interval, while idle and during long
         sweeps alike, so no next-due slack is allowed: a daemon hung right
@@ -50,17 +51,36 @@ class SiteStatus:
         info = self.heartbeat_info or {}
         if info.get("stopped"):
             return "stopped"
-        allowed = timedelta(seconds=3 * float(info.get("interval_s", 30)))
-        return "running" if self.now - self.heartbeat_at <= allowed else "STALLED"
+        allowed = timedelta(seconds=3 * _seconds(info.get("interval_s"), 30))
+        if self.now - self.heartbeat_at > allowed or self.checks_stalled_since is not None:
+            return "STALLED"
+        return "running"
+
+    @property
+    def checks_stalled_since(self) -> datetime | None:
+        """When a check last completed in a sweep whose checks have since stalled
+        (none completed within the slowest device's check deadline plus a margin)."""
+        info = self.heartbeat_info or {}
+        try:
+            last = datetime.fromisoformat(str(info["last_progress"]))
+            allowed = timedelta(seconds=float(info["stall_after_s"]))
+        except (KeyError, TypeError, ValueError):
+            return None  # idle, or an unreadable (unsigned, operational) row
+        return last if last.tzinfo and self.now - last > allowed else None
 
     def to_dict(self) -> dict[str, Any]:
         return {"now": self.now.isoformat(), "scheduler": self.scheduler,
                 "heartbeat_at": self.heartbeat_at.isoformat() if self.heartbeat_at else None,
+                "checks_stalled_since": (self.checks_stalled_since.isoformat()
+                                         if self.checks_stalled_since else None),
                 "devices": [d.to_dict() for d in self.devices]}
 
     def render(self) -> str:
         beat = (f"last heartbeat {self.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC"
                 if self.heartbeat_at else "no heartbeat recorded")
+        stalled = self.checks_stalled_since
+        if stalled is not None:
+            beat += f"; no check completed since {stalled:%Y-%m-%d %H:%M:%S} UTC"
         lines = [f"scheduler: {self.scheduler} ({beat})"]
         w = max([len(d.device) for d in self.devices] + [6])
         lines.append(f"{'DEVICE':<{w}} {'STATE':<16} {'SINCE':<20} {'LAST CHECK':<37} "
@@ -74,6 +94,13 @@ class SiteStatus:
             lines.append(f"{d.device:<{w}} {state:<16} {_t(d.since):<20} {_last(d):<37} "
                          f"{_t(d.next_due):<20} {base}")
         return "\n".join(lines)
+
+
+def _seconds(value: Any, default: float) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
 
 
 def _last(d: DeviceStatus) -> str:
