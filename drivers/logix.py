@@ -54,6 +54,7 @@ from pycomm3.exceptions import PycommError
 from drivers import logix_artifacts as A
 from drivers.base import Driver, reject_unknown_keys, utcnow
 from drivers.logix_guard import READ_OPERATIONS, frame_operations
+from drivers.logix_replies import Connection, mismatch
 from drivers.logix_socket import NotEnipReplyError, StrictSocket
 from integrity.errors import (
     ConfigError,
@@ -80,6 +81,12 @@ NO_CHANGE_DETECTION = {0x05: "path destination unknown", 0x08: "service not supp
                        0x14: "attribute not supported", 0x16: "object does not exist"}
 # Connection failure / link address not available: the backplane has no module there.
 NO_MODULE = (0x01, 0x0312)
+
+
+class MismatchedReplyError(ValueError):
+    """A well-formed EtherNet/IP reply that answers another request than the one sent."""
+
+
 # pycomm3 splits its connection path on these and cannot open IPv6 sockets.
 UNADDRESSABLE_HOST_CHARS = ":/\\,"
 
@@ -99,6 +106,7 @@ class _GuardedLogix(_PycommLogix):
         super().__init__(path, **kwargs)
         self._owner = owner
         self.violation: ReadOnlyViolationError | None = None
+        self._pending = b""
 
     def open(self) -> bool:
         if self._sock is None:  # pycomm3 keeps a socket it finds in place
@@ -114,7 +122,19 @@ class _GuardedLogix(_PycommLogix):
             self.violation = exc
             raise
         self._owner.pace()
+        self._pending = message
         super()._send(message)
+
+    def _receive(self) -> bytes:
+        """The next frame, once it is known to answer the request just sent
+        (``drivers.logix_replies``); pycomm3 would take any frame as the answer."""
+        reply = super()._receive()
+        cfg = self._cfg
+        problem = mismatch(self._pending, reply, Connection(
+            cfg["cid"], cfg["csn"], cfg["vid"], cfg["vsn"], self._target_cid))
+        if problem is not None:
+            raise MismatchedReplyError(f"the reply does not answer the request sent: {problem}")
+        return reply
 
     def identity_in_slot(self, slot: int) -> Any:
         """pycomm3's ``get_module_info`` request, but returning the reply packet so that
@@ -252,7 +272,7 @@ class LogixDriver(Driver):
             if plc is not None and plc.violation is not None:
                 raise plc.violation from exc
             for err in _chain(exc):
-                if isinstance(err, NotEnipReplyError):
+                if isinstance(err, (NotEnipReplyError, MismatchedReplyError)):
                     raise self.fail(DeviceProtocolError, str(err)) from exc
                 if isinstance(err, OSError):
                     raise self.translate_os_error(err) from exc
