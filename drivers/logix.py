@@ -47,7 +47,7 @@ from typing import Any, ClassVar, Iterator, Mapping
 
 from pycomm3 import LogixDriver as _PycommLogix
 from pycomm3.cip import PADDED_EPATH, PortSegment
-from pycomm3.cip_driver import parse_cip_route
+from pycomm3.cip_driver import MSG_ROUTER_PATH, parse_connection_path
 from pycomm3.custom_types import ModuleIdentityObject
 from pycomm3.exceptions import PycommError
 
@@ -189,10 +189,11 @@ class LogixDriver(Driver):
         if route is not None:
             if not isinstance(route, str) or not route.strip():
                 raise bad("route", "route must be a non-empty string like 'bp/0/enet/10.0.0.5/bp/2'")
-            try:
-                parse_cip_route(route)
-            except PycommError as exc:
-                raise bad("route", f"invalid CIP route {route!r}: {exc}") from exc
+            problem = _route_problem(route)
+            if problem:
+                raise bad("route", f"invalid CIP route {route!r} ({problem}): give port/link "
+                          "pairs like 'bp/0/enet/10.0.0.5/bp/2' (backplane slots 0-255, "
+                          "IPv4 addresses)")
         config = table.get("config_tags", [])
         if not isinstance(config, list) or not all(isinstance(t, str) and t.strip() for t in config):
             raise bad("config_tags", "config_tags must be a list of tag names or patterns")
@@ -442,6 +443,19 @@ class LogixDriver(Driver):
                     raise self.fail(error, f"config tag {name}: {tag.error}")
                 values[name] = A.plain(tag.value)
         return values
+
+
+def _route_problem(route: str) -> str | None:
+    """Why pycomm3 could not use ``route``, found the way it will use it: parsed
+    as part of "host/route" and encoded into the Forward Open path.  pycomm3's
+    own route parser accepts "bp/999" or "enet/not-an-ip" and fails only when the
+    request is built, which would turn a typo into a device that cannot be checked."""
+    try:
+        _host, _port, segments = parse_connection_path(f"127.0.0.1/{route}")
+        PADDED_EPATH.encode((*segments, *MSG_ROUTER_PATH), length=True)
+    except (PycommError, ValueError, TypeError, struct.error) as exc:
+        return _describe(exc)
+    return None
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:

@@ -8,6 +8,7 @@ the simulator's replies into frames by the protocol's own length field
 
   ``At(k, action)``  replies before the k-th pass; at the k-th the peer turns
                      hostile for good: ``silent``, ``reset`` mid-reply,
+                     ``partial`` (half a reply, then silence),
                      ``garbage`` (not the protocol), ``drip`` (announces the
                      largest reply the length field allows, then one byte every
                      ``DRIP_EVERY`` s), ``huge`` (largest length, then silence);
@@ -105,6 +106,12 @@ def reset(reply: Reply, frame: bytes) -> None:
     reply.reset()
 
 
+def partial(reply: Reply, frame: bytes) -> None:
+    """Half a reply, then silence: a timeout, not a malformed reply."""
+    reply.send(frame[:max(1, len(frame) // 2)])
+    reply.hang()
+
+
 def garbage(reply: Reply, frame: bytes) -> None:
     reply.send(GARBAGE)
     reply.hang()
@@ -126,7 +133,8 @@ def huge(reply: Reply, frame: bytes) -> None:
     reply.hang()
 
 
-ACTIONS: dict[str, Action] = {"silent": silent, "reset": reset, "garbage": garbage,
+ACTIONS: dict[str, Action] = {"silent": silent, "reset": reset, "partial": partial,
+                              "garbage": garbage,
                               "drip": drip, "huge": huge}
 
 
