@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from drivers.registry import quiet_vendor_logs  # noqa: E402
 from simulators.base import checker_violations  # noqa: E402
 from support.hostile import PROTOCOLS, bench_at, fuzz  # noqa: E402
 
@@ -42,8 +43,8 @@ def main() -> int:
     parser.add_argument("--per-run", type=float, default=1.5,
                         help="mutations per check, on average")
     args = parser.parse_args()
-    for name in ("pymodbus", "snap7", "pycomm3", "integrity.check"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
+    quiet_vendor_logs()
+    logging.getLogger("integrity.check").setLevel(logging.CRITICAL)
 
     broken = 0
     with tempfile.TemporaryDirectory() as tmp, bench_at(Path(tmp)) as bench:

@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Mapping
 from integrity.errors import (
     ConfigError,
     DeviceError,
+    DeviceProtocolError,
     DeviceRefusedError,
     DeviceTimeoutError,
     DeviceUnreachableError,
@@ -87,6 +88,11 @@ class Driver(ABC):
             except OSError:
                 pass  # already closed or never connected: nothing to wake
 
+    @property
+    def aborted(self) -> bool:
+        """True once ``abort`` was called: retry logic must give up."""
+        return self._aborted
+
     def live_sockets(self) -> list[socket.socket]:
         """The driver's open sockets (for ``abort``); none by default."""
         return []
@@ -142,6 +148,16 @@ class Driver(ABC):
         return error_type(f"{self.device.name} ({self.device.endpoint}): {message}",
                           device=self.device.name)
 
+    def translate(self, exc: BaseException, doing: str) -> DeviceError:
+        """The DeviceError for a failure of the protocol library or the socket while
+        ``doing`` something, most specific first.  Callers ``raise ... from exc``,
+        so no vendor exception ever reaches the CLI.  Every driver translates
+        through this one method: each extends it for its library's exceptions,
+        this base handles sockets and names anything else a protocol error."""
+        if isinstance(exc, OSError):
+            return self.translate_os_error(exc)
+        return self.fail(DeviceProtocolError, f"{doing}: {type(exc).__name__}: {exc}")
+
     def translate_os_error(self, exc: BaseException) -> DeviceError:
         """Map a socket-level failure to the error tree, most specific first."""
         if isinstance(exc, (socket.timeout, TimeoutError)):
@@ -156,6 +172,28 @@ class Driver(ABC):
         if isinstance(exc, OSError) and exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
             return self.fail(DeviceUnreachableError, f"no route to host ({exc.strerror})")
         return self.fail(DeviceUnreachableError, f"{type(exc).__name__}: {exc}")
+
+
+class AsyncDriver(Driver):
+    """A driver that can also read on an asyncio event loop, so hundreds of its
+    devices cost no thread each (``integrity.check.read_many`` uses this path for
+    every driver class that derives from it).  The same reads, checks, capture
+    and errors as ``collect``; use as an async context manager."""
+
+    @abstractmethod
+    async def collect_async(self, mode: Mode = Mode.DEEP, *,
+                            now: datetime | None = None) -> Capture:
+        """``collect`` without blocking the loop.  Raises what ``collect`` raises."""
+
+    async def aclose(self) -> None:
+        """Close, and let the event loop finish closing the connection."""
+        self.close()
+
+    async def __aenter__(self) -> "AsyncDriver":
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
 
 def utcnow(now: datetime | None = None) -> datetime:

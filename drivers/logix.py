@@ -37,7 +37,6 @@ Read-only: ``_GuardedLogix._send`` parses each frame pycomm3 is about to send
 from __future__ import annotations
 
 import fnmatch
-import logging
 import socket
 import struct
 from contextlib import contextmanager
@@ -59,16 +58,16 @@ from drivers.logix_socket import NotEnipReplyError, StrictSocket
 from integrity.errors import (
     ConfigError,
     DeviceAccessDeniedError,
+    DeviceError,
     DeviceIncompleteError,
     DeviceProtocolError,
+    DeviceRefusedError,
+    DeviceTimeoutError,
     DeviceUnreachableError,
     PlcIntegrityError,
     ReadOnlyViolationError,
 )
 from integrity.model import Artifact, Capture, Device, Kind, Mode
-
-# pycomm3 logs every failed request at ERROR with a traceback; we translate instead.
-logging.getLogger("pycomm3").setLevel(logging.CRITICAL)
 
 GET_ATTRIBUTES_ALL, GET_ATTRIBUTE_SINGLE = 0x01, 0x0E
 IDENTITY_CLASS, CONTROLLER_CLASS = 0x01, 0x8E
@@ -264,7 +263,7 @@ class LogixDriver(Driver):
 
     @contextmanager
     def translated(self, plc: _GuardedLogix | None) -> Iterator[None]:
-        """pycomm3 and socket exceptions -> integrity.errors, most specific first."""
+        """Raise what ``translate`` makes of any pycomm3 or socket exception inside."""
         try:
             yield
         except PlcIntegrityError:
@@ -272,18 +271,23 @@ class LogixDriver(Driver):
         except Exception as exc:  # pycomm3 wraps anything (even struct.error) in its own errors
             if plc is not None and plc.violation is not None:
                 raise plc.violation from exc
-            for err in _chain(exc):
-                if isinstance(err, (NotEnipReplyError, MismatchedReplyError)):
-                    raise self.fail(DeviceProtocolError, str(err)) from exc
-                if isinstance(err, OSError):
-                    raise self.translate_os_error(err) from exc
-                if type(err) is UnicodeError:  # the idna codec refused the host name
-                    raise self.fail(DeviceUnreachableError, f"cannot resolve host "
-                                    f"{self.device.host!r}: {err}") from exc
-            if any(isinstance(e, struct.error) for e in _chain(exc)):
-                raise self.fail(DeviceProtocolError, "the peer closed the connection or sent a "
-                                "malformed reply: not an EtherNet/IP controller?") from exc
-            raise self.fail(DeviceProtocolError, _describe(exc)) from exc
+            raise self.translate(exc, "reading the controller") from exc
+
+    def translate(self, exc: BaseException, doing: str) -> DeviceError:
+        """pycomm3 and socket exceptions -> integrity.errors, most specific first,
+        looking through pycomm3's wrappers to the cause."""
+        for err in _chain(exc):
+            if isinstance(err, (NotEnipReplyError, MismatchedReplyError)):
+                return self.fail(DeviceProtocolError, str(err))
+            if isinstance(err, OSError):
+                return self.translate_os_error(err)
+            if type(err) is UnicodeError:  # the idna codec refused the host name
+                return self.fail(DeviceUnreachableError, f"cannot resolve host "
+                                 f"{self.device.host!r}: {err}")
+        if any(isinstance(e, struct.error) for e in _chain(exc)):
+            return self.fail(DeviceProtocolError, "the peer closed the connection or sent a "
+                             "malformed reply: not an EtherNet/IP controller?")
+        return self.fail(DeviceProtocolError, _describe(exc))
 
     # -- collect -------------------------------------------------------------------
 
@@ -296,6 +300,20 @@ class LogixDriver(Driver):
         """
         mode = Mode(mode)
         captured_at = utcnow(now)
+        # Device.retries, per check as for S7: a lost connection or a timeout is
+        # retried whole on a fresh session (a Logix read is short, and a half-read
+        # controller must never be combined with a second half).  Refusals and
+        # malformed replies are not: asking again would get the same answer.
+        retries = max(0, self.device.retries)
+        while True:
+            try:
+                return self._collect_once(mode, captured_at)
+            except (DeviceRefusedError, DeviceTimeoutError, DeviceUnreachableError):
+                if retries <= 0 or self.aborted:
+                    raise
+                retries -= 1
+
+    def _collect_once(self, mode: Mode, captured_at: datetime) -> Capture:
         # Tags are uploaded after the first AuditValue read, never by open().
         with self.session(upload_tags=False) as plc, self.translated(plc):
             cd = self._change_detection(plc)

@@ -25,7 +25,6 @@ whole collect instead of trying every other range.
 
 from __future__ import annotations
 
-import logging
 import socket
 import time
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ from pymodbus.pdu.bit_message import ReadCoilsRequest, ReadDiscreteInputsRequest
 from pymodbus.pdu.mei_message import ReadDeviceInformationRequest
 from pymodbus.pdu.register_message import ReadHoldingRegistersRequest, ReadInputRegistersRequest
 
-from drivers.base import Driver, utcnow
+from drivers.base import AsyncDriver, utcnow
 from drivers.modbus_async import GuardedAsyncModbusClient
 from drivers.modbus_identity import (
     MalformedIdentity,
@@ -61,9 +60,6 @@ from integrity.errors import (
 )
 from integrity.model import Artifact, Capture, Device, Kind, Mode
 
-# pymodbus logs every failure at ERROR; we translate them into our own errors instead.
-logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
-
 READ_FC = {"holding": 3, "input": 4, "coils": 1, "discrete": 2}
 READ_REQUEST = {"holding": ReadHoldingRegistersRequest, "input": ReadInputRegistersRequest,
                 "coils": ReadCoilsRequest, "discrete": ReadDiscreteInputsRequest}
@@ -76,7 +72,7 @@ EXCEPTIONS = {1: "illegal function", 2: "illegal data address", 3: "illegal data
 # property worth recording.  Busy/failure/gateway exceptions are transient and would
 # flip the identity digest, so they stay errors.
 _NOT_SUPPORTED = frozenset({1, 2, 3})
-# What the client may raise that _translated turns into a DeviceError (ConnectionException
+# What the client may raise that ``translate`` turns into a DeviceError (ConnectionException
 # and ModbusIOException are ModbusExceptions; asyncio's TimeoutError is an OSError).
 _TRANSLATED = (ModbusException, OSError)
 _MAX_IDENTITY_PAGES = 32
@@ -128,8 +124,6 @@ class Answer:
     reply: ModbusPDU
     raw: bytes | None
 
-
-Steps = Generator[Step, Answer, Any]
 
 
 def read_steps(driver: "ModbusDriver") -> Generator[Step, Answer, list[Artifact]]:
@@ -279,7 +273,7 @@ class GuardedModbusClient(ModbusTcpClient):
         return not holds_a_frame(bytes(self.received))
 
 
-class ModbusDriver(Driver):
+class ModbusDriver(AsyncDriver):
     protocol: ClassVar[str] = "modbus"
     default_port: ClassVar[int] = 502
     READ_OPERATIONS: ClassVar[frozenset[Any]] = frozenset({1, 2, 3, 4, 43})
@@ -305,7 +299,7 @@ class ModbusDriver(Driver):
         try:
             self._client.connect()
         except _TRANSLATED as exc:
-            raise self._translated("connect", self._client, exc) from exc
+            raise self.translate(exc, "connect", self._client) from exc
         except ValueError as exc:  # an unencodable host name (IDNA label too long, NUL...)
             raise self._bad_host(exc) from exc
         return self._client
@@ -344,7 +338,7 @@ class ModbusDriver(Driver):
                     try:
                         reply = client.execute(False, step.request)
                     except _TRANSLATED as exc:
-                        raise self._translated(step.what, client, exc) from exc
+                        raise self.translate(exc, step.what, client) from exc
                     step = steps.send(self._answer(step, reply, client))
             except StopIteration as done:
                 artifacts = done.value
@@ -363,7 +357,7 @@ class ModbusDriver(Driver):
         try:
             await self._aclient.connect()
         except _TRANSLATED as exc:
-            raise self._translated("connect", self._aclient, exc) from exc
+            raise self.translate(exc, "connect", self._aclient) from exc
         except ValueError as exc:
             raise self._bad_host(exc) from exc
         return self._aclient
@@ -374,12 +368,6 @@ class ModbusDriver(Driver):
         self.close()
         if aclient is not None:
             await aclient.closed()
-
-    async def __aenter__(self) -> "ModbusDriver":
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
     async def collect_async(self, mode: Mode = Mode.DEEP, *, now: datetime | None = None) -> Capture:
         """``collect`` on the asyncio client: the same requests, checks, capture and
@@ -395,7 +383,7 @@ class ModbusDriver(Driver):
                     try:
                         reply = await client.execute(False, step.request)
                     except _TRANSLATED as exc:
-                        raise self._translated(step.what, client, exc) from exc
+                        raise self.translate(exc, step.what, client) from exc
                     step = steps.send(self._answer(step, reply, client))
             except StopIteration as done:
                 artifacts = done.value
@@ -409,10 +397,13 @@ class ModbusDriver(Driver):
                        captured_at=utcnow(now), artifacts=tuple(artifacts),
                        policy=self.options.policy())
 
-    def _translated(self, what: str, client: RecordingClient, exc: Exception) -> DeviceError:
+    def translate(self, exc: BaseException, what: str,
+                  client: RecordingClient | None = None) -> DeviceError:
         """The DeviceError for a socket or pymodbus failure while doing ``what``, most
-        specific first.  (A function, not a context manager: it runs per request and
-        try/except costs nothing when nothing fails.)"""
+        specific first, judged with what ``client`` (default: the open one) received."""
+        client = client or self._client or self._aclient
+        if client is None:
+            return super().translate(exc, what)
         if isinstance(exc, (ConnectionException, ModbusIOException, OSError)):
             if not looks_like_modbus(bytes(client.received[:4])):
                 preview = bytes(client.received[:24])

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, ClassVar, Mapping, TypeVar
 
+from snap7.error import S7ConnectionError, S7Error, S7TimeoutError
+
 from drivers.base import Driver, reject_unknown_keys, utcnow
 from drivers.s7_format import S7FormatError, block_info, cpu_info, operating_mode, order_code
 from drivers.s7_format import protection as parse_protection
@@ -39,6 +41,7 @@ from drivers.s7_session import READ_OPERATIONS, S7Session
 from integrity.canonical import sha256
 from integrity.errors import (
     ConfigError,
+    DeviceError,
     DeviceProtocolError,
     DeviceRefusedError,
     DeviceTimeoutError,
@@ -131,7 +134,7 @@ class S7Driver(Driver):
     # -- connection with our own reconnect ------------------------------------
     def _connected(self) -> S7Session:
         if self._session is None:
-            session = S7Session(self)
+            session = S7Session(self, self.options.rack, self.options.slot)
             try:
                 session.connect()
             except BaseException:
@@ -151,7 +154,7 @@ class S7Driver(Driver):
                 return step(self._connected())
             except (DeviceRefusedError, DeviceTimeoutError, DeviceUnreachableError):
                 self.close()
-                if self._retries_left <= 0:
+                if self._retries_left <= 0 or self.aborted:
                     raise
                 self._retries_left -= 1
 
@@ -164,6 +167,26 @@ class S7Driver(Driver):
         session, self._session = self._session, None
         if session is not None:
             session.close()
+
+    def translate(self, exc: BaseException, doing: str) -> DeviceError:
+        """snap7 and socket errors -> integrity.errors, most specific first."""
+        if isinstance(exc, S7TimeoutError):
+            return self.fail(DeviceTimeoutError,
+                             f"no answer within {self.device.timeout:g} s while {doing}")
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(exc, S7ConnectionError) and isinstance(cause, OSError):
+            return self.translate_os_error(cause)
+        text = str(exc)
+        if isinstance(exc, S7ConnectionError) and ("closed by peer" in text or "Receive error" in text
+                                                    or "Send failed" in text):
+            return self.fail(DeviceRefusedError, f"connection closed by the device while {doing}")
+        if isinstance(exc, S7ConnectionError):
+            # TPKT/COTP framing wrong: whatever answered is not an S7 CPU.
+            return self.fail(DeviceProtocolError,
+                             f"peer does not speak S7 (ISO-on-TCP) while {doing}: {text}")
+        if isinstance(exc, S7Error):
+            return self.fail(DeviceProtocolError, f"malformed S7 reply while {doing}: {text}")
+        return super().translate(exc, doing)
 
     # -- collection ---------------------------------------------------------------
     def _decode(self, what: str, parse: Callable[[bytes], T], data: bytes) -> T:

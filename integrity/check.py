@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
-from drivers.base import Driver, utcnow
+from drivers.base import AsyncDriver, Driver, utcnow
 from drivers.registry import driver_class
 from integrity.compare import compare
 from integrity.errors import (
@@ -152,7 +152,7 @@ def read_many(devices: Iterable[Device], mode: Mode, *, concurrency: int = 16,
     others.
 
     All reads are driven from one event loop in one thread: drivers that can
-    read on it (``collect_async``: Modbus) do, so hundreds of drives cost no
+    read on it (``AsyncDriver``: Modbus) do, so hundreds of drives cost no
     thread each; the others (snap7 and pycomm3 block) each run in a thread of
     their own under the same limit.  The reads start at once, so the caller
     can do its own work (verifying baselines) while the devices answer.
@@ -250,7 +250,7 @@ def _driver_failure(device: Device, exc: Exception) -> DriverFailureError:
 def _reads_async(device: Device, driver_factory: DriverFactory) -> bool:
     # A custom factory (tests, fakes) decides its own drivers: keep to threads.
     return (driver_factory is default_driver_factory
-            and hasattr(driver_class(device.protocol), "collect_async"))
+            and issubclass(driver_class(device.protocol), AsyncDriver))
 
 
 def evaluate(device: Device, outcome: ReadOutcome | None, store,
