@@ -34,7 +34,7 @@ class DropOnce(Policy):
 @pytest.mark.parametrize("retries, code", [(0, 3), (1, 0)], ids=["no-retry", "one-retry"])
 def test_one_lost_reply_is_retried_when_retries_allow(bench, only_reads, protocol, retries, code):
     policy = DropOnce(3)
-    exit_code, doc, _ = bench.verify(protocol, lambda: policy, timeout=0.5, retries=retries)
+    exit_code, doc, _ = bench.verify(protocol, lambda: policy, timeout=0.3, retries=retries)
     [result] = doc["results"]
     assert exit_code == code, result
     if code == 3:

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from support.peers import accept_until
+
 LOOPBACK = "127.0.0.1"
 # One crane controller per protocol, named after the protocol in the hostile tests.
 IMAGE = {"s7": "plc-hoist", "modbus": "vfd-hoist", "logix": "plc-gantry"}
@@ -232,14 +234,12 @@ class HostileProxy:
         return sock
 
     def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.connections += 1
-            threading.Thread(target=self._serve, args=(self._keep(conn), self.policy()),
-                             daemon=True).start()
+        accept_until(self.sock, self._stop, self._start)
+
+    def _start(self, conn: socket.socket) -> None:
+        self.connections += 1
+        threading.Thread(target=self._serve, args=(self._keep(conn), self.policy()),
+                         daemon=True).start()
 
     def _serve(self, conn: socket.socket, policy: Policy) -> None:
         try:
