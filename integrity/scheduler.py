@@ -163,6 +163,7 @@ class Daemon:
         # sweep began), and how long without one means the checks have stalled.
         self._last_progress: datetime | None = None
         self._stall_after: timedelta | None = None
+        self._stall_reported = False
 
     # -- due times ---------------------------------------------------------
     def _jitter(self, job: Job) -> timedelta:
@@ -277,6 +278,12 @@ class Daemon:
         next_due = min((d for d in due if d is not None), default=None)
         last_progress, stall_after = self._last_progress, self._stall_after
         checking = last_progress is not None and stall_after is not None and not stopped
+        stalled = checking and now - last_progress > stall_after  # type: ignore[operator]
+        if stalled and not self._stall_reported:
+            self.store.add_event(now, "checks-stalled", f"no check completed since "
+                                 f"{last_progress:%Y-%m-%d %H:%M:%S} UTC, longer than "
+                                 f"{stall_after.total_seconds():g} s")  # type: ignore[union-attr]
+        self._stall_reported = stalled
         self.store.beat(HEARTBEAT_NAME, now, {
             "pid": os.getpid(), "jobs": len(self.jobs),
             "next_due": next_due.isoformat() if next_due else None,
@@ -284,7 +291,8 @@ class Daemon:
             # While checks are outstanding: when one last completed, and how long
             # without one means a stall (status shows STALLED past it).
             "last_progress": last_progress.isoformat() if checking else None,
-            "stall_after_s": stall_after.total_seconds() if checking else None})
+            "stall_after_s": stall_after.total_seconds() if checking else None,
+            "stalled": stalled})
         self._last_beat = now
 
     # -- the loop ----------------------------------------------------------

@@ -63,6 +63,8 @@ class SiteStatus:
         info = self.heartbeat_info or {}
         try:
             last = datetime.fromisoformat(str(info["last_progress"]))
+            if info.get("stalled") is True and last.tzinfo:
+                return last  # the daemon saw it itself
             allowed = timedelta(seconds=float(info["stall_after_s"]))
         except (KeyError, TypeError, ValueError):
             return None  # idle, or an unreadable (unsigned, operational) row

@@ -163,7 +163,9 @@ def test_status_says_stalled_when_checks_stop_completing_though_the_daemon_beats
         # An hour and more later the daemon still beats, but no check has
         # completed for longer than the device's deadline (3600 s) plus the margin.
         clock.offset = timedelta(seconds=3600 + 61 + 1)
-        at, _ = beat_after(clock.now() - timedelta(seconds=1))
+        at, info = beat_after(clock.now() - timedelta(seconds=1))
+        assert info["stalled"] is True  # the heartbeat itself says so
+        assert [e for e in store.events() if e["kind"] == "checks-stalled"]
         status = collect_status(loaded, store, trust, now=at)
         assert status.heartbeat_at == at
         assert status.scheduler == "STALLED"
