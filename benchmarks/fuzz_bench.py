@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/fuzz_bench.py --runs 1000 --first-seed 5000 --protocol s7
 
 One simulator per protocol (the crane plant's plc-hoist, vfd-hoist, plc-gantry)
-behind the seeded fuzzing proxy of tests/support/hostile.py: each check gets
+behind the seeded fuzzing proxy of tests/support/hostile.py (hostile_bench.py): each check gets
 about ``--per-run`` of its genuine replies mutated (bit flips, truncation,
 drops, duplicates, replays, length fields...).  Every outcome is held to the
 promises of issue 8: exit 0, 1 or 3, never a traceback or a driver bug, within
@@ -30,7 +30,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from drivers.registry import quiet_vendor_logs  # noqa: E402
 from simulators.base import checker_violations  # noqa: E402
-from support.hostile import PROTOCOLS, bench_at, fuzz  # noqa: E402
+from support.hostile import PROTOCOLS  # noqa: E402
+from support.hostile_bench import bench_at, fuzz  # noqa: E402
 
 
 def main() -> int:

@@ -40,23 +40,21 @@ import fnmatch
 import socket
 import struct
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Iterator, Mapping
 
 from pycomm3 import LogixDriver as _PycommLogix
 from pycomm3.cip import PADDED_EPATH, PortSegment
-from pycomm3.cip_driver import MSG_ROUTER_PATH, parse_connection_path
 from pycomm3.custom_types import ModuleIdentityObject
 from pycomm3.exceptions import PycommError
 
 from drivers import logix_artifacts as A
-from drivers.base import Driver, reject_unknown_keys, utcnow
+from drivers.base import Driver, utcnow
 from drivers.logix_guard import READ_OPERATIONS, frame_operations
+from drivers.logix_options import LogixOptions, chain, describe, parse_options
 from drivers.logix_replies import Connection, mismatch
 from drivers.logix_socket import NotEnipReplyError, StrictSocket
 from integrity.errors import (
-    ConfigError,
     DeviceAccessDeniedError,
     DeviceError,
     DeviceIncompleteError,
@@ -88,14 +86,6 @@ class MismatchedReplyError(ValueError):
 
 # pycomm3 splits its connection path on these and cannot open IPv6 sockets.
 UNADDRESSABLE_HOST_CHARS = ":/\\,"
-
-
-@dataclass(frozen=True)
-class LogixOptions:
-    slot: int = 0
-    route: str | None = None            # e.g. "bp/0/enet/10.0.0.5/bp/2" instead of a slot
-    config_tags: tuple[str, ...] = ()   # names or fnmatch patterns whose values are settings
-    modules: tuple[int, ...] = ()       # backplane slots whose module identity is recorded
 
 
 class _GuardedLogix(_PycommLogix):
@@ -173,36 +163,7 @@ class LogixDriver(Driver):
 
     @classmethod
     def parse_options(cls, table: Mapping[str, Any], *, file: str | None, device: str) -> LogixOptions:
-        reject_unknown_keys(table, {"slot", "route", "config_tags", "modules"}, file=file,
-                            device=device)
-
-        def bad(field: str, message: str) -> ConfigError:
-            return ConfigError(message, file=file, device=device, field=field)
-
-        if "slot" in table and "route" in table:
-            raise bad("route", "give either slot or route, not both")
-        slot = table.get("slot", 0)
-        if isinstance(slot, bool) or not isinstance(slot, int) or not 0 <= slot <= 255:
-            raise bad("slot", f"slot must be an integer 0-255, got {slot!r}")
-        route = table.get("route")
-        if route is not None:
-            if not isinstance(route, str) or not route.strip():
-                raise bad("route", "route must be a non-empty string like 'bp/0/enet/10.0.0.5/bp/2'")
-            problem = _route_problem(route)
-            if problem:
-                raise bad("route", f"invalid CIP route {route!r} ({problem}): give port/link "
-                          "pairs like 'bp/0/enet/10.0.0.5/bp/2' (backplane slots 0-255, "
-                          "IPv4 addresses)")
-        config = table.get("config_tags", [])
-        if not isinstance(config, list) or not all(isinstance(t, str) and t.strip() for t in config):
-            raise bad("config_tags", "config_tags must be a list of tag names or patterns")
-        modules = table.get("modules", [])
-        if (not isinstance(modules, list) or any(isinstance(m, bool) or not isinstance(m, int)
-                                                 or not 0 <= m <= 255 for m in modules)):
-            raise bad("modules", "modules must be a list of slot numbers 0-255")
-        if len(set(modules)) != len(modules):
-            raise bad("modules", "modules lists a slot twice")
-        return LogixOptions(slot, route, tuple(config), tuple(modules))
+        return parse_options(table, file=file, device=device)
 
     def path(self) -> str:
         """The pycomm3 connection path: host:port plus slot or route."""
@@ -276,7 +237,7 @@ class LogixDriver(Driver):
     def translate(self, exc: BaseException, doing: str) -> DeviceError:
         """pycomm3 and socket exceptions -> integrity.errors, most specific first,
         looking through pycomm3's wrappers to the cause."""
-        for err in _chain(exc):
+        for err in chain(exc):
             if isinstance(err, (NotEnipReplyError, MismatchedReplyError)):
                 return self.fail(DeviceProtocolError, str(err))
             if isinstance(err, OSError):
@@ -284,10 +245,10 @@ class LogixDriver(Driver):
             if type(err) is UnicodeError:  # the idna codec refused the host name
                 return self.fail(DeviceUnreachableError, f"cannot resolve host "
                                  f"{self.device.host!r}: {err}")
-        if any(isinstance(e, struct.error) for e in _chain(exc)):
+        if any(isinstance(e, struct.error) for e in chain(exc)):
             return self.fail(DeviceProtocolError, "the peer closed the connection or sent a "
                              "malformed reply: not an EtherNet/IP controller?")
-        return self.fail(DeviceProtocolError, _describe(exc))
+        return self.fail(DeviceProtocolError, describe(exc))
 
     # -- collect -------------------------------------------------------------------
 
@@ -461,38 +422,6 @@ class LogixDriver(Driver):
                     raise self.fail(error, f"config tag {name}: {tag.error}")
                 values[name] = A.plain(tag.value)
         return values
-
-
-def _route_problem(route: str) -> str | None:
-    """Why pycomm3 could not use ``route``, found the way it will use it: parsed
-    as part of "host/route" and encoded into the Forward Open path.  pycomm3's
-    own route parser accepts "bp/999" or "enet/not-an-ip" and fails only when the
-    request is built, which would turn a typo into a device that cannot be checked."""
-    try:
-        _host, _port, segments = parse_connection_path(f"127.0.0.1/{route}")
-        PADDED_EPATH.encode((*segments, *MSG_ROUTER_PATH), length=True)
-    except (PycommError, ValueError, TypeError, struct.error) as exc:
-        return _describe(exc)
-    return None
-
-
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        yield cur
-        cur = cur.__cause__ or cur.__context__
-
-
-def _describe(exc: BaseException) -> str:
-    """pycomm3's own messages along the chain, outermost first, without repeats."""
-    parts: list[str] = []
-    for err in _chain(exc):
-        text = str(err.args[0]) if err.args else type(err).__name__
-        if text and text not in parts:
-            parts.append(text)
-    return ": ".join(parts) or type(exc).__name__
 
 
 def _denied(error: str) -> bool:

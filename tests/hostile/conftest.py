@@ -1,5 +1,5 @@
 """One crane controller per protocol, each behind a hostile proxy
-(tests/support/hostile.py), in one site with genuine signed baselines.
+(tests/support/hostile.py, hostile_bench.py), in one site with genuine signed baselines.
 
 The baselines are captured once, through the proxies in pass-through mode;
 each test then sets a proxy's policy and checks the device.
@@ -11,7 +11,7 @@ from typing import Iterator
 
 import pytest
 
-from support.hostile import Bench, bench_at
+from support.hostile_bench import Bench, bench_at
 
 
 @pytest.fixture(scope="module")

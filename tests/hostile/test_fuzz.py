@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from support.hostile import PROTOCOLS, fuzz
+from support.hostile import PROTOCOLS
+from support.hostile_bench import fuzz
 
 RUNS = {"s7": 8, "modbus": 25, "logix": 20}  # about 300 reply frames each
 
