@@ -276,23 +276,24 @@ class Daemon:
         now = self.clock.now()
         due = [self.store.due(j.key) for j in self.jobs]
         next_due = min((d for d in due if d is not None), default=None)
+        # While checks are outstanding: when one last completed, and how long
+        # without one means a stall (status shows STALLED past it).
+        progress: dict[str, Any] = {"last_progress": None, "stall_after_s": None, "stalled": False}
         last_progress, stall_after = self._last_progress, self._stall_after
-        checking = last_progress is not None and stall_after is not None and not stopped
-        stalled = checking and now - last_progress > stall_after  # type: ignore[operator]
-        if stalled and not self._stall_reported:
-            self.store.add_event(now, "checks-stalled", f"no check completed since "
-                                 f"{last_progress:%Y-%m-%d %H:%M:%S} UTC, longer than "
-                                 f"{stall_after.total_seconds():g} s")  # type: ignore[union-attr]
-        self._stall_reported = stalled
+        if last_progress is not None and stall_after is not None and not stopped:
+            stalled = now - last_progress > stall_after
+            progress = {"last_progress": last_progress.isoformat(),
+                        "stall_after_s": stall_after.total_seconds(), "stalled": stalled}
+            if stalled and not self._stall_reported:
+                self.store.add_event(now, "checks-stalled", f"no check completed since "
+                                     f"{last_progress:%Y-%m-%d %H:%M:%S} UTC, longer than "
+                                     f"{stall_after.total_seconds():g} s")
+        self._stall_reported = bool(progress["stalled"])
         self.store.beat(HEARTBEAT_NAME, now, {
             "pid": os.getpid(), "jobs": len(self.jobs),
             "next_due": next_due.isoformat() if next_due else None,
             "interval_s": self.heartbeat_every.total_seconds(), "stopped": stopped,
-            # While checks are outstanding: when one last completed, and how long
-            # without one means a stall (status shows STALLED past it).
-            "last_progress": last_progress.isoformat() if checking else None,
-            "stall_after_s": stall_after.total_seconds() if checking else None,
-            "stalled": stalled})
+            **progress})
         self._last_beat = now
 
     # -- the loop ----------------------------------------------------------
