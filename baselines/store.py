@@ -16,7 +16,6 @@ failed.  SQLAlchemy and Alembic exceptions never leave the store's modules
 from __future__ import annotations
 
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 

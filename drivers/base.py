@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Mapping
 from integrity.errors import (
     ConfigError,
     DeviceError,
+    DeviceProtocolError,
     DeviceRefusedError,
     DeviceTimeoutError,
     DeviceUnreachableError,
@@ -47,6 +48,7 @@ class Driver(ABC):
         self.device = device
         self._pace_lock = threading.Lock()
         self._next_send = 0.0
+        self._aborted = False
 
     @classmethod
     @abstractmethod
@@ -71,6 +73,30 @@ class Driver(ABC):
     def close(self) -> None:  # noqa: B027 - drivers without a connection need nothing
         """Close the connection.  Safe to call twice and after a failed open."""
 
+    def abort(self) -> None:
+        """Wake a read blocked on the device, from another thread.
+
+        The sweep calls this when a check passed its overall deadline
+        (``Device.check_deadline``).  The connection is shut down, not closed:
+        the reading thread's receive returns at once, it fails, and it closes
+        the connection itself, so no socket is closed under a thread using it.
+        """
+        self._aborted = True
+        for sock in self.live_sockets():
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed or never connected: nothing to wake
+
+    @property
+    def aborted(self) -> bool:
+        """True once ``abort`` was called: retry logic must give up."""
+        return self._aborted
+
+    def live_sockets(self) -> list[socket.socket]:
+        """The driver's open sockets (for ``abort``); none by default."""
+        return []
+
     def __enter__(self) -> "Driver":
         return self
 
@@ -88,7 +114,14 @@ class Driver(ABC):
         """Book the next send under the device's ceiling (``device.max_rps``
         requests per second; None: no ceiling) and return how long to wait for
         it, in seconds (<= 0: send now).  Sync callers use ``pace``; coroutines
-        await ``asyncio.sleep`` on the result, keeping their loop free."""
+        await ``asyncio.sleep`` on the result, keeping their loop free.
+
+        Raises DeviceTimeoutError once the check was aborted: every driver books
+        each request here, so an abandoned read sends nothing more (not even
+        over a connection its retry logic reopened)."""
+        if self._aborted:
+            raise self.fail(DeviceTimeoutError, "the check passed its overall deadline "
+                            "(check_timeout) and was abandoned")
         rate = self.device.max_rps
         if not rate:
             return 0.0
@@ -115,6 +148,16 @@ class Driver(ABC):
         return error_type(f"{self.device.name} ({self.device.endpoint}): {message}",
                           device=self.device.name)
 
+    def translate(self, exc: BaseException, doing: str) -> DeviceError:
+        """The DeviceError for a failure of the protocol library or the socket while
+        ``doing`` something, most specific first.  Callers ``raise ... from exc``,
+        so no vendor exception ever reaches the CLI.  Every driver translates
+        through this one method: each extends it for its library's exceptions,
+        this base handles sockets and names anything else a protocol error."""
+        if isinstance(exc, OSError):
+            return self.translate_os_error(exc)
+        return self.fail(DeviceProtocolError, f"{doing}: {type(exc).__name__}: {exc}")
+
     def translate_os_error(self, exc: BaseException) -> DeviceError:
         """Map a socket-level failure to the error tree, most specific first."""
         if isinstance(exc, (socket.timeout, TimeoutError)):
@@ -129,6 +172,28 @@ class Driver(ABC):
         if isinstance(exc, OSError) and exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
             return self.fail(DeviceUnreachableError, f"no route to host ({exc.strerror})")
         return self.fail(DeviceUnreachableError, f"{type(exc).__name__}: {exc}")
+
+
+class AsyncDriver(Driver):
+    """A driver that can also read on an asyncio event loop, so hundreds of its
+    devices cost no thread each (``integrity.check.read_many`` uses this path for
+    every driver class that derives from it).  The same reads, checks, capture
+    and errors as ``collect``; use as an async context manager."""
+
+    @abstractmethod
+    async def collect_async(self, mode: Mode = Mode.DEEP, *,
+                            now: datetime | None = None) -> Capture:
+        """``collect`` without blocking the loop.  Raises what ``collect`` raises."""
+
+    async def aclose(self) -> None:
+        """Close, and let the event loop finish closing the connection."""
+        self.close()
+
+    async def __aenter__(self) -> "AsyncDriver":
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
 
 def reject_unknown_keys(table: Mapping[str, Any], allowed: set[str], *, file: str | None,

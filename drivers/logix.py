@@ -37,37 +37,36 @@ Read-only: ``_GuardedLogix._send`` parses each frame pycomm3 is about to send
 from __future__ import annotations
 
 import fnmatch
-import logging
+import socket
 import struct
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Iterator, Mapping
 
 from pycomm3 import LogixDriver as _PycommLogix
 from pycomm3.cip import PADDED_EPATH, PortSegment
-from pycomm3.cip_driver import parse_cip_route
 from pycomm3.custom_types import ModuleIdentityObject
 from pycomm3.exceptions import PycommError
 
 from drivers import logix_artifacts as A
-from drivers.base import Driver, reject_unknown_keys
+from drivers.base import Driver
 from drivers.logix_guard import READ_OPERATIONS, frame_operations
+from drivers.logix_options import LogixOptions, chain, describe, parse_options
+from drivers.logix_replies import Connection, mismatch
 from drivers.logix_socket import NotEnipReplyError, StrictSocket
 from integrity.errors import (
-    ConfigError,
     DeviceAccessDeniedError,
+    DeviceError,
     DeviceIncompleteError,
     DeviceProtocolError,
+    DeviceRefusedError,
+    DeviceTimeoutError,
     DeviceUnreachableError,
     PlcIntegrityError,
     ReadOnlyViolationError,
 )
 from integrity.clock import utcnow
 from integrity.model import Artifact, Capture, Device, Kind, Mode
-
-# pycomm3 logs every failed request at ERROR with a traceback; we translate instead.
-logging.getLogger("pycomm3").setLevel(logging.CRITICAL)
 
 GET_ATTRIBUTES_ALL, GET_ATTRIBUTE_SINGLE = 0x01, 0x0E
 IDENTITY_CLASS, CONTROLLER_CLASS = 0x01, 0x8E
@@ -80,16 +79,14 @@ NO_CHANGE_DETECTION = {0x05: "path destination unknown", 0x08: "service not supp
                        0x14: "attribute not supported", 0x16: "object does not exist"}
 # Connection failure / link address not available: the backplane has no module there.
 NO_MODULE = (0x01, 0x0312)
+
+
+class MismatchedReplyError(ValueError):
+    """A well-formed EtherNet/IP reply that answers another request than the one sent."""
+
+
 # pycomm3 splits its connection path on these and cannot open IPv6 sockets.
 UNADDRESSABLE_HOST_CHARS = ":/\\,"
-
-
-@dataclass(frozen=True)
-class LogixOptions:
-    slot: int = 0
-    route: str | None = None            # e.g. "bp/0/enet/10.0.0.5/bp/2" instead of a slot
-    config_tags: tuple[str, ...] = ()   # names or fnmatch patterns whose values are settings
-    modules: tuple[int, ...] = ()       # backplane slots whose module identity is recorded
 
 
 class _GuardedLogix(_PycommLogix):
@@ -99,6 +96,7 @@ class _GuardedLogix(_PycommLogix):
         super().__init__(path, **kwargs)
         self._owner = owner
         self.violation: ReadOnlyViolationError | None = None
+        self._pending = b""
 
     def open(self) -> bool:
         if self._sock is None:  # pycomm3 keeps a socket it finds in place
@@ -114,7 +112,19 @@ class _GuardedLogix(_PycommLogix):
             self.violation = exc
             raise
         self._owner.pace()
+        self._pending = message
         super()._send(message)
+
+    def _receive(self) -> bytes:
+        """The next frame, once it is known to answer the request just sent
+        (``drivers.logix_replies``); pycomm3 would take any frame as the answer."""
+        reply = super()._receive()
+        cfg = self._cfg
+        problem = mismatch(self._pending, reply, Connection(
+            cfg["cid"], cfg["csn"], cfg["vid"], cfg["vsn"], self._target_cid))
+        if problem is not None:
+            raise MismatchedReplyError(f"the reply does not answer the request sent: {problem}")
+        return reply
 
     def identity_in_slot(self, slot: int) -> Any:
         """pycomm3's ``get_module_info`` request, but returning the reply packet so that
@@ -148,40 +158,13 @@ class LogixDriver(Driver):
     def __init__(self, device: Device) -> None:
         super().__init__(device)
         self.options: LogixOptions = device.options or LogixOptions()
+        self._plc: _GuardedLogix | None = None  # the open session, for ``abort``
 
     # -- configuration -------------------------------------------------------------
 
     @classmethod
     def parse_options(cls, table: Mapping[str, Any], *, file: str | None, device: str) -> LogixOptions:
-        reject_unknown_keys(table, {"slot", "route", "config_tags", "modules"}, file=file,
-                            device=device)
-
-        def bad(field: str, message: str) -> ConfigError:
-            return ConfigError(message, file=file, device=device, field=field)
-
-        if "slot" in table and "route" in table:
-            raise bad("route", "give either slot or route, not both")
-        slot = table.get("slot", 0)
-        if isinstance(slot, bool) or not isinstance(slot, int) or not 0 <= slot <= 255:
-            raise bad("slot", f"slot must be an integer 0-255, got {slot!r}")
-        route = table.get("route")
-        if route is not None:
-            if not isinstance(route, str) or not route.strip():
-                raise bad("route", "route must be a non-empty string like 'bp/0/enet/10.0.0.5/bp/2'")
-            try:
-                parse_cip_route(route)
-            except PycommError as exc:
-                raise bad("route", f"invalid CIP route {route!r}: {exc}") from exc
-        config = table.get("config_tags", [])
-        if not isinstance(config, list) or not all(isinstance(t, str) and t.strip() for t in config):
-            raise bad("config_tags", "config_tags must be a list of tag names or patterns")
-        modules = table.get("modules", [])
-        if (not isinstance(modules, list) or any(isinstance(m, bool) or not isinstance(m, int)
-                                                 or not 0 <= m <= 255 for m in modules)):
-            raise bad("modules", "modules must be a list of slot numbers 0-255")
-        if len(set(modules)) != len(modules):
-            raise bad("modules", "modules lists a slot twice")
-        return LogixOptions(slot, route, tuple(config), tuple(modules))
+        return parse_options(table, file=file, device=device)
 
     def path(self) -> str:
         """The pycomm3 connection path: host:port plus slot or route."""
@@ -202,6 +185,7 @@ class LogixDriver(Driver):
             plc = _GuardedLogix(self.path(), self, init_tags=upload_tags,
                                 init_program_tags=upload_tags)
             plc.socket_timeout = self.device.timeout  # before open(): no constructor argument
+        self._plc = plc
         clean = False
         try:
             with self.translated(plc):
@@ -221,6 +205,13 @@ class LogixDriver(Driver):
                     plc.hard_close()
             else:
                 plc.hard_close()
+            self._plc = None
+
+    def live_sockets(self) -> list[socket.socket]:
+        plc = self._plc
+        strict = plc._sock if plc is not None else None
+        sock = getattr(strict, "sock", None)
+        return [sock] if isinstance(sock, socket.socket) else []
 
     def _check_addressable(self) -> None:
         """pycomm3 1.2.16 takes "host:port/route" and opens IPv4 sockets only."""
@@ -234,7 +225,7 @@ class LogixDriver(Driver):
 
     @contextmanager
     def translated(self, plc: _GuardedLogix | None) -> Iterator[None]:
-        """pycomm3 and socket exceptions -> integrity.errors, most specific first."""
+        """Raise what ``translate`` makes of any pycomm3 or socket exception inside."""
         try:
             yield
         except PlcIntegrityError:
@@ -242,18 +233,23 @@ class LogixDriver(Driver):
         except Exception as exc:  # pycomm3 wraps anything (even struct.error) in its own errors
             if plc is not None and plc.violation is not None:
                 raise plc.violation from exc
-            for err in _chain(exc):
-                if isinstance(err, NotEnipReplyError):
-                    raise self.fail(DeviceProtocolError, str(err)) from exc
-                if isinstance(err, OSError):
-                    raise self.translate_os_error(err) from exc
-                if type(err) is UnicodeError:  # the idna codec refused the host name
-                    raise self.fail(DeviceUnreachableError, f"cannot resolve host "
-                                    f"{self.device.host!r}: {err}") from exc
-            if any(isinstance(e, struct.error) for e in _chain(exc)):
-                raise self.fail(DeviceProtocolError, "the peer closed the connection or sent a "
-                                "malformed reply: not an EtherNet/IP controller?") from exc
-            raise self.fail(DeviceProtocolError, _describe(exc)) from exc
+            raise self.translate(exc, "reading the controller") from exc
+
+    def translate(self, exc: BaseException, doing: str) -> DeviceError:
+        """pycomm3 and socket exceptions -> integrity.errors, most specific first,
+        looking through pycomm3's wrappers to the cause."""
+        for err in chain(exc):
+            if isinstance(err, (NotEnipReplyError, MismatchedReplyError)):
+                return self.fail(DeviceProtocolError, str(err))
+            if isinstance(err, OSError):
+                return self.translate_os_error(err)
+            if type(err) is UnicodeError:  # the idna codec refused the host name
+                return self.fail(DeviceUnreachableError, f"cannot resolve host "
+                                 f"{self.device.host!r}: {err}")
+        if any(isinstance(e, struct.error) for e in chain(exc)):
+            return self.fail(DeviceProtocolError, "the peer closed the connection or sent a "
+                             "malformed reply: not an EtherNet/IP controller?")
+        return self.fail(DeviceProtocolError, describe(exc))
 
     # -- collect -------------------------------------------------------------------
 
@@ -266,6 +262,20 @@ class LogixDriver(Driver):
         """
         mode = Mode(mode)
         captured_at = utcnow(now)
+        # Device.retries, per check as for S7: a lost connection or a timeout is
+        # retried whole on a fresh session (a Logix read is short, and a half-read
+        # controller must never be combined with a second half).  Refusals and
+        # malformed replies are not: asking again would get the same answer.
+        retries = max(0, self.device.retries)
+        while True:
+            try:
+                return self._collect_once(mode, captured_at)
+            except (DeviceRefusedError, DeviceTimeoutError, DeviceUnreachableError):
+                if retries <= 0 or self.aborted:
+                    raise
+                retries -= 1
+
+    def _collect_once(self, mode: Mode, captured_at: datetime) -> Capture:
         # Tags are uploaded after the first AuditValue read, never by open().
         with self.session(upload_tags=False) as plc, self.translated(plc):
             cd = self._change_detection(plc)
@@ -413,25 +423,6 @@ class LogixDriver(Driver):
                     raise self.fail(error, f"config tag {name}: {tag.error}")
                 values[name] = A.plain(tag.value)
         return values
-
-
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        yield cur
-        cur = cur.__cause__ or cur.__context__
-
-
-def _describe(exc: BaseException) -> str:
-    """pycomm3's own messages along the chain, outermost first, without repeats."""
-    parts: list[str] = []
-    for err in _chain(exc):
-        text = str(err.args[0]) if err.args else type(err).__name__
-        if text and text not in parts:
-            parts.append(text)
-    return ": ".join(parts) or type(exc).__name__
 
 
 def _denied(error: str) -> bool:

@@ -18,7 +18,6 @@ from pycomm3.socket_ import Socket
 
 HEADER_SIZE = 24
 ENIP_COMMANDS = frozenset({0x00, 0x01, 0x04, 0x63, 0x64, 0x65, 0x66, 0x6F, 0x70})
-MAX_FRAME = 65535 + HEADER_SIZE
 
 
 class NotEnipReplyError(ValueError):

@@ -25,8 +25,8 @@ whole collect instead of trying every other range.
 
 from __future__ import annotations
 
-import logging
 import socket
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Generator, Mapping, Protocol
@@ -38,10 +38,11 @@ from pymodbus.pdu.bit_message import ReadCoilsRequest, ReadDiscreteInputsRequest
 from pymodbus.pdu.mei_message import ReadDeviceInformationRequest
 from pymodbus.pdu.register_message import ReadHoldingRegistersRequest, ReadInputRegistersRequest
 
-from drivers.base import Driver
+from drivers.base import AsyncDriver
 from drivers.modbus_async import GuardedAsyncModbusClient
 from drivers.modbus_identity import (
     MalformedIdentity,
+    holds_a_frame,
     looks_like_modbus,
     mbap_frames,
     object_key,
@@ -60,9 +61,6 @@ from integrity.errors import (
 )
 from integrity.model import Artifact, Capture, Device, Kind, Mode
 
-# pymodbus logs every failure at ERROR; we translate them into our own errors instead.
-logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
-
 READ_FC = {"holding": 3, "input": 4, "coils": 1, "discrete": 2}
 READ_REQUEST = {"holding": ReadHoldingRegistersRequest, "input": ReadInputRegistersRequest,
                 "coils": ReadCoilsRequest, "discrete": ReadDiscreteInputsRequest}
@@ -75,7 +73,7 @@ EXCEPTIONS = {1: "illegal function", 2: "illegal data address", 3: "illegal data
 # property worth recording.  Busy/failure/gateway exceptions are transient and would
 # flip the identity digest, so they stay errors.
 _NOT_SUPPORTED = frozenset({1, 2, 3})
-# What the client may raise that _translated turns into a DeviceError (ConnectionException
+# What the client may raise that ``translate`` turns into a DeviceError (ConnectionException
 # and ModbusIOException are ModbusExceptions; asyncio's TimeoutError is an OSError).
 _TRANSLATED = (ModbusException, OSError)
 _MAX_IDENTITY_PAGES = 32
@@ -127,8 +125,6 @@ class Answer:
     reply: ModbusPDU
     raw: bytes | None
 
-
-Steps = Generator[Step, Answer, Any]
 
 
 def read_steps(driver: "ModbusDriver") -> Generator[Step, Answer, list[Artifact]]:
@@ -231,7 +227,7 @@ class GuardedModbusClient(ModbusTcpClient):
         dev = driver.device
         self._driver = driver
         self.received = bytearray()
-        self.timeouts = 0
+        self._deadline = float("inf")
         super().__init__(dev.host, port=dev.port, name=dev.name, timeout=dev.timeout,
                          retries=dev.retries, trace_pdu=self._trace_pdu)
 
@@ -252,21 +248,33 @@ class GuardedModbusClient(ModbusTcpClient):
         if sending:  # the last point before bytes are framed and sent, retries included
             self._driver.guard(operation(pdu))
             self._driver.pace()
+            self._deadline = time.monotonic() + self._driver.device.timeout
         return pdu
 
     def recv(self, size: int | None) -> bytes:
-        data = super().recv(size)
-        if data:
-            self.received += data
-        else:
-            self.timeouts += 1
+        """pymodbus's recv, within the attempt's deadline.  pymodbus waits the full
+        timeout in every recv and looks at its deadline only after data came, so
+        a peer dripping bytes stretches each attempt; an empty read once the
+        deadline has passed is its timeout."""
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            return b""
+        full = self.comm_params.timeout_connect
+        self.comm_params.timeout_connect = min(full or remaining, remaining)
+        try:
+            data = super().recv(size)
+        finally:
+            self.comm_params.timeout_connect = full
+        self.received += data
         return data
 
     def timed_out(self) -> bool:
-        return bool(self.timeouts) and not self.received
+        # A slow or cut-off reply never returns an empty recv: what tells a timeout
+        # from a bad reply is that no whole frame came back.
+        return not holds_a_frame(bytes(self.received))
 
 
-class ModbusDriver(Driver):
+class ModbusDriver(AsyncDriver):
     protocol: ClassVar[str] = "modbus"
     default_port: ClassVar[int] = 502
     READ_OPERATIONS: ClassVar[frozenset[Any]] = frozenset({1, 2, 3, 4, 43})
@@ -292,13 +300,18 @@ class ModbusDriver(Driver):
         try:
             self._client.connect()
         except _TRANSLATED as exc:
-            raise self._translated("connect", self._client, exc) from exc
+            raise self.translate(exc, "connect", self._client) from exc
         except ValueError as exc:  # an unencodable host name (IDNA label too long, NUL...)
             raise self._bad_host(exc) from exc
         return self._client
 
     def _bad_host(self, exc: ValueError) -> DeviceError:
         return self.fail(DeviceUnreachableError, f"cannot resolve host {self.device.host!r}: {exc}")
+
+    def live_sockets(self) -> list[socket.socket]:
+        client = self._client
+        sock = client.socket if client is not None else None
+        return [sock] if isinstance(sock, socket.socket) else []
 
     def close(self) -> None:
         """Close either client.  An async client's transport finishes closing on its
@@ -326,7 +339,7 @@ class ModbusDriver(Driver):
                     try:
                         reply = client.execute(False, step.request)
                     except _TRANSLATED as exc:
-                        raise self._translated(step.what, client, exc) from exc
+                        raise self.translate(exc, step.what, client) from exc
                     step = steps.send(self._answer(step, reply, client))
             except StopIteration as done:
                 artifacts = done.value
@@ -345,7 +358,7 @@ class ModbusDriver(Driver):
         try:
             await self._aclient.connect()
         except _TRANSLATED as exc:
-            raise self._translated("connect", self._aclient, exc) from exc
+            raise self.translate(exc, "connect", self._aclient) from exc
         except ValueError as exc:
             raise self._bad_host(exc) from exc
         return self._aclient
@@ -356,12 +369,6 @@ class ModbusDriver(Driver):
         self.close()
         if aclient is not None:
             await aclient.closed()
-
-    async def __aenter__(self) -> "ModbusDriver":
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
     async def collect_async(self, mode: Mode = Mode.DEEP, *, now: datetime | None = None) -> Capture:
         """``collect`` on the asyncio client: the same requests, checks, capture and
@@ -377,7 +384,7 @@ class ModbusDriver(Driver):
                     try:
                         reply = await client.execute(False, step.request)
                     except _TRANSLATED as exc:
-                        raise self._translated(step.what, client, exc) from exc
+                        raise self.translate(exc, step.what, client) from exc
                     step = steps.send(self._answer(step, reply, client))
             except StopIteration as done:
                 artifacts = done.value
@@ -391,10 +398,13 @@ class ModbusDriver(Driver):
                        captured_at=utcnow(now), artifacts=tuple(artifacts),
                        policy=self.options.policy())
 
-    def _translated(self, what: str, client: RecordingClient, exc: Exception) -> DeviceError:
+    def translate(self, exc: BaseException, what: str,
+                  client: RecordingClient | None = None) -> DeviceError:
         """The DeviceError for a socket or pymodbus failure while doing ``what``, most
-        specific first.  (A function, not a context manager: it runs per request and
-        try/except costs nothing when nothing fails.)"""
+        specific first, judged with what ``client`` (default: the open one) received."""
+        client = client or self._client or self._aclient
+        if client is None:
+            return super().translate(exc, what)
         if isinstance(exc, (ConnectionException, ModbusIOException, OSError)):
             if not looks_like_modbus(bytes(client.received[:4])):
                 preview = bytes(client.received[:24])
@@ -406,8 +416,9 @@ class ModbusDriver(Driver):
                 return self.fail(DeviceRefusedError,
                                  f"{what}: connection closed by the device without an answer")
             if client.timed_out():
+                answer = "no complete answer" if client.received else "no answer"
                 return self.fail(DeviceTimeoutError,
-                                 f"{what}: no answer within {self.device.timeout:g} s "
+                                 f"{what}: {answer} within {self.device.timeout:g} s "
                                  f"({self.device.retries + 1} attempts)")
             return self.fail(DeviceProtocolError, f"{what}: reply could not be decoded ({exc})")
         return self.fail(DeviceProtocolError, f"{what}: {exc}")

@@ -27,6 +27,7 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException
 from pymodbus.pdu import ModbusPDU
 
+from drivers.modbus_identity import holds_a_frame
 from integrity.model import Device
 
 
@@ -116,7 +117,8 @@ class GuardedAsyncModbusClient(AsyncModbusTcpClient):
             future.set_exception(exc)
 
     def timed_out(self) -> bool:
-        return bool(self.attempts) and not self.received
+        # As the sync client: a request sent and no whole frame back, even if part of one came.
+        return bool(self.attempts) and not holds_a_frame(bytes(self.received))
 
     async def closed(self) -> None:
         """Wait (briefly) until the transport has closed, so none is left behind."""

@@ -80,6 +80,13 @@ def mbap_frames(data: bytes) -> Iterator[tuple[int, int, bytes]]:
         pos = end
 
 
+def holds_a_frame(data: bytes) -> bool:
+    """True when ``data`` starts with at least one complete MBAP frame: the peer answered.
+    Bytes that stop short of a frame's announced length are a reply still waiting
+    for its end, which is a timeout once the peer falls silent, not a malformed reply."""
+    return next(mbap_frames(data), None) is not None
+
+
 def looks_like_modbus(data: bytes) -> bool:
     """False when what a peer sent cannot be the start of a Modbus TCP reply (an HTTP
     server, an SSH banner): the protocol id, bytes 2-3, is always zero."""

@@ -4,6 +4,7 @@ problem cannot stop the others from being checked."""
 from __future__ import annotations
 
 import importlib
+import logging
 
 from drivers.base import Driver
 from integrity.errors import ConfigError
@@ -14,6 +15,20 @@ DRIVERS: dict[str, str] = {
     "logix": "drivers.logix:LogixDriver",
     "s7plus": "drivers.s7plus:S7PlusDriver",
 }
+
+
+# The protocol libraries' loggers.  pymodbus and pycomm3 log every failure they
+# raise (at ERROR, pycomm3 with a traceback); the drivers translate those failures
+# into our own errors, which the application reports.  So the application, not a
+# driver at import, decides how loud the libraries may be: ``quiet_vendor_logs``.
+VENDOR_LOGGERS = ("pymodbus", "snap7", "pycomm3")
+
+
+def quiet_vendor_logs(level: int = logging.CRITICAL) -> None:
+    """Keep the protocol libraries' own log lines (failures we already report,
+    connect chatter) out of the application's output."""
+    for name in VENDOR_LOGGERS:
+        logging.getLogger(name).setLevel(level)
 
 
 def protocols() -> list[str]:

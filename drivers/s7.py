@@ -19,16 +19,19 @@ the ``blocks`` list still names every DB, so an added or removed block is drift.
 
 Failures are never an empty program: a failed list, info or upload raises a
 DeviceError; a CPU whose block counts disagree with its block lists is a
-protocol error.  Connection losses are retried ``Device.retries`` times with a
+protocol error.  Connection losses are retried ``Device.retries`` times per collect, with a
 fresh connection, restarting the step that failed (an upload restarts whole).
 """
 
 from __future__ import annotations
 
 import re
+import socket
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, ClassVar, Mapping, TypeVar
+
+from snap7.error import S7ConnectionError, S7Error, S7TimeoutError
 
 from drivers.base import Driver, reject_unknown_keys
 from drivers.s7_format import S7FormatError, block_info, cpu_info, operating_mode, order_code
@@ -39,6 +42,7 @@ from integrity.canonical import sha256
 from integrity.clock import utcnow
 from integrity.errors import (
     ConfigError,
+    DeviceError,
     DeviceProtocolError,
     DeviceRefusedError,
     DeviceTimeoutError,
@@ -118,6 +122,7 @@ class S7Driver(Driver):
         super().__init__(device)
         self.options: S7Options = device.options if isinstance(device.options, S7Options) else S7Options()
         self._session: S7Session | None = None
+        self._retries_left = max(0, device.retries)
 
     @classmethod
     def parse_options(cls, table: Mapping[str, Any], *, file: str | None, device: str) -> S7Options:
@@ -130,7 +135,7 @@ class S7Driver(Driver):
     # -- connection with our own reconnect ------------------------------------
     def _connected(self) -> S7Session:
         if self._session is None:
-            session = S7Session(self)
+            session = S7Session(self, self.options.rack, self.options.slot)
             try:
                 session.connect()
             except BaseException:
@@ -140,23 +145,49 @@ class S7Driver(Driver):
         return self._session
 
     def _call(self, step: Callable[[S7Session], T]) -> T:
-        """Run one step; on a lost connection or timeout reconnect and rerun it
-        (``Device.retries`` times).  Refusals and malformed replies are not retried:
-        asking again would get the same answer."""
-        attempts = max(0, self.device.retries) + 1
-        for attempt in range(attempts):
+        """Run one step; on a lost connection or timeout reconnect and rerun it.
+        ``Device.retries`` is the budget for the whole collect, not per step: a
+        peer that fails every few requests would otherwise cost a timeout per
+        step.  Refusals and malformed replies are not retried: asking again would
+        get the same answer."""
+        while True:
             try:
                 return step(self._connected())
             except (DeviceRefusedError, DeviceTimeoutError, DeviceUnreachableError):
                 self.close()
-                if attempt == attempts - 1:
+                if self._retries_left <= 0 or self.aborted:
                     raise
-        raise AssertionError("unreachable")  # pragma: no cover
+                self._retries_left -= 1
+
+    def live_sockets(self) -> list[socket.socket]:
+        session = self._session
+        sock = session.conn.socket if session is not None and session.conn is not None else None
+        return [sock] if sock is not None else []
 
     def close(self) -> None:
         session, self._session = self._session, None
         if session is not None:
             session.close()
+
+    def translate(self, exc: BaseException, doing: str) -> DeviceError:
+        """snap7 and socket errors -> integrity.errors, most specific first."""
+        if isinstance(exc, S7TimeoutError):
+            return self.fail(DeviceTimeoutError,
+                             f"no answer within {self.device.timeout:g} s while {doing}")
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(exc, S7ConnectionError) and isinstance(cause, OSError):
+            return self.translate_os_error(cause)
+        text = str(exc)
+        if isinstance(exc, S7ConnectionError) and ("closed by peer" in text or "Receive error" in text
+                                                    or "Send failed" in text):
+            return self.fail(DeviceRefusedError, f"connection closed by the device while {doing}")
+        if isinstance(exc, S7ConnectionError):
+            # TPKT/COTP framing wrong: whatever answered is not an S7 CPU.
+            return self.fail(DeviceProtocolError,
+                             f"peer does not speak S7 (ISO-on-TCP) while {doing}: {text}")
+        if isinstance(exc, S7Error):
+            return self.fail(DeviceProtocolError, f"malformed S7 reply while {doing}: {text}")
+        return super().translate(exc, doing)
 
     # -- collection ---------------------------------------------------------------
     def _decode(self, what: str, parse: Callable[[bytes], T], data: bytes) -> T:
@@ -172,6 +203,7 @@ class S7Driver(Driver):
         """
         mode = Mode(mode)
         captured_at = utcnow(now)
+        self._retries_left = max(0, self.device.retries)
         try:
             artifacts = self._collect(mode)
         except ValueError as exc:  # S7FormatError and any reply value we could not place

@@ -13,31 +13,30 @@ Why not the Client: it hard-codes a 5 s connect timeout, its ``read_szl`` raises
 RuntimeError on a refusal, its block info loses the dates, its SZL parsers read
 the header as data, and its reconnect does not cover uploads.
 
-Vendor errors are translated here, most specific first, with ``raise ... from``.
+snap7 and socket errors are translated by the driver (``Driver.translate``), with
+``raise ... from``; the CPU's own refusals here, by their S7 error code.
 """
 
 from __future__ import annotations
 
 import socket
 import struct
-from typing import TYPE_CHECKING
+import time
 
 from snap7.connection import ISOTCPConnection
 from snap7.error import S7ConnectionError, S7Error, S7ProtocolError, S7TimeoutError
 from snap7.s7protocol import S7Protocol
 
+from drivers.base import Driver
+from drivers.s7_errors import ACCESS_DENIED, MISSING_BLOCK, describe
 from integrity.errors import (
     DeviceAccessDeniedError,
     DeviceError,
     DeviceIncompleteError,
     DeviceProtocolError,
     DeviceRefusedError,
-    DeviceTimeoutError,
     ReadOnlyViolationError,
 )
-
-if TYPE_CHECKING:
-    from drivers.s7 import S7Driver
 
 BLOCK_CODES = {"OB": 0x38, "DB": 0x41, "SDB": 0x42, "FC": 0x43, "SFC": 0x44, "FB": 0x45, "SFB": 0x46}
 
@@ -55,12 +54,44 @@ _WIRE: dict[str, tuple[int, int, int]] = {
 }
 READ_OPERATIONS = frozenset(_WIRE)
 
-# S7 error codes a CPU answers with; anything else becomes a protocol error.
-MISSING_BLOCK = 0xD209
-ACCESS_DENIED = {0xD241: "not permitted at the CPU's protection level",
-                 0xD602: "password required / incorrect password",
-                 0x8500: "access refused"}
 MAX_FRAGMENTS = 1000  # an upload of a 65 kB block at PDU 240 needs ~300
+
+
+class DeadlineConnection(ISOTCPConnection):
+    """snap7's ISO-on-TCP connection with one deadline per request.
+
+    snap7 applies its timeout to each ``recv`` call, so a peer that announces a
+    large reply and then sends a byte now and then keeps a request waiting for
+    ever.  Here every receive of one request (or of the connection set-up)
+    shares the deadline set before it: past it, S7TimeoutError, however much
+    has arrived.
+    """
+
+    deadline: float | None = None
+
+    def _recv_exact(self, size: int) -> bytes:
+        if self.socket is None:
+            raise S7ConnectionError("Socket not initialized")
+        data = bytearray()
+        while len(data) < size:
+            remaining = self.timeout if self.deadline is None else self.deadline - time.monotonic()
+            if remaining <= 0:
+                self.connected = False
+                raise S7TimeoutError(f"Receive timeout ({len(data)} of {size} bytes received)")
+            try:
+                self.socket.settimeout(min(remaining, self.timeout))
+                chunk = self.socket.recv(size - len(data))
+            except socket.timeout:
+                self.connected = False
+                raise S7TimeoutError("Receive timeout") from None
+            except OSError as exc:
+                self.connected = False
+                raise S7ConnectionError(f"Receive error: {exc}") from exc
+            if not chunk:
+                self.connected = False
+                raise S7ConnectionError("Connection closed by peer")
+            data.extend(chunk)
+        return bytes(data)
 
 
 def wire_shape(request: bytes) -> tuple[int, int, int]:
@@ -75,11 +106,16 @@ def wire_shape(request: bytes) -> tuple[int, int, int]:
 
 
 class S7Session:
-    """One ISO-on-TCP connection to one CPU, opened by ``connect``."""
+    """One ISO-on-TCP connection to one CPU at ``rack``/``slot``, opened by ``connect``.
 
-    def __init__(self, driver: "S7Driver") -> None:
+    ``driver`` is the owner's guard, pacing, error naming and translation
+    (``drivers.base.Driver``): the session knows nothing of the S7 driver itself.
+    """
+
+    def __init__(self, driver: Driver, rack: int, slot: int) -> None:
         self.driver = driver
         self.device = driver.device
+        self.rack, self.slot = rack, slot
         self.conn: ISOTCPConnection | None = None
         self.protocol = S7Protocol()
         self.pdu_length = 480
@@ -92,20 +128,19 @@ class S7Session:
         (snap7's Client always passes its 5 s default), and the socket keeps it
         for every later receive.
         """
-        opts = self.driver.options
-        remote_tsap = (1 << 8) | (opts.rack << 5) | opts.slot  # PG connection, rack, slot
-        conn = ISOTCPConnection(self.device.host, self.device.port, local_tsap=0x0100,
-                                remote_tsap=remote_tsap)
+        remote_tsap = (1 << 8) | (self.rack << 5) | self.slot  # PG connection, rack, slot
+        conn = DeadlineConnection(self.device.host, self.device.port, local_tsap=0x0100,
+                                  remote_tsap=remote_tsap)
         self.conn = conn
         self.protocol = S7Protocol()
+        # One deadline for TCP, COTP and the S7 set-up together.
+        conn.deadline = time.monotonic() + self.device.timeout
         try:
             conn.connect(timeout=self.device.timeout)
-        except S7Error as exc:
-            raise self._translate(exc, "connecting") from exc
-        except OSError as exc:
-            raise self.driver.translate_os_error(exc) from exc
+        except (S7Error, OSError) as exc:
+            raise self.driver.translate(exc, "connecting") from exc
         reply = self._exchange("setup_communication", self.protocol.build_setup_communication_request(
-            max_amq_caller=1, max_amq_callee=1, pdu_length=480))
+            max_amq_caller=1, max_amq_callee=1, pdu_length=480), new_deadline=False)
         params = reply.get("parameters") or {}
         pdu = params.get("pdu_length", 0)
         if not 64 <= pdu <= 8192:
@@ -119,22 +154,6 @@ class S7Session:
             conn.disconnect()  # never raises: snap7 swallows socket errors here
 
     # -- the exchange -----------------------------------------------------
-    def _translate(self, exc: BaseException, doing: str) -> DeviceError:
-        fail = self.driver.fail
-        if isinstance(exc, S7TimeoutError):
-            return fail(DeviceTimeoutError, f"no answer within {self.device.timeout:g} s while {doing}")
-        cause = exc.__cause__ or exc.__context__
-        if isinstance(exc, S7ConnectionError) and isinstance(cause, OSError):
-            return self.driver.translate_os_error(cause)
-        text = str(exc)
-        if isinstance(exc, S7ConnectionError) and ("closed by peer" in text or "Receive error" in text
-                                                    or "Send failed" in text):
-            return fail(DeviceRefusedError, f"connection closed by the device while {doing}")
-        if isinstance(exc, S7ConnectionError):
-            # TPKT/COTP framing wrong: whatever answered is not an S7 CPU.
-            return fail(DeviceProtocolError, f"peer does not speak S7 (ISO-on-TCP) while {doing}: {text}")
-        return fail(DeviceProtocolError, f"malformed S7 reply while {doing}: {text}")
-
     def _check_read(self, operation: str, request: bytes) -> None:
         self.driver.guard(operation)
         if wire_shape(request) != _WIRE[operation]:
@@ -142,8 +161,10 @@ class S7Session:
                 f"s7 driver refused to send a request shaped {wire_shape(request)} as {operation!r} "
                 f"to {self.device.name}: it is not the read that operation names")
 
-    def _exchange(self, operation: str, request: bytes, what: str = "") -> dict:
-        """Send one guarded request, return snap7's parsed reply.
+    def _exchange(self, operation: str, request: bytes, what: str = "", *,
+                  new_deadline: bool = True) -> dict:
+        """Send one guarded request, return snap7's parsed reply, all of it within
+        Device.timeout (``new_deadline=False``: within the deadline already set).
 
         Raises DeviceIncompleteError (0xD209), DeviceAccessDeniedError
         (protection), DeviceProtocolError (other refusals, malformed replies),
@@ -154,13 +175,13 @@ class S7Session:
         if self.conn is None or not self.conn.connected:
             raise self.driver.fail(DeviceRefusedError, f"not connected while {doing}")
         self.driver.pace()
+        if new_deadline:
+            self.conn.deadline = time.monotonic() + self.device.timeout
         try:
             self.conn.send_data(request)
             raw = self.conn.receive_data()
-        except S7Error as exc:
-            raise self._translate(exc, doing) from exc
-        except (OSError, socket.timeout) as exc:
-            raise self.driver.translate_os_error(exc) from exc
+        except (S7Error, OSError) as exc:
+            raise self.driver.translate(exc, doing) from exc
         code = self._error_code(raw, request, doing)
         if code:
             raise self._refusal(code, doing)
@@ -189,9 +210,8 @@ class S7Session:
             return self.driver.fail(DeviceIncompleteError,
                                     f"{doing}: the CPU says the block does not exist (0x{code:04X})")
         if code in ACCESS_DENIED:
-            return self.driver.fail(DeviceAccessDeniedError,
-                                    f"{doing}: {ACCESS_DENIED[code]} (0x{code:04X})")
-        return self.driver.fail(DeviceProtocolError, f"{doing}: the CPU refused with error 0x{code:04X}")
+            return self.driver.fail(DeviceAccessDeniedError, f"{doing}: {describe(code)}")
+        return self.driver.fail(DeviceProtocolError, f"{doing}: the CPU refused: {describe(code)}")
 
     def _userdata(self, operation: str, request: bytes, what: str = "") -> bytes:
         """A USERDATA read, following 'more data' fragments; returns the joined data."""

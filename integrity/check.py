@@ -16,18 +16,18 @@ import dataclasses
 import logging
 import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
-from drivers.base import Driver
+from drivers.base import AsyncDriver, Driver
 from drivers.registry import driver_class
 from integrity.clock import utcnow
 from integrity.compare import compare
 from integrity.errors import (
     BaselineInvalidError,
     DeviceError,
+    DeviceTimeoutError,
     DriverFailureError,
     NoBaselineError,
     PlcIntegrityError,
@@ -45,12 +45,20 @@ def default_driver_factory(device: Device) -> Driver:
 
 
 def read_device(device: Device, mode: Mode = Mode.DEEP, *, now: datetime | None = None,
-                driver_factory: DriverFactory = default_driver_factory) -> Capture:
-    """Collect a capture.  Raises DeviceError (or ReadOnlyViolationError)."""
-    with driver_factory(device) as driver:
-        capture = driver.collect(mode, now=now)
-    _check_capture(device, capture)
-    return capture
+                driver_factory: DriverFactory = default_driver_factory) -> ReadOutcome:
+    """Read one device within its overall deadline (``Device.check_deadline``).
+
+    Never raises for a device problem or a driver bug: both are the outcome's
+    error.  Past the deadline the read is abandoned (its connection shut down)
+    and the outcome is a DeviceTimeoutError.
+    """
+    reading = _BlockingRead(device, mode, now, driver_factory)
+    reading.start()
+    if reading.done.wait(device.check_deadline):
+        assert reading.outcome is not None
+        return reading.outcome
+    reading.abandon()
+    return _past_deadline(device)
 
 
 def _check_capture(device: Device, capture: Capture) -> None:
@@ -66,6 +74,70 @@ class ReadOutcome:
     error: DeviceError | ReadOnlyViolationError | None
 
 
+def _past_deadline(device: Device) -> ReadOutcome:
+    return ReadOutcome(device, None, DeviceTimeoutError(
+        f"{device.name} ({device.endpoint}): the check did not finish within "
+        f"{device.check_deadline:g} s (check_timeout); it was abandoned and its connection "
+        "closed", device=device.name))
+
+
+class _BlockingRead:
+    """One blocking read (snap7, pycomm3, or a custom factory's driver) in a daemon
+    thread of its own, so its caller can give up on it at the device's deadline.
+
+    No driver, library or peer can hold the caller past that deadline: the
+    caller stops waiting, ``abandon`` shuts the connection down so a blocked
+    receive returns, and the thread ends on its own (its outcome is dropped).
+    """
+
+    def __init__(self, device: Device, mode: Mode, now: datetime | None,
+                 driver_factory: DriverFactory,
+                 on_done: Callable[[ReadOutcome], None] | None = None) -> None:
+        self.device, self.mode, self.now = device, mode, now
+        self.driver_factory = driver_factory
+        self.on_done = on_done
+        self.outcome: ReadOutcome | None = None
+        self.done = threading.Event()
+        self._lock = threading.Lock()
+        self._driver: Driver | None = None
+        self._abandoned = False
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name=f"plc-read-{self.device.name}",
+                         daemon=True).start()
+
+    def _run(self) -> None:
+        device = self.device
+        try:
+            with self.driver_factory(device) as driver:
+                with self._lock:
+                    self._driver = driver
+                    abandoned = self._abandoned
+                if abandoned:
+                    return
+                capture = driver.collect(self.mode, now=self.now)
+            _check_capture(device, capture)
+            outcome = ReadOutcome(device, capture, None)
+        except (DeviceError, ReadOnlyViolationError) as exc:
+            outcome = ReadOutcome(device, None, exc)
+        except Exception as exc:  # noqa: BLE001 - one driver's bug must not cost the sweep
+            if self._abandoned:
+                return  # an aborted read fails in whatever way its library fails: not a bug
+            outcome = ReadOutcome(device, None, _driver_failure(device, exc))
+        self.outcome = outcome
+        self.done.set()
+        if self.on_done is not None:
+            self.on_done(outcome)
+
+    def abandon(self) -> None:
+        """Give up: wake the read (``Driver.abort``) and let its thread end alone."""
+        with self._lock:
+            self._abandoned = True
+            driver = self._driver
+        if driver is not None:
+            driver.abort()
+
+
 def read_many(devices: Iterable[Device], mode: Mode, *, concurrency: int = 16,
               now: datetime | None = None,
               driver_factory: DriverFactory = default_driver_factory,
@@ -75,25 +147,21 @@ def read_many(devices: Iterable[Device], mode: Mode, *, concurrency: int = 16,
     with ``ordered=False``, as each read finishes (so the caller's work on
     fast devices need not wait behind a slow one).
 
+    Every device gets one outcome within its ``check_deadline`` of starting,
+    whatever its driver, library or peer does: past it the read is abandoned
+    and its outcome is a DeviceTimeoutError, so one device can never stall the
+    others.
+
     All reads are driven from one event loop in one thread: drivers that can
-    read on it (``collect_async``: Modbus) do, so hundreds of drives cost no
-    thread each; the others (snap7 and pycomm3 block) run in a thread pool
-    under the same limit.  The reads start at once, so the caller can do its
-    own work (verifying baselines) while the devices answer.
+    read on it (``AsyncDriver``: Modbus) do, so hundreds of drives cost no
+    thread each; the others (snap7 and pycomm3 block) each run in a thread of
+    their own under the same limit.  The reads start at once, so the caller
+    can do its own work (verifying baselines) while the devices answer.
     """
     devices = list(devices)
 
-    def on_thread(device: Device) -> ReadOutcome:
-        try:
-            return ReadOutcome(device, read_device(device, mode, now=now,
-                                                   driver_factory=driver_factory), None)
-        except (DeviceError, ReadOnlyViolationError) as exc:
-            return ReadOutcome(device, None, exc)
-        except Exception as exc:  # noqa: BLE001 - one driver's bug must not cost the sweep
-            return ReadOutcome(device, None, _driver_failure(device, exc))
-
     if len(devices) <= 1 or concurrency <= 1:
-        return (on_thread(d) for d in devices)
+        return (read_device(d, mode, now=now, driver_factory=driver_factory) for d in devices)
 
     # Finished reads arrive here as (position, outcome or exception).  Nothing
     # else keeps a capture: once handed over it is the caller's alone, so a
@@ -111,26 +179,46 @@ def read_many(devices: Iterable[Device], mode: Mode, *, concurrency: int = 16,
         except Exception as exc:  # noqa: BLE001 - one driver's bug must not cost the sweep
             return ReadOutcome(device, None, _driver_failure(device, exc))
 
+    async def in_thread(device: Device) -> ReadOutcome:
+        loop = asyncio.get_running_loop()
+        handed: asyncio.Future[ReadOutcome] = loop.create_future()
+
+        def hand_back(outcome: ReadOutcome) -> None:
+            try:
+                loop.call_soon_threadsafe(
+                    lambda: None if handed.done() else handed.set_result(outcome))
+            except RuntimeError:
+                pass  # the loop has ended: nobody waits for this read any more
+
+        reading = _BlockingRead(device, mode, now, driver_factory, on_done=hand_back)
+        reading.start()
+        try:
+            return await asyncio.wait_for(handed, device.check_deadline)
+        except TimeoutError:
+            reading.abandon()
+            return _past_deadline(device)
+
+    async def bounded_on_loop(device: Device) -> ReadOutcome:
+        try:
+            # Cancelling the collect closes its connection (``async with``).
+            return await asyncio.wait_for(on_loop(device), device.check_deadline)
+        except TimeoutError:
+            return _past_deadline(device)
+
     async def read_all() -> None:
         gate = asyncio.Semaphore(concurrency)
-        loop = asyncio.get_running_loop()
-        pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="plc-read")
 
         async def one(position: int, device: Device) -> None:
             async with gate:
                 try:
                     if _reads_async(device, driver_factory):
-                        finished.put((position, await on_loop(device)))
+                        finished.put((position, await bounded_on_loop(device)))
                     else:
-                        finished.put((position, await loop.run_in_executor(pool, on_thread,
-                                                                           device)))
+                        finished.put((position, await in_thread(device)))
                 except BaseException as exc:  # a bug, not a device problem: to the caller
                     finished.put((position, exc))
 
-        try:
-            await asyncio.gather(*(one(i, d) for i, d in enumerate(devices)))
-        finally:
-            pool.shutdown(wait=False)
+        await asyncio.gather(*(one(i, d) for i, d in enumerate(devices)))
 
     # A daemon thread: an abandoned sweep must never keep the process alive.
     threading.Thread(target=asyncio.run, args=(read_all(),), name="plc-read-loop",
@@ -163,7 +251,7 @@ def _driver_failure(device: Device, exc: Exception) -> DriverFailureError:
 def _reads_async(device: Device, driver_factory: DriverFactory) -> bool:
     # A custom factory (tests, fakes) decides its own drivers: keep to threads.
     return (driver_factory is default_driver_factory
-            and hasattr(driver_class(device.protocol), "collect_async"))
+            and issubclass(driver_class(device.protocol), AsyncDriver))
 
 
 def evaluate(device: Device, outcome: ReadOutcome | None, store,

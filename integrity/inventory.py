@@ -26,15 +26,16 @@ from typing import Any, Mapping
 from drivers.registry import driver_class
 from integrity.durations import config_seconds, parse_duration
 from integrity.errors import ConfigError
-from integrity.model import Device
+from integrity.model import DEFAULT_CHECK_TIMEOUT, Device
 
 SITE_FILE = "site.toml"
 STORE_FILE = "plc-integrity.db"
 # Full-match only (never ``$``, which also accepts a trailing newline), ASCII only.
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 COMMON_KEYS = {"name", "protocol", "host", "port", "timeout", "retries", "tags", "profile",
-               "max_rps", "labels"}
-SETTINGS_KEYS = {"store", "timeout", "retries", "concurrency", "remind_after", "max_rps"}
+               "max_rps", "labels", "check_timeout"}
+SETTINGS_KEYS = {"store", "timeout", "retries", "concurrency", "remind_after", "max_rps",
+                 "check_timeout"}
 SITE_TOP_KEYS = {"settings", "profiles", "devices", "alerts", "schedules", "store", "watch"}
 STORE_CHECK_WORDS = {"daily": timedelta(days=1), "weekly": timedelta(days=7), "off": None}
 
@@ -57,6 +58,7 @@ class Settings:
     max_rps: float = DEFAULT_MAX_RPS
     # How often the daemon re-hashes every stored content ([store] check); None: never.
     store_check: timedelta | None = timedelta(days=7)
+    check_timeout: float = DEFAULT_CHECK_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,8 @@ def _settings(doc: Mapping[str, Any], file: str) -> Settings:
         concurrency=_number(table, "concurrency", DEFAULT_CONCURRENCY, int, 1, 1024, file=file,
                             device=None),
         max_rps=_number(table, "max_rps", DEFAULT_MAX_RPS, float, 1, 100000, file=file, device=None),
+        check_timeout=_number(table, "check_timeout", DEFAULT_CHECK_TIMEOUT, float, 1, 86400,
+                              file=file, device=None),
     )
 
 
@@ -244,6 +248,8 @@ def _device(raw: Any, index: int, *, file: str, settings: Settings,
         tags=tuple(tags), source=file,
         max_rps=_number(table, "max_rps", settings.max_rps, float, 1, 100000, file=file, device=name),
         labels=dict(labels),
+        check_timeout=_number(table, "check_timeout", settings.check_timeout, float, 1, 86400,
+                              file=file, device=name),
     )
 
 

@@ -19,6 +19,12 @@ from integrity import canonical
 from integrity.clock import as_utc
 
 KEY_RE = re.compile(r"[A-Za-z0-9_.:\-/\[\]]{1,200}")
+# The bound on one whole device check, in seconds (inventory ``check_timeout``).  Per-request
+# deadlines cannot bound a check by themselves: the number of requests depends on the device
+# (an S7-400 with a thousand blocks needs thousands), and a peer answering each one just in
+# time would stretch it without limit.  Five minutes covers a deep read of a large CPU over
+# a slow link many times over.
+DEFAULT_CHECK_TIMEOUT = 300.0
 
 
 class Mode(str, enum.Enum):
@@ -277,6 +283,7 @@ class Device:
     tags: tuple[str, ...] = ()
     source: str | None = None  # the file it was declared in, for messages
     max_rps: float | None = 200.0  # politeness ceiling: requests per second to this device
+    check_timeout: float = DEFAULT_CHECK_TIMEOUT  # seconds for the whole check (check_deadline)
     # Names for values in diffs and alerts, e.g. {"holding[22]": "maximum speed, rpm"}.
     # Display only: never hashed, never signed.
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -284,3 +291,10 @@ class Device:
     @property
     def endpoint(self) -> str:
         return f"{self.host}:{self.port}"
+
+    @property
+    def check_deadline(self) -> float:
+        """Seconds one whole check of this device may take before the sweep gives it up
+        (UNREACHABLE, reason ``timeout``): ``check_timeout``, but never less than one
+        request's own worst case, timeout x (retries + 1), plus a second."""
+        return max(self.check_timeout, self.timeout * (self.retries + 1) + 1.0)

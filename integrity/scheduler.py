@@ -31,6 +31,10 @@ from integrity.model import Device, Mode
 from integrity.sweep import SweepReport, run_sweep
 
 HEARTBEAT_NAME = "scheduler"
+# How long past the slowest device's check deadline a sweep may go without a
+# check completing before status calls the scheduler STALLED: room for
+# verifying baselines and recording results on a busy store.
+STALL_MARGIN = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -169,6 +173,11 @@ class Daemon:
         # sockets, so the process should exit without waiting for them.
         self.abandoned = False
         self._last_beat: datetime | None = None
+        # While a sweep has checks outstanding: when one last completed (or the
+        # sweep began), and how long without one means the checks have stalled.
+        self._last_progress: datetime | None = None
+        self._stall_after: timedelta | None = None
+        self._stall_reported = False
 
     # -- due times ---------------------------------------------------------
     def _jitter(self, job: Job) -> timedelta:
@@ -235,15 +244,27 @@ class Daemon:
             return SweepReport(self.clock.now(), self.clock.now(), mode, (), (), None)
         box: dict[str, Any] = {}
 
+        def progress(done: int, total: int, _result: Any) -> None:
+            # Runs on the sweep's thread; the main thread reads it when it beats.
+            self._last_progress = self.clock.now() if done < total else None
+
         def work() -> None:
             try:
                 kwargs = {"driver_factory": self.driver_factory} if self.driver_factory else {}
                 box["report"] = run_sweep(devices, self.store, self.trust, mode=mode,
                                           concurrency=self.concurrency, tracker=self.tracker,
                                           dispatcher=self.dispatcher, clock=self.clock.now,
-                                          **kwargs)
+                                          progress=progress, **kwargs)
             except BaseException as exc:  # noqa: BLE001 - reported below, never lost
                 box["error"] = exc
+            finally:
+                self._last_progress = None
+
+        # Every check ends within its device's deadline (integrity.check), so a
+        # sweep in which none completes for longer than that has stalled, even
+        # while this thread keeps beating.
+        self._stall_after = timedelta(seconds=max(d.check_deadline for d in devices)) + STALL_MARGIN
+        self._last_progress = self.clock.now()
 
         worker = threading.Thread(target=work, name=f"sweep-{mode.value}", daemon=True)
         worker.start()
@@ -274,15 +295,31 @@ class Daemon:
         """Record that the scheduler is alive (or, at exit, that it stopped on purpose).
 
         The loop wakes at least every ``heartbeat_every`` and beats during long
-        sweeps too, so a beat older than a few intervals means a stall.
+        sweeps too, so a beat older than a few intervals means a stall.  A
+        process that beats but whose checks stopped completing is caught by
+        ``last_progress``: no check completed for ``stall_after_s`` is a stall too.
         """
         now = self.clock.now()
         due = [self.store.due(j.key) for j in self.jobs]
         next_due = min((d for d in due if d is not None), default=None)
+        # While checks are outstanding: when one last completed, and how long
+        # without one means a stall (status shows STALLED past it).
+        progress: dict[str, Any] = {"last_progress": None, "stall_after_s": None, "stalled": False}
+        last_progress, stall_after = self._last_progress, self._stall_after
+        if last_progress is not None and stall_after is not None and not stopped:
+            stalled = now - last_progress > stall_after
+            progress = {"last_progress": last_progress.isoformat(),
+                        "stall_after_s": stall_after.total_seconds(), "stalled": stalled}
+            if stalled and not self._stall_reported:
+                self.store.add_event(now, "checks-stalled", f"no check completed since "
+                                     f"{last_progress:%Y-%m-%d %H:%M:%S} UTC, longer than "
+                                     f"{stall_after.total_seconds():g} s")
+        self._stall_reported = bool(progress["stalled"])
         self.store.beat(HEARTBEAT_NAME, now, {
             "pid": os.getpid(), "jobs": len(self.jobs),
             "next_due": next_due.isoformat() if next_due else None,
-            "interval_s": self.heartbeat_every.total_seconds(), "stopped": stopped})
+            "interval_s": self.heartbeat_every.total_seconds(), "stopped": stopped,
+            **progress})
         self._last_beat = now
 
     # -- the loop ----------------------------------------------------------

@@ -43,7 +43,8 @@ class SiteStatus:
 
     @property
     def scheduler(self) -> str:
-        """running, STALLED (no beat for three intervals), stopped or not running.
+        """running, STALLED (no beat for three intervals, or checks that stopped
+        completing), stopped or not running.
 
         The daemon beats at least once per interval, while idle and during long
         sweeps alike, so no next-due slack is allowed: a daemon hung right
@@ -54,8 +55,24 @@ class SiteStatus:
         info = self.heartbeat_info or {}
         if info.get("stopped"):
             return "stopped"
-        allowed = timedelta(seconds=3 * float(info.get("interval_s", 30)))
-        return "running" if self.now - self.heartbeat_at <= allowed else "STALLED"
+        allowed = timedelta(seconds=3 * _seconds(info.get("interval_s"), 30))
+        if self.now - self.heartbeat_at > allowed or self.checks_stalled_since is not None:
+            return "STALLED"
+        return "running"
+
+    @property
+    def checks_stalled_since(self) -> datetime | None:
+        """When a check last completed in a sweep whose checks have since stalled
+        (none completed within the slowest device's check deadline plus a margin)."""
+        info = self.heartbeat_info or {}
+        try:
+            last = datetime.fromisoformat(str(info["last_progress"]))
+            if info.get("stalled") is True and last.tzinfo:
+                return last  # the daemon saw it itself
+            allowed = timedelta(seconds=float(info["stall_after_s"]))
+        except (KeyError, TypeError, ValueError):
+            return None  # idle, or an unreadable (unsigned, operational) row
+        return last if last.tzinfo and self.now - last > allowed else None
 
     def to_dict(self) -> dict[str, Any]:
         return {"now": self.now.isoformat(), "scheduler": self.scheduler,
@@ -63,12 +80,17 @@ class SiteStatus:
                 "store_check": ({"at": self.store_check_at.isoformat(), "summary": self.store_check}
                                 if self.store_check_at else None),
                 "warnings": [w.to_dict() for w in self.warnings],
+                "checks_stalled_since": (self.checks_stalled_since.isoformat()
+                                         if self.checks_stalled_since else None),
                 "devices": [d.to_dict() for d in self.devices]}
 
     def render(self, names: Any = None) -> str:
         """The table for people; ``names`` maps a key id to its trust name."""
         beat = (f"last heartbeat {self.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC"
                 if self.heartbeat_at else "no heartbeat recorded")
+        stalled = self.checks_stalled_since
+        if stalled is not None:
+            beat += f"; no check completed since {stalled:%Y-%m-%d %H:%M:%S} UTC"
         lines = [f"scheduler: {self.scheduler} ({beat})"]
         if self.store_check_at:
             lines.append(f"store check: {self.store_check} "
@@ -93,6 +115,13 @@ def _recent(at: str, now: datetime) -> bool:
         return datetime.fromisoformat(at) >= now - timedelta(days=1)
     except ValueError:
         return False
+
+
+def _seconds(value: Any, default: float) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
 
 
 def _last(d: DeviceStatus) -> str:

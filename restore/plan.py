@@ -82,7 +82,10 @@ def make_plan(device: Device, store: Any, trust: Any, *, sequence: int | None = 
     baseline.  Raises BaselineError (none, or it fails verification), DeviceError."""
     baseline = (store.latest(device.name, trust) if sequence is None
                 else store.baseline(device.name, sequence, trust))
-    capture = read_device(device, Mode.DEEP)
+    outcome = read_device(device, Mode.DEEP)
+    if outcome.error is not None:
+        raise outcome.error
+    capture = outcome.capture
     current = {a.key: a for a in capture.artifacts}
     wanted = {e.key: e for e in baseline.artifacts()}
     differing = [e for e in wanted.values()

@@ -23,6 +23,9 @@ def cli() -> None:
     Quick start on the bundled simulators:
       plc-integrity demo
     """
+    from drivers.registry import quiet_vendor_logs
+
+    quiet_vendor_logs()  # the drivers report the libraries' failures as our own errors
 
 
 from integrity.cli import (backup, baseline, config, demo, keys, maintenance,  # noqa: E402

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from integrity.alerts import parse_alert_tables
 from integrity.inventory import load_site

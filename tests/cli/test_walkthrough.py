@@ -21,7 +21,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 
 from simulators.plant import Plant
 

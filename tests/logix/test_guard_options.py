@@ -88,6 +88,13 @@ def test_options_defaults_and_values():
     pytest.param({"slot": 1, "route": "bp/1"}, "route", id="slot-and-route"),
     pytest.param({"route": "bp/0/enet"}, "route", id="odd-route"),
     pytest.param({"route": ""}, "route", id="empty-route"),
+    # pycomm3's route parser takes these; building the request would fail.
+    pytest.param({"route": "bp/999"}, "route", id="slot-out-of-range"),
+    pytest.param({"route": "enet/not-an-ip"}, "route", id="enet-not-an-address"),
+    pytest.param({"route": "bp/0/enet/10.0.0.5:44818/bp/2"}, "route", id="enet-with-port"),
+    pytest.param({"route": "bp/0,1"}, "route", id="comma"),
+    pytest.param({"route": "foo/1"}, "route", id="unknown-port"),
+    pytest.param({"route": "bp/-1"}, "route", id="negative-slot"),
     pytest.param({"config_tags": "Gantry_MaxSpeed"}, "config_tags", id="config-not-list"),
     pytest.param({"config_tags": [""]}, "config_tags", id="config-empty-name"),
     pytest.param({"modules": [1, 1]}, "modules", id="module-twice"),
@@ -98,6 +105,16 @@ def test_bad_options_name_file_device_and_field(table, field):
         _parse(**table)
     err = info.value
     assert (err.file, err.device, err.field) == ("site.toml", "plc-gantry", field)
+
+
+@pytest.mark.parametrize("route", ["bp/999", "enet/not-an-ip", "bp/0,1"])
+def test_invalid_route_fails_the_inventory_not_the_run(run, inventory, route):
+    inventory.write({"name": "plc-gantry", "protocol": "logix", "host": "127.0.0.1",
+                     "route": route})
+    code, doc = run.json("verify", "--all")
+    assert code == 2, doc
+    assert "sim.toml" in doc["error"] and "'plc-gantry'" in doc["error"]
+    assert "field 'route'" in doc["error"] and "invalid CIP route" in doc["error"]
 
 
 def test_route_reaches_the_controller(gantry):

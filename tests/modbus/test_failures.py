@@ -66,6 +66,21 @@ def test_listener_that_never_reads_at_all(collect, peer, device):
     assert elapsed < 5
 
 
+def test_partial_reply_then_silence_is_a_timeout(collect, peer, device):
+    def half(conn: socket.socket) -> None:
+        while frame := p.recv_frame(conn):
+            # The MBAP header of a 10-register answer and two of its bytes: then nothing.
+            conn.sendall(frame[:4] + (23).to_bytes(2, "big") + frame[6:7] + b"\x03\x14\x00")
+        p.stopped.wait(30)
+
+    p = peer(half)
+    error, elapsed = failing_collect(collect, device(p.port, timeout=TIMEOUT, retries=1,
+                                                     identity=False, holding=["0-9"]))
+    assert type(error) is DeviceTimeoutError, error
+    assert error.reason == "timeout" and "no complete answer within 0.5 s" in str(error)
+    assert elapsed < TIMEOUT * 2 + 1
+
+
 def test_non_modbus_peer_is_a_protocol_error(collect, peer, device):
     def http(conn: socket.socket) -> None:
         conn.recv(1024)  # like a web server answering a binary request

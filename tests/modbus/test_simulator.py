@@ -103,4 +103,4 @@ def test_crane_plant_inventory_declares_only_holding():
             assert entry == {"name": sim.name, "protocol": "modbus", "host": "127.0.0.1",
                              "port": sim.port, "unit": 1, "holding": ["0-1999"]}
         toml = plant.inventory_toml()
-        assert tomllib.loads(toml)["devices"] == [s.inventory_entry() for s in plant]
+        assert tomllib.loads(toml)["devices"] == [plant.entry(s) for s in plant]

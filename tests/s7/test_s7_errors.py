@@ -89,6 +89,32 @@ def test_missing_block_is_incomplete_not_an_empty_program(sim, device, collect):
         collect(device, Mode.QUICK)
 
 
+@pytest.mark.parametrize("code, words", [
+    pytest.param(0xD20C, "the OB cannot be copied: its priority class does not exist (0xD20C)",
+                 id="D20C"),
+    pytest.param(0x8304, "no further parallel upload possible (resource bottleneck) (0x8304)",
+                 id="8304"),
+    pytest.param(0xD2FF, "error 0xD2FF", id="unknown-code"),
+])
+def test_cpu_refusals_are_explained_in_words(sim, device, collect, code, words):
+    sim.refuse_block("FC", 10, code)
+    with pytest.raises(DeviceProtocolError) as info:
+        collect(device, Mode.QUICK)
+    assert str(info.value).endswith(f"get block info FC 10: the CPU refused: {words}")
+
+
+def test_the_session_does_not_import_the_driver():
+    """The driver uses the session; the session needs only the Driver interface,
+    so the two modules no longer import each other (not even for typing)."""
+    import ast
+    import drivers.s7_session as session_module
+
+    with open(session_module.__file__, encoding="utf-8") as fh:
+        tree = ast.parse(fh.read())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert "drivers.s7" not in imported and "drivers.base" in imported
+
+
 def test_connection_lost_mid_upload_is_reconnected(sim, make_device, collect):
     baseline = collect(make_device(sim.inventory_entry()))
     sim.drop_connection_on("upload")
@@ -102,7 +128,7 @@ def test_connection_lost_mid_upload_is_reconnected(sim, make_device, collect):
 
 def test_guard_refuses_writes_before_sending(sim, device):
     driver = S7Driver(device)
-    session = S7Session(driver)
+    session = S7Session(driver, driver.options.rack, driver.options.slot)
     session.connect()
     try:
         download = session.protocol.build_download_request(0x41, 10, b"\x00" * 80)

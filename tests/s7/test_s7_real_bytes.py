@@ -24,7 +24,7 @@ def session_on(replay_module, pdus) -> Iterator[S7Session]:
     with replay_module.Replay(replay_module.conversations(pdus)) as responder:
         options = S7Driver.parse_options({}, file=None, device="cpu315")
         device = Device("cpu315", "s7", "127.0.0.1", responder.port, options=options, timeout=2.0)
-        session = S7Session(S7Driver(device))
+        session = S7Session(S7Driver(device), options.rack, options.slot)
         session.connect()
         try:
             yield session

@@ -7,9 +7,21 @@ import contextlib
 import socket
 import struct
 import threading
-from typing import Iterator
+from typing import Callable, Iterator
 
 LOOPBACK = "127.0.0.1"
+
+
+def accept_until(sock: socket.socket, stop: threading.Event,
+                 handle: Callable[[socket.socket], None]) -> None:
+    """Accept connections on ``sock`` (which has a short timeout) until ``stop`` is
+    set, handing each to ``handle``."""
+    while not stop.is_set():
+        try:
+            conn, _ = sock.accept()
+        except OSError:
+            continue
+        handle(conn)
 
 
 class Peer:
@@ -30,20 +42,18 @@ class Peer:
         self._thread.start()
 
     def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.connections += 1
-            self.accepted.set()
-            if self.reset:
-                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                conn.close()
-                continue
-            self.conns.append(conn)
-            if self.reply is not None:
-                conn.sendall(self.reply)
+        accept_until(self.sock, self._stop, self._handle)
+
+    def _handle(self, conn: socket.socket) -> None:
+        self.connections += 1
+        self.accepted.set()
+        if self.reset:
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+            return
+        self.conns.append(conn)
+        if self.reply is not None:
+            conn.sendall(self.reply)
 
     def close(self) -> None:
         self._stop.set()
