@@ -17,6 +17,7 @@ from integrity.errors import (BaselineError, BaselineInvalidError, ChainBrokenEr
 from integrity.model import Capture
 
 from baselines import contents, tables
+from baselines.checkpoint import Checkpoint, Entry
 from baselines.heads import Head, HeadFile
 from baselines.manifest import Baseline, Manifest, check_reason, format_time
 from baselines.signing import Signer, TrustSnapshot, TrustStore, short_keyid
@@ -28,10 +29,50 @@ Trust = TrustStore | TrustSnapshot
 
 
 class BaselineHistoryMixin:
-    """Needs ``self._tx``, ``self._heads`` (HeadFile or None), ``self._put_blobs``
-    and ``self._utcnow`` from Store."""
+    """Needs ``self._tx``, ``self._heads`` (HeadFile or None), ``self._checkpoint``
+    (Checkpoint or None), ``self._put_blobs`` and ``self._utcnow`` from Store."""
 
     _heads: HeadFile | None
+    _checkpoint: Checkpoint | None
+
+    def _anchor(self) -> tuple[dict[str, Head] | None, str]:
+        """The rollback anchor's heads and its name for messages: the signed
+        checkpoint once there is one, else the plain head file (a site from
+        before checkpoints, until its first change).  Raises ChainBrokenError
+        or CheckpointError if the anchor exists but cannot be trusted."""
+        if self._checkpoint is not None:
+            heads = self._checkpoint.read()
+            if heads is not None:
+                return heads, f"checkpoint {self._checkpoint.path}"
+        if self._heads is None:
+            return None, "the head file"
+        return self._heads.read(), "the head file"
+
+    def _record_head(self, device: str, head: Head, policy: int = 0) -> None:
+        """After a commit: move the anchors to the device's new head.  Raises
+        StoreError (the baseline is stored, the anchor is behind: accepted on
+        read, but said)."""
+        try:
+            if self._heads is not None:
+                self._heads.advance(device, head)
+            if self._checkpoint is not None:
+                self._checkpoint.advance(device, Entry(head.sequence, head.id, policy),
+                                         seed=self._seed_entries)
+        except (StoreError, BaselineInvalidError) as exc:
+            raise StoreError(f"baseline {device} #{head.sequence} was stored, but "
+                             f"the rollback anchor was not updated: {exc}") from exc
+
+    @property
+    def _seed_entries(self) -> dict[str, Entry]:
+        """The first checkpoint of a site that had none: every device's newest
+        stored row as it is (each is verified on every read anyway)."""
+        t = tables.baselines
+        out: dict[str, Entry] = {}
+        with self._tx("reading the store's heads") as conn:
+            for device, seq, ident in conn.execute(select(t.c.device, t.c.sequence, t.c.id)
+                                                   .order_by(t.c.device, t.c.sequence)):
+                out[device] = Entry(seq, ident, 0)
+        return out
 
     def _rows(self, conn: Connection, device: str) -> list[Row]:
         t = tables.baselines
@@ -40,23 +81,22 @@ class BaselineHistoryMixin:
                               .where(t.c.device == device).order_by(t.c.sequence))
         return [Row.from_db(r) for r in result]
 
-    def _head(self, device: str) -> Head | None:
-        """Raises ChainBrokenError if the head file exists but is damaged."""
-        if self._heads is None:
-            return None
-        heads = self._heads.read()
-        return heads.get(device) if heads is not None else None
+    def _head(self, device: str) -> tuple[Head | None, str]:
+        """Raises ChainBrokenError / CheckpointError if the anchor cannot be trusted."""
+        heads, name = self._anchor()
+        return (heads.get(device) if heads is not None else None), name
 
     def _verified(self, conn: Connection, device: str, trust: Trust
                   ) -> list[Baseline]:
         """The device's whole history, verified, oldest first; raises the first problem."""
         snapshot = trust.snapshot()
-        return self._verify_history(device, self._rows(conn, device), snapshot, self._head(device))
+        head, anchor = self._head(device)
+        return self._verify_history(device, self._rows(conn, device), snapshot, head, anchor)
 
     def _verify_history(self, device: str, rows: list[Row], snapshot: TrustSnapshot,
-                        head: Head | None) -> list[Baseline]:
+                        head: Head | None, anchor: str) -> list[Baseline]:
         try:
-            reports, extra = verify_rows(device, rows, snapshot, head)
+            reports, extra = verify_rows(device, rows, snapshot, head, anchor)
         except BaselineInvalidError:
             raise
         except Exception as exc:  # noqa: BLE001 - fail closed on rows nobody expected
@@ -116,12 +156,7 @@ class BaselineHistoryMixin:
             conn.execute(insert(tables.baselines).values(
                 id=ident, device=manifest.device, sequence=manifest.sequence, keyid=key.keyid,
                 manifest=data, signature=signature, created_at=format_time(signed_at)))
-        if self._heads is not None:
-            try:
-                self._heads.advance(manifest.device, Head(manifest.sequence, ident))
-            except (StoreError, ChainBrokenError) as exc:
-                raise StoreError(f"baseline {manifest.device} #{manifest.sequence} was stored, but "
-                                 f"the rollback anchor was not updated: {exc}") from exc
+        self._record_head(manifest.device, Head(manifest.sequence, ident))
         return Baseline(ident, manifest, data, signature, key.keyid, snapshot.name_of(key.keyid))
 
     def latest(self, device: str, trust: Trust) -> Baseline:
@@ -170,8 +205,8 @@ class BaselineHistoryMixin:
                         broken.setdefault(r.device, exc)
         out: dict[str, Baseline | BaselineError] = {}
         try:
-            heads = self._heads.read() if self._heads is not None else None
-        except ChainBrokenError as exc:  # a damaged anchor vouches for no device
+            heads, anchor = self._anchor()
+        except BaselineInvalidError as exc:  # a damaged anchor vouches for no device
             return {device: exc for device in devices}
         for device in devices:
             if device in broken:
@@ -179,7 +214,7 @@ class BaselineHistoryMixin:
                 continue
             try:
                 head = heads.get(device) if heads is not None else None
-                history = self._verify_history(device, rows[device], snapshot, head)
+                history = self._verify_history(device, rows[device], snapshot, head, anchor)
                 if not history:
                     raise NoBaselineError(f"no baseline for {device}")
                 out[device] = history[-1]
@@ -212,10 +247,10 @@ class BaselineHistoryMixin:
             rows = self._rows(conn, device)
         head_problem: BaselineInvalidError | None = None
         try:
-            head = self._head(device)
-        except ChainBrokenError as exc:
-            head, head_problem = None, exc
-        reports, extra = verify_rows(device, rows, snapshot, head)
+            head, anchor = self._head(device)
+        except BaselineInvalidError as exc:
+            head, anchor, head_problem = None, "", exc
+        reports, extra = verify_rows(device, rows, snapshot, head, anchor)
         # Contents each baseline lists but the store lost: one batched lookup.
         with self._tx(f"looking up artifact contents of {device}") as conn:
             have = contents.present(conn, (e.digest for r in reports if r.manifest
@@ -244,40 +279,59 @@ class BaselineHistoryMixin:
         whose every baseline was deleted still shows up, and fails verification)."""
         with self._tx("listing devices") as conn:
             names = set(conn.execute(select(tables.baselines.c.device).distinct()).scalars())
-        if self._heads is not None:
-            try:
-                names |= set(self._heads.read() or {})
-            except ChainBrokenError:
-                pass  # reported by latest()/history() for each device
+        try:
+            names |= set(self._anchor()[0] or {})
+        except BaselineInvalidError:
+            pass  # reported by latest()/history() for each device
         return sorted(names)
 
-    def anchor_warning(self) -> str | None:
+    def anchor_warning(self, now: datetime | None = None) -> str | None:
         """Why the rollback anchor cannot vouch for the stored baselines, or None.
 
         The anchor being absent is accepted on read (a fresh or migrated site
         has none), so a deleted head file would otherwise go unnoticed: this
-        names it when the store holds baselines.  A damaged head file is not
-        a warning but a BaselineInvalidError on every read.
+        names it when the store holds baselines; likewise an expired
+        checkpoint (a frozen store).  An anchor that exists but cannot be
+        trusted is not a warning but a BaselineInvalidError on every read.
         """
-        if self._heads is None:
-            return None
         try:
-            heads = self._heads.read()
-        except ChainBrokenError:
+            heads, _name = self._anchor()
+        except BaselineInvalidError:
+            return None
+        signed = self._checkpoint is not None and _name.startswith("checkpoint")
+        if signed:
+            return self._checkpoint.warning(self._utcnow(now))
+        if self._heads is None and self._checkpoint is None:
             return None
         with self._tx("listing devices") as conn:
             names = set(conn.execute(select(tables.baselines.c.device).distinct()).scalars())
         if not names:
             return None
+        if self._checkpoint is not None:
+            return (f"no signed checkpoint at {self._checkpoint.path} but the store holds "
+                    f"baselines of {len(names)} device(s): a rollback of the site folder and "
+                    "the database together cannot be detected; the next baseline change (or "
+                    "`plc-integrity checkpoint sign`) signs the first one")
+        where = self._heads.path
         if heads is None:
-            return (f"the rollback anchor {self._heads.path} is missing but the store holds "
+            return (f"the rollback anchor {where} is missing but the store holds "
                     f"baselines of {len(names)} device(s): a rollback of the database cannot be "
-                    "detected (deleted?); each device's next baseline re-creates its entry")
+                    "detected (deleted?); the next baseline change (or `plc-integrity checkpoint "
+                    "sign`) re-creates it")
         unanchored = sorted(names - set(heads))
         if unanchored:
             shown = ", ".join(unanchored[:10]) + (" ..." if len(unanchored) > 10 else "")
             return (f"{len(unanchored)} device(s) with baselines have no entry in the rollback "
-                    f"anchor {self._heads.path}: {shown} (entry deleted?); their next baseline "
+                    f"anchor {where}: {shown} (entry deleted?); their next baseline "
                     "re-creates it")
         return None
 
+    def sign_checkpoint(self, now: datetime | None = None):  # -> SignedCheckpoint
+        """Re-sign the store's state as a new checkpoint version with a fresh
+        expiry (creating the first one, and its key, if there is none).
+        Raises StoreError, or CheckpointError if the present one is bad."""
+        if self._checkpoint is None:
+            raise StoreError("this store has no checkpoint configured")
+        seed = self._seed_entries
+        return self._checkpoint.update(lambda old: old if old is not None else seed,
+                                       self._utcnow(now), create_key=True)

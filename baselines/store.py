@@ -31,6 +31,7 @@ from integrity.errors import StoreError
 
 from baselines.checks import CheckHistoryMixin
 from baselines.contents import ContentsMixin
+from baselines.checkpoint import Checkpoint
 from baselines.heads import HeadFile
 from baselines.history import BaselineHistoryMixin
 from baselines.runtime import RuntimeStateMixin
@@ -69,15 +70,18 @@ class Store(BaselineHistoryMixin, ContentsMixin, CheckHistoryMixin, RuntimeState
     (``runtime.py``).  This module opens the database and runs transactions.
     """
 
-    def __init__(self, engine: Engine, heads: HeadFile | None, where: str) -> None:
+    def __init__(self, engine: Engine, heads: HeadFile | None, where: str,
+                 checkpoint: Checkpoint | None = None) -> None:
         self._engine = engine
         self._heads = heads
+        self._checkpoint = checkpoint
         self.where = where  # for messages; passwords hidden
 
     # -- opening ---------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, url_or_path: str | Path, *, heads_path: Path | None = None) -> "Store":
+    def open(cls, url_or_path: str | Path, *, heads_path: Path | None = None,
+             checkpoint: Checkpoint | None = None) -> "Store":
         """Open (creating or upgrading the schema) a store.
 
         ``url_or_path``: an SQLAlchemy URL (``postgresql://...``) or a file path
@@ -85,6 +89,8 @@ class Store(BaselineHistoryMixin, ContentsMixin, CheckHistoryMixin, RuntimeState
         anchor (normally ``<site>/state/heads.json``); None disables rollback
         detection, and a path whose file does not exist yet is accepted as a
         fresh anchor (see ``heads.py`` for what this does and does not protect).
+        ``checkpoint``: the site's signed checkpoint (``checkpoint.py``); once it
+        exists it is the rollback anchor instead of the head file.
         Raises StoreError: bad URL, unwritable path, not a database, a schema
         from a newer plc-integrity.
         """
@@ -106,7 +112,8 @@ class Store(BaselineHistoryMixin, ContentsMixin, CheckHistoryMixin, RuntimeState
             raise StoreError(f"cannot use store URL {where}: {exc}") from exc
         if engine.dialect.name == "sqlite":
             _sqlite_setup(engine)
-        store = cls(engine, HeadFile(heads_path) if heads_path is not None else None, where)
+        store = cls(engine, HeadFile(heads_path) if heads_path is not None else None, where,
+                    checkpoint)
         if store._heads is not None:
             store._heads.remove_stale_temp_files()
         try:

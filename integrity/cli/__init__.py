@@ -25,9 +25,9 @@ def cli() -> None:
     """
 
 
-from integrity.cli import baseline, demo, keys, ops, sim, site, store, verify  # noqa: E402  (register commands)
+from integrity.cli import baseline, demo, keys, ops, policy, sim, site, store, verify  # noqa: E402  (register commands)
 
-for module in (site, keys, baseline, verify, ops, sim, demo, store):
+for module in (site, keys, baseline, verify, ops, sim, demo, store, policy):
     module.register(cli)
 
 

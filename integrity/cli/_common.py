@@ -68,9 +68,11 @@ def open_site(ctx: click.Context) -> Site:
 
 @contextlib.contextmanager
 def open_store(site: Site) -> Iterator[Any]:
+    from baselines.checkpoint import Checkpoint
     from baselines.store import Store
 
-    store = Store.open(site.store_url, heads_path=site.heads_path)
+    store = Store.open(site.store_url, heads_path=site.heads_path,
+                       checkpoint=Checkpoint.for_site(site.root))
     try:
         yield store
     finally:

@@ -1,0 +1,111 @@
+"""Issue 14: the signed checkpoint against rollback and freeze."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from baselines.checkpoint import Checkpoint, read_checkpoint
+
+
+def _capture(run, site, reason):
+    r = run("baseline", "capture", "--all", "--key", str(site.key), "--reason", reason)
+    assert r.exit_code == 0, r.output
+
+
+def test_rolling_back_site_and_store_together_is_exit_5(run, site, hoist, tmp_path):
+    _capture(run, site, "first")
+    copy = tmp_path / "earlier-copy"
+    shutil.copytree(site.root, copy)          # the attacker's earlier copy: DB, trust/, state/
+    _capture(run, site, "second")
+    assert run("verify", "--all").exit_code == 0
+
+    shutil.rmtree(site.root)
+    shutil.copytree(copy, site.root)          # both rolled back together
+    r = run("verify", "--all")
+    assert r.exit_code == 5, r.output
+    assert "checkpoint" in r.output and "rolled back" in r.output
+    assert run("baseline", "history", "vfd-hoist").exit_code == 5
+
+
+def test_rolling_back_the_store_alone_names_the_checkpoint(run, site, hoist, tmp_path):
+    _capture(run, site, "first")
+    db = site.root / "plc-integrity.db"
+    shutil.copy(db, tmp_path / "old.db")
+    _capture(run, site, "second")
+    shutil.copy(tmp_path / "old.db", db)
+    r = run("verify", "--all")
+    assert r.exit_code == 5, r.output
+    assert "checkpoint" in r.output and "records #2" in r.output
+
+
+def _edit_signed(path, edit):
+    env = json.loads(path.read_bytes())
+    env["signed"] = edit(env["signed"])
+    path.write_text(json.dumps(env))
+
+
+@pytest.mark.parametrize("tamper,words", [
+    pytest.param(lambda p: _edit_signed(p, lambda s: s.replace('"sequence":2', '"sequence":1')),
+                 "signature does not match", id="heads-edited"),
+    pytest.param(lambda p: p.write_bytes(p.read_bytes()[:-20]), "damaged", id="truncated"),
+    pytest.param(lambda p: p.unlink(), "missing", id="deleted"),
+])
+def test_tampered_checkpoint_is_exit_5(run, site, hoist, tamper, words):
+    _capture(run, site, "first")
+    _capture(run, site, "second")
+    tamper(site.root / "state" / "checkpoint.json")
+    r = run("verify", "--all")
+    assert r.exit_code == 5, r.output
+    assert "checkpoint" in r.output and words in r.output
+
+
+def test_a_checkpoint_signed_by_another_key_is_exit_5(run, site, hoist, tmp_path):
+    _capture(run, site, "first")
+    path = site.root / "state" / "checkpoint.json"
+    doc = read_checkpoint(path)
+    # The attacker's own checkpoint key, and a version far ahead: the pin catches it.
+    from baselines.localstate import LocalState
+    forged = Checkpoint(path, LocalState(site.root, tmp_path / "attacker"),
+                        key_path=tmp_path / "attacker" / "cp.key")
+    path.unlink()
+    forged.write(doc.heads, create_key=True)
+    r = run("verify", "--all")
+    assert r.exit_code == 5, r.output
+    assert "this host pinned" in r.output
+
+
+def test_an_existing_site_without_checkpoint_keeps_its_history(run, site, hoist, monkeypatch,
+                                                               tmp_path):
+    _capture(run, site, "before the upgrade")
+    # As a site from before checkpoints: no checkpoint, and a host that never saw one.
+    (site.root / "state" / "checkpoint.json").unlink()
+    monkeypatch.setenv("PLC_INTEGRITY_STATE_DIR", str(tmp_path / "fresh-host"))
+    r = run("verify", "--all")
+    assert r.exit_code == 0, r.output
+    assert "no signed checkpoint" in r.output   # said, as a warning
+    _capture(run, site, "after the upgrade")   # the first change signs the first checkpoint
+    cp = read_checkpoint(site.root / "state" / "checkpoint.json")
+    assert cp is not None and cp.heads["vfd-hoist"].sequence == 2
+    r = run("verify", "--all")
+    assert r.exit_code == 0 and "warning" not in r.output, r.output
+    assert run("baseline", "history", "vfd-hoist").exit_code == 0
+
+
+def test_an_expired_checkpoint_is_reported_and_refresh_renews_it(run, site, hoist):
+    _capture(run, site, "first")
+    path = site.root / "state" / "checkpoint.json"
+    from baselines.localstate import LocalState
+    old = Checkpoint(path, LocalState(site.root))
+    long_ago = datetime.now(timezone.utc) - timedelta(days=30)
+    old.refresh(long_ago)
+    r = run("verify", "--all")
+    assert r.exit_code == 0, r.output
+    assert "expired" in r.output and "frozen" in r.output
+    r = run("checkpoint", "sign")
+    assert r.exit_code == 0, r.output
+    r = run("verify", "--all")
+    assert r.exit_code == 0 and "expired" not in r.output, r.output
