@@ -34,7 +34,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -248,13 +248,17 @@ class Checkpoint:
         return self.update(lambda _old: dict(heads), now, create_key=create_key)
 
     def advance(self, device: str, entry: Entry, now: datetime | None = None,
-                *, seed: Mapping[str, Entry] | None = None) -> SignedCheckpoint:
-        """Record ``entry`` for ``device`` unless a newer one is recorded.  With
-        no checkpoint yet, start from ``seed`` and create the key if needed."""
+                *, seed: Callable[[], Mapping[str, Entry]] | None = None,
+                replace: bool = False) -> SignedCheckpoint:
+        """Record ``entry`` for ``device`` unless a newer one is recorded
+        (``replace``: also the same head, re-approved under another policy
+        version).  With no checkpoint yet, start from ``seed`` and create the
+        key if needed."""
         def change(old: dict[str, Entry] | None) -> dict[str, Entry]:
-            heads = dict(old if old is not None else (seed or {}))
+            heads = dict(old if old is not None else (seed() if seed else {}))
             current = heads.get(device)
-            if current is None or current.sequence < entry.sequence:
+            if current is None or current.sequence < entry.sequence or (
+                    replace and current.sequence == entry.sequence and current.id == entry.id):
                 heads[device] = entry
             return heads
         return self.update(change, now, create_key=True)

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, insert, select
 
 from integrity import canonical
 from integrity.errors import (BaselineError, BaselineInvalidError, ChainBrokenError, ConfigError,
+                              PolicyError,
                               NoBaselineError, StoreError, StoreTamperedError)
 from integrity.model import Capture
 
@@ -48,7 +49,7 @@ class BaselineHistoryMixin:
             return None, "the head file"
         return self._heads.read(), "the head file"
 
-    def _record_head(self, device: str, head: Head, policy: int = 0) -> None:
+    def _record_head(self, device: str, head: Head, policy: int = 0, force: bool = False) -> None:
         """After a commit: move the anchors to the device's new head.  Raises
         StoreError (the baseline is stored, the anchor is behind: accepted on
         read, but said)."""
@@ -57,12 +58,11 @@ class BaselineHistoryMixin:
                 self._heads.advance(device, head)
             if self._checkpoint is not None:
                 self._checkpoint.advance(device, Entry(head.sequence, head.id, policy),
-                                         seed=self._seed_entries)
+                                         seed=self._seed_entries, replace=force)
         except (StoreError, BaselineInvalidError) as exc:
             raise StoreError(f"baseline {device} #{head.sequence} was stored, but "
                              f"the rollback anchor was not updated: {exc}") from exc
 
-    @property
     def _seed_entries(self) -> dict[str, Entry]:
         """The first checkpoint of a site that had none: every device's newest
         stored row as it is (each is verified on every read anyway)."""
@@ -137,6 +137,9 @@ class BaselineHistoryMixin:
             raise type(exc)(f"refusing to sign with key {short_keyid(key.keyid)}: its public key is "
                             f"not in {snapshot.folder}, so every verify would reject the baseline; "
                             "add the .pub to trust/ first") from exc
+        policy = snapshot.policy
+        if isinstance(policy, PolicyError):
+            raise policy
         signed_at = self._utcnow(now)
         with self._tx(f"storing a baseline of {capture.device}", write=True) as conn:
             history = self._verified(conn, capture.device, snapshot)
@@ -153,11 +156,16 @@ class BaselineHistoryMixin:
             public.verify(signature, data)  # the trusted key must accept it, before storing
             self._put_blobs(conn, capture)
             ident = canonical.sha256(data)
-            conn.execute(insert(tables.baselines).values(
-                id=ident, device=manifest.device, sequence=manifest.sequence, keyid=key.keyid,
-                manifest=data, signature=signature, created_at=format_time(signed_at)))
-        self._record_head(manifest.device, Head(manifest.sequence, ident))
-        return Baseline(ident, manifest, data, signature, key.keyid, snapshot.name_of(key.keyid))
+            made = Baseline(ident, manifest, data, signature, key.keyid,
+                            snapshot.name_of(key.keyid))
+            if policy is not None:
+                proposal = self._propose(conn, made, key, snapshot, signed_at)
+                if proposal is not None:
+                    return proposal  # not a baseline yet: verify keeps the approved one
+            self._insert_baseline(conn, made, format_time(signed_at))
+        self._record_head(manifest.device, Head(manifest.sequence, ident),
+                          policy.version if policy is not None else 0)
+        return made
 
     def latest(self, device: str, trust: Trust) -> Baseline:
         """The device's newest baseline, verified with its whole history.
@@ -168,11 +176,15 @@ class BaselineHistoryMixin:
         is missing: a row lookup per artifact, no content is read), StoreError
         if the database cannot be read.
         """
+        snapshot = trust.snapshot()
+        if isinstance(snapshot.policy, PolicyError):
+            raise snapshot.policy
         with self._tx(f"reading baselines of {device}") as conn:
-            history = self._verified(conn, device, trust)
+            history = self._verified(conn, device, snapshot)
             if not history:
                 raise NoBaselineError(f"no baseline for {device}")
             missing = contents.missing_contents(conn, [history[-1]])
+            missing.update(self._judge(conn, {device: history[-1]}, snapshot))
         if device in missing:
             raise missing[device]
         return history[-1]
@@ -187,6 +199,8 @@ class BaselineHistoryMixin:
         ``latest`` would raise.  StoreError if the database cannot be read.
         """
         snapshot = trust.snapshot()
+        if isinstance(snapshot.policy, PolicyError):
+            return {device: snapshot.policy for device in devices}  # every check stops
         t = tables.baselines
         rows: dict[str, list[Row]] = {d: [] for d in devices}
         broken: dict[str, StoreTamperedError] = {}
@@ -224,7 +238,15 @@ class BaselineHistoryMixin:
         if found:
             with self._tx("looking up artifact contents") as conn:
                 out.update(contents.missing_contents(conn, found))
+                out.update(self._judge(conn, {d: b for d, b in out.items()
+                                              if isinstance(b, Baseline)}, snapshot))
         return out
+
+    def verified_history(self, device: str, trust: Trust) -> list[Baseline]:
+        """Every baseline of ``device``, oldest first, verified (signatures, chain,
+        anchor) but not judged by the policy: what re-approval starts from."""
+        with self._tx(f"reading baselines of {device}") as conn:
+            return self._verified(conn, device, trust)
 
     def baseline(self, device: str, sequence: int, trust: Trust) -> Baseline:
         """One baseline by sequence, verified with the whole history (same errors as latest)."""
@@ -267,6 +289,14 @@ class BaselineHistoryMixin:
                 signed_at=m.signed_at if m else None, ok=problem is None,
                 problem=str(problem) if problem else None,
                 problem_kind=problem.reason if problem else None, note=r.note))
+        newest = reports[-1] if reports else None
+        if newest is not None and newest.manifest is not None and entries[-1].ok:
+            b = Baseline(newest.row.id, newest.manifest, newest.row.manifest, newest.row.signature,
+                         newest.row.keyid, newest.signer_name)
+            with self._tx(f"reading approvals of {device}") as conn:
+                extra = extra + list(self._judge(conn, {device: b}, snapshot).values())
+        elif isinstance(snapshot.policy, PolicyError):
+            extra = extra + [snapshot.policy]
         for problem in extra + ([head_problem] if head_problem else []):
             entries.append(HistoryEntry(
                 sequence=head.sequence if head else 0, id=head.id if head else None, keyid=None,
@@ -332,6 +362,6 @@ class BaselineHistoryMixin:
         Raises StoreError, or CheckpointError if the present one is bad."""
         if self._checkpoint is None:
             raise StoreError("this store has no checkpoint configured")
-        seed = self._seed_entries
+        seed = self._seed_entries()
         return self._checkpoint.update(lambda old: old if old is not None else seed,
                                        self._utcnow(now), create_key=True)

@@ -34,6 +34,7 @@ from baselines.contents import ContentsMixin
 from baselines.checkpoint import Checkpoint
 from baselines.heads import HeadFile
 from baselines.history import BaselineHistoryMixin
+from baselines.proposals import ProposalsMixin
 from baselines.runtime import RuntimeStateMixin
 from baselines.verify import HistoryEntry
 
@@ -61,7 +62,8 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-class Store(BaselineHistoryMixin, ContentsMixin, CheckHistoryMixin, RuntimeStateMixin):
+class Store(BaselineHistoryMixin, ProposalsMixin, ContentsMixin, CheckHistoryMixin,
+            RuntimeStateMixin):
     """Open with ``Store.open``; use as a context manager or call ``close``.
 
     One facade over what the store keeps, each part in its own module:

@@ -83,9 +83,11 @@ def trust_store(site: Site, *, live: bool = False) -> Any:
     """trust/ read once, for one command (a snapshot: every device of the
     command is verified against the same keys).  ``live``: read afresh on each
     use, for the daemon, so removing a key needs no restart."""
+    from baselines.localstate import LocalState
     from baselines.signing import TrustStore
 
-    trust = TrustStore(site.trust_dir)
+    trust = TrustStore(site.trust_dir, local=LocalState(site.root),
+                       tags={d.name: frozenset(d.tags) for d in site.devices})
     return trust if live else trust.snapshot()
 
 
