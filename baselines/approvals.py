@@ -186,11 +186,13 @@ def judge(device: str, target: str, manifest: Manifest, approvals: list[Approval
         [], policy.requirement(device, tags), policy.version, info_now, lambda k: ())
     if current.ok:
         return current
+    voids = list(current.void)
     if vouched_policy is not None and vouched_policy in groups and vouched_policy < policy.version:
         older = judged(vouched_policy)
         if older.ok:
             return older
-    void = f"; not counted: {'; '.join(current.void)}" if current.void else ""
+        voids += older.void
+    void = f"; not counted: {'; '.join(voids)}" if voids else ""
     raise UnapprovedError(
         f"baseline {device} #{manifest.sequence} {target[:16]}: signed by "
         f"{', '.join(current.counted) or 'no valid key'} under policy v{policy.version}, which "
