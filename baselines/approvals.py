@@ -148,6 +148,15 @@ def tally(approvals: Iterable[Approval], requirement: Requirement, version: int,
     return Tally(requirement, version, tuple(counted.values()), tuple(void), missing)
 
 
+def tally_now(found: Iterable[Approval], device: str, trust: TrustSnapshot) -> Tally:
+    """The approvals made under the policy in force, counted by its rule for
+    ``device`` (``trust.policy`` must be a Policy)."""
+    policy: Policy = trust.policy
+    return tally([a for a in found if a.policy == policy.version],
+                 policy.requirement(device, trust.tags_of(device)), policy.version,
+                 lambda k: policy.key_info(k, trust), lambda k: policy.key_info(k, trust).roles)
+
+
 def judge(device: str, target: str, manifest: Manifest, approvals: list[Approval],
           trust: TrustSnapshot, vouched_policy: int | None) -> Tally | None:
     """Whether ``approvals`` make ``target`` an approved state of ``device``

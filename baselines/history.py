@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, select
 
 from integrity import canonical
-from integrity.errors import (BaselineError, BaselineInvalidError, ChainBrokenError, ConfigError,
-                              PolicyError,
+from integrity.errors import (BaselineError, BaselineInvalidError, ConfigError, PolicyError,
                               NoBaselineError, StoreError, StoreTamperedError)
 from integrity.model import Capture
 

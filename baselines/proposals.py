@@ -138,11 +138,7 @@ class ProposalsMixin:
                                         trust)
         tally = None
         if not isinstance(trust.policy, PolicyError) and trust.policy is not None:
-            tally = approvals.tally(
-                [a for a in mine if a.policy == trust.policy.version],
-                trust.policy.requirement(r.device, trust.tags_of(r.device)),
-                trust.policy.version, lambda k: trust.policy.key_info(k, trust),
-                lambda k: trust.policy.key_info(k, trust).roles)
+            tally = approvals.tally_now(mine, r.device, trust)
         return Proposal(b, r.state, r.created_at, tally, r.closed_reason)
 
     def proposals(self, trust: Any, device: str | None = None,
@@ -242,10 +238,7 @@ class ProposalsMixin:
                 approval = approvals.make(key, target_id, manifest, policy.version, at)
                 self._add_approval(conn, approval, target_id, at)
                 mine.append(approval)
-            result = approvals.tally(
-                [a for a in mine if a.policy == policy.version],
-                policy.requirement(device, snapshot.tags_of(device)), policy.version,
-                lambda k: policy.key_info(k, snapshot), lambda k: policy.key_info(k, snapshot).roles)
+            result = approvals.tally_now(mine, device, snapshot)
             if r is not None and result.ok:
                 promoted = target.baseline  # type: ignore[union-attr]
                 self._insert_baseline(conn, promoted, format_time(at))
@@ -284,11 +277,7 @@ class ProposalsMixin:
         UnapprovedError if the capturer's own signature would not count."""
         policy = snapshot.policy
         approval = approvals.make(key, b.id, b.manifest, policy.version, at)
-        result = approvals.tally([approval],
-                                 policy.requirement(b.manifest.device,
-                                                    snapshot.tags_of(b.manifest.device)),
-                                 policy.version, lambda k: policy.key_info(k, snapshot),
-                                 lambda k: policy.key_info(k, snapshot).roles)
+        result = approvals.tally_now([approval], b.manifest.device, snapshot)
         if not result.counted:
             raise UnapprovedError(f"refusing to sign {b.manifest.device}: your key's signature "
                                   f"would not count ({'; '.join(result.void)})")
