@@ -213,10 +213,6 @@ class Checkpoint:
             return None
         return {d: Head(e.sequence, e.id) for d, e in cp.heads.items()}
 
-    def policy_of(self, device: str) -> Entry | None:
-        cp = self.load()
-        return cp.heads.get(device) if cp is not None else None
-
     def warning(self, now: datetime) -> str | None:
         """An expired checkpoint, said plainly (a frozen store)."""
         try:

@@ -93,13 +93,11 @@ class ProposalsMixin:
         found = (approvals.check(r, target, device, trust) for r in rows)
         return [a for a in found if a is not None]
 
-    def _vouched(self, device: str, target: str) -> int | None:
-        """The policy version the checkpoint recorded ``target`` under, if it is
-        the device's head there."""
-        if self._checkpoint is None:
-            return None
-        entry = self._checkpoint.policy_of(device)
-        return entry.policy if entry is not None and entry.id == target else None
+    def _vouched(self) -> dict[str, Any]:
+        """The checkpoint's entries (device -> Entry: head id and the policy
+        version it was recorded under); {} without a checkpoint."""
+        cp = self._checkpoint.load() if self._checkpoint is not None else None
+        return dict(cp.heads) if cp is not None else {}
 
     def _judge(self, conn: Connection, found: dict[str, Baseline], trust: TrustSnapshot
                ) -> dict[str, BaselineInvalidError]:
@@ -110,10 +108,16 @@ class ProposalsMixin:
             return {d: trust.policy for d in found}
         rows = self._approval_rows(conn, [b.id for b in found.values()])
         bad: dict[str, BaselineInvalidError] = {}
+        try:
+            recorded = self._vouched()
+        except BaselineInvalidError as exc:  # reported by the chain check too; never vouches
+            recorded, bad = {}, {d: exc for d in found}
         for device, b in found.items():
+            entry = recorded.get(device)
+            vouched = entry.policy if entry is not None and entry.id == b.id else None
             try:
                 mine = self._verified_approvals(rows.get(b.id, []), b.id, device, trust)
-                approvals.judge(device, b.id, b.manifest, mine, trust, self._vouched(device, b.id))
+                approvals.judge(device, b.id, b.manifest, mine, trust, vouched)
             except BaselineInvalidError as exc:
                 bad[device] = exc
         return bad
