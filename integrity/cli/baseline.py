@@ -9,7 +9,7 @@ import click
 from integrity import check
 from integrity.cli._common import (emit_json, json_option, mode_option, open_site, open_store,
                                    selection_args, trust_store)
-from integrity.cli.keys import read_passphrase
+from integrity.cli.keys import KeySpec, load_signer
 from integrity.errors import BaselineInvalidError, ConfigError, NoBaselineError
 from integrity.model import Mode
 from integrity.render import short
@@ -22,9 +22,9 @@ def baseline_group() -> None:
 
 @baseline_group.command("capture")
 @selection_args
-@click.option("--key", "key_path", required=True,
-              type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Your private signing key (its public key must be in trust/).")
+@click.option("--key", "key_path", required=True, type=KeySpec(),
+              help="Your private signing key (its public key must be in trust/), or "
+                   "agent:NAME for trust/NAME.pub's key held by ssh-agent.")
 @click.option("--reason", required=True, help="Why this is the approved state (kept, signed).")
 @click.option("--passphrase-env", metavar="VAR", help="Read the key's passphrase from VAR.")
 @mode_option
@@ -41,8 +41,6 @@ def capture_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, key_pa
       plc-integrity baseline capture vfd-hoist --key ~/.plc-integrity/alice.key \\
           --reason "commissioning, work order 4711"
     """
-    from baselines.signing import SigningKey
-
     from baselines.manifest import check_reason
 
     if not reason.strip():
@@ -50,10 +48,10 @@ def capture_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, key_pa
     check_reason(reason)  # before any device is read: a reason that cannot be signed costs no traffic
     site = open_site(ctx)
     chosen = site.select(devices, all_)
-    key = SigningKey.load(key_path, read_passphrase(key_path, passphrase_env))
+    trust = trust_store(site)
+    key = load_signer(key_path, passphrase_env, trust)
     mode = Mode.QUICK if quick else Mode.DEEP
     failed = 0
-    trust = trust_store(site)
     with open_store(site) as store:
         if mode is Mode.QUICK and not allow_quick:
             current = store.latest_many([d.name for d in chosen], trust)
@@ -146,8 +144,9 @@ def history_cmd(ctx: click.Context, device: str, as_json: bool) -> None:
 @click.argument("device")
 @click.option("--proposal", "proposal", metavar="ID", help="Which pending proposal (id prefix), "
               "when there are several.")
-@click.option("--key", "key_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Your private signing key.  Without it only the diff is shown.")
+@click.option("--key", "key_path", type=KeySpec(),
+              help="Your private signing key (or agent:NAME).  Without it only the diff is "
+                   "shown.")
 @click.option("--passphrase-env", metavar="VAR", help="Read the key's passphrase from VAR.")
 @click.option("--yes", is_flag=True, help="Sign without asking (you have seen the diff).")
 @json_option
@@ -171,7 +170,6 @@ def approve_cmd(ctx: click.Context, device: str, proposal: str | None, key_path:
 
     from drivers.base import utcnow
     from baselines.proposals import Proposal, approval_diff
-    from baselines.signing import SigningKey
     from integrity.render import diff_report
 
     site = open_site(ctx)
@@ -197,7 +195,7 @@ def approve_cmd(ctx: click.Context, device: str, proposal: str | None, key_path:
             if as_json or not sys.stdin.isatty():
                 raise click.UsageError("give --yes to sign what was shown (no terminal to ask on)")
             click.confirm(f"Approve {short(target.id)} of {device}?", abort=True)
-        key = SigningKey.load(key_path, read_passphrase(key_path, passphrase_env))
+        key = load_signer(key_path, passphrase_env, trust)
         outcome = store.approve(device, key, trust, expect=target.id)
     doc.update(approved=True, already=outcome.already, approvals=outcome.tally.to_dict(),
                promoted=outcome.promoted.id if outcome.promoted else None)

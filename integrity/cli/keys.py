@@ -35,6 +35,39 @@ def read_passphrase(key_path: Path, passphrase_env: str | None) -> bytes | None:
     return click.prompt(f"Passphrase for {key_path}", hide_input=True).encode("utf-8")
 
 
+class KeySpec(click.ParamType):
+    """A private key file, or ``agent:NAME`` for the key of trust/NAME.pub held
+    by ssh-agent (the private key then never touches plc-integrity)."""
+
+    name = "KEY"
+
+    def convert(self, value, param, ctx):  # type: ignore[no-untyped-def]
+        if isinstance(value, Path) or not str(value).startswith("agent:"):
+            path = Path(value).expanduser()
+            if not path.is_file():
+                self.fail(f"{value}: no such key file (or agent:NAME for a key in ssh-agent)",
+                          param, ctx)
+            return path
+        return str(value)
+
+
+def load_signer(spec: Path | str, passphrase_env: str | None, trust):  # type: ignore[no-untyped-def]
+    """The Signer for a --key value: a file key, or a key in ssh-agent named
+    by its trust/ name (or key id).  Raises KeyFileError."""
+    from baselines.signing import SigningKey
+
+    if isinstance(spec, Path):
+        return SigningKey.load(spec, read_passphrase(spec, passphrase_env))
+    from baselines.agent import AgentSigner
+
+    wanted = spec.removeprefix("agent:")
+    found = [k.keyid for k in trust.keys() if k.name == wanted or
+             (len(wanted) >= 16 and k.keyid.startswith(wanted))]
+    if len(found) != 1:
+        raise KeyFileError(f"--key {spec}: no single key named {wanted!r} in {trust.folder}")
+    return AgentSigner.find(found[0])
+
+
 @click.group("keys")
 def keys_group() -> None:
     """Signing keys: create key pairs, list the trusted public keys."""
@@ -140,7 +173,6 @@ def _policy_change(ctx: click.Context, key_path: Path, passphrase_env: str | Non
     """Write the next policy version (``change`` edits its document) as a
     draft, sign it with the root key given, and say whether it is in force."""
     from baselines.policy import sign_policy, to_doc, write_draft
-    from baselines.signing import SigningKey
     from integrity.errors import PolicyError
 
     site = open_site(ctx)
@@ -151,7 +183,7 @@ def _policy_change(ctx: click.Context, key_path: Path, passphrase_env: str | Non
                           f"remove the key's .pub from {site.trust_dir}")
     if isinstance(trust.policy, PolicyError):
         raise trust.policy
-    key = SigningKey.load(key_path, read_passphrase(key_path, passphrase_env))
+    key = load_signer(key_path, passphrase_env, trust)
     doc = to_doc(trust.policy)
     doc["version"] += 1
     change(doc, trust)
@@ -183,9 +215,8 @@ def _now_text() -> str:
 
 
 _root_key_option = click.option(
-    "--key", "key_path", required=True, type=click.Path(dir_okay=False, exists=True,
-                                                          path_type=Path),
-    help="A root key's private key: key changes are signed policy changes.")
+    "--key", "key_path", required=True, type=KeySpec(),
+    help="A root key (file, or agent:NAME): key changes are signed policy changes.")
 _passphrase_option = click.option("--passphrase-env", metavar="VAR",
                                   help="Read the root key's passphrase from VAR.")
 

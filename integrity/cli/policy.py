@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from integrity.cli._common import emit_json, json_option, open_site, open_store, trust_store
-from integrity.cli.keys import read_passphrase
+from integrity.cli.keys import KeySpec, load_signer
 from integrity.errors import ConfigError, PolicyError
 
 
@@ -135,9 +135,8 @@ def _expiry(text: str) -> str:
 
 
 @policy_group.command("sign")
-@click.option("--key", "key_path", required=True,
-              type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="A root key's private key.")
+@click.option("--key", "key_path", required=True, type=KeySpec(),
+              help="A root key's private key (or agent:NAME).")
 @click.option("--passphrase-env", metavar="VAR", help="Read the key's passphrase from VAR.")
 @click.pass_context
 def policy_sign_cmd(ctx: click.Context, key_path: Path, passphrase_env: str | None) -> None:
@@ -151,11 +150,11 @@ def policy_sign_cmd(ctx: click.Context, key_path: Path, passphrase_env: str | No
       plc-integrity policy sign --key ~/.plc-integrity/alice.key
     """
     from baselines.policy import sign_policy
-    from baselines.signing import SigningKey
 
     site = open_site(ctx)
-    key = SigningKey.load(key_path, read_passphrase(key_path, passphrase_env))
-    policy, in_force, missing = sign_policy(site.trust_dir, key, trust_store(site))
+    trust = trust_store(site)
+    key = load_signer(key_path, passphrase_env, trust)
+    policy, in_force, missing = sign_policy(site.trust_dir, key, trust)
     if in_force:
         trust_store(site)  # read back, verified: this host now remembers the version
         click.echo(f"policy v{policy.version} is in force ({policy.path})")
