@@ -133,7 +133,11 @@ class PublicKey:
         """Raises KeyFileError if the file is unreadable, not PEM or not Ed25519."""
         data = _read(path, "public key")
         try:
-            key = serialization.load_pem_public_key(data)
+            if data.lstrip().startswith(b"ssh-"):
+                # OpenSSH's one-line form (ssh-keygen's .pub), e.g. for a key in ssh-agent.
+                key = serialization.load_ssh_public_key(data.strip())
+            else:
+                key = serialization.load_pem_public_key(data)
         except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
             raise KeyFileError(f"{path} is not a PEM public key") from exc
         if not isinstance(key, Ed25519PublicKey):

@@ -41,7 +41,11 @@ def agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         subprocess.run(["ssh-add", str(key_file)], env=env, check=True, capture_output=True)
         key_file.unlink()  # from here on only the agent holds it
         monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
-        yield PublicKey(private.public_key())
+        public = PublicKey(private.public_key())
+        # ssh-keygen's one-line form of the public key, as an engineer copies it into trust/
+        public.openssh = private.public_key().public_bytes(
+            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH) + b" erin@host\n"
+        yield public
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -56,7 +60,7 @@ def test_agent_signatures_verify_like_file_key_signatures(agent):
 
 
 def test_capture_and_approve_with_a_key_in_the_agent(run, site, hoist, agent):
-    (site.root / "trust" / "erin.pub").write_bytes(agent.pem())
+    (site.root / "trust" / "erin.pub").write_bytes(agent.openssh)
     r = run("baseline", "capture", "--all", "--key", "agent:erin", "--reason", "from the agent")
     assert r.exit_code == 0 and f"signed by {agent.keyid[:16]}" in r.output, r.output
     assert run("verify", "--all").exit_code == 0
