@@ -71,8 +71,12 @@ def open_store(site: Site) -> Iterator[Any]:
     from baselines.checkpoint import Checkpoint
     from baselines.store import Store
 
-    store = Store.open(site.store_url, heads_path=site.heads_path,
-                       checkpoint=Checkpoint.for_site(site.root))
+    # A checkpoint key named in the signed policy is pinned by it (else by
+    # this host's memory, at first sight).
+    policy = trust_store(site).policy
+    checkpoint = Checkpoint.for_site(site.root)
+    checkpoint.pinned_keyid = getattr(policy, "checkpoint_keyid", None)
+    store = Store.open(site.store_url, heads_path=site.heads_path, checkpoint=checkpoint)
     try:
         yield store
     finally:

@@ -113,10 +113,15 @@ def policy_init_cmd(ctx: click.Context, root: tuple[str, ...], root_threshold: i
         raise ConfigError(f"no key named {', '.join(unknown)} in {site.trust_dir}", field="--root")
     if root_threshold > len(root):
         raise ConfigError("--root-threshold is more than the root keys", field="--root-threshold")
+    from baselines.checkpoint import Checkpoint
+
     doc = {"version": 1, "expires": _expiry(expires),
            "root": {"keys": list(root), "threshold": root_threshold},
            "keys": {n: {"keyid": k, "roles": []} for n, k in keys.items()},
            "rules": [{"devices": ["*"], "threshold": threshold}]}
+    current = Checkpoint.for_site(site.root).load()
+    if current is not None:  # the policy pins the checkpoint key, also for hosts new to the site
+        doc["checkpoint"] = {"keyid": current.keyid}
     path = write_draft(site.trust_dir, doc)
     click.echo(f"draft written to {path}; sign it: plc-integrity policy sign --key KEY")
 

@@ -109,3 +109,22 @@ def test_an_expired_checkpoint_is_reported_and_refresh_renews_it(run, site, hois
     assert r.exit_code == 0, r.output
     r = run("verify", "--all")
     assert r.exit_code == 0 and "expired" not in r.output, r.output
+
+
+def test_the_policy_pins_the_checkpoint_key_for_a_new_host(run, site, hoist, monkeypatch,
+                                                          tmp_path):
+    _capture(run, site, "first")
+    assert run("policy", "init", "--root", "tester").exit_code == 0
+    assert "checkpoint" in (site.root / "trust" / "policy.draft.toml").read_text()
+    assert run("policy", "sign", "--key", str(site.key)).exit_code == 0
+    # An attacker's checkpoint, met by a host that has never seen this site:
+    # no memory to pin it, but the signed policy does.
+    path = site.root / "state" / "checkpoint.json"
+    doc = read_checkpoint(path)
+    from baselines.localstate import LocalState
+    path.unlink()
+    Checkpoint(path, LocalState(site.root, tmp_path / "attacker"),
+               key_path=tmp_path / "attacker" / "cp.key").write(doc.heads, create_key=True)
+    monkeypatch.setenv("PLC_INTEGRITY_STATE_DIR", str(tmp_path / "new-host"))
+    r = run("verify", "--all")
+    assert r.exit_code == 5 and "the site policy names" in r.output, r.output
