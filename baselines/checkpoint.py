@@ -268,21 +268,30 @@ class Checkpoint:
         return self.update(same, now)
 
     def update(self, change: Any, now: datetime | None = None, *,
-               create_key: bool = False) -> SignedCheckpoint:
+               create_key: bool = False, reanchor: bool = False) -> SignedCheckpoint:
+        """Sign ``change(old heads or None)`` as the next version.  ``reanchor``:
+        do not build on the present file (a restore brought back an older
+        one); the version continues from this host's memory."""
         now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with locked(self.path):
                 self._cache = None
-                old = self.load()  # refuses to build on a rolled-back or forged checkpoint
+                try:
+                    old = self.load()  # refuses to build on a rolled-back or forged checkpoint
+                except CheckpointError:
+                    if not reanchor:
+                        raise
+                    old = None
                 key = self._signer(create_key and old is None)
-                pinned = self.pinned_keyid or (old.keyid if old is not None else None)
+                pinned = (self.pinned_keyid or (old.keyid if old is not None else None)
+                          or self.local.read().get("checkpoint_keyid"))
                 if pinned and key.keyid != pinned:
                     raise StoreError(f"the checkpoint key {self.key_path} ({short_keyid(key.keyid)})"
                                      f" is not the site's ({short_keyid(pinned)}); set {KEY_ENV}")
                 heads = change(dict(old.heads) if old is not None else None)
-                version = (old.version if old is not None else
-                           self.local.read().get("checkpoint_version", 0)) + 1
+                version = max(old.version if old is not None else 0,
+                              self.local.read().get("checkpoint_version", 0)) + 1
                 signed = canonical.encode({
                     "type": DOC_TYPE, "version": version, "issued": format_time(now),
                     "expires": format_time(now + self.expiry),

@@ -4,7 +4,8 @@ What it keeps (see ``tables.py``): write-once, content-addressed artifact
 contents; one row per signed manifest, as its exact signed bytes; the check
 history.  Every read of a baseline verifies it (``verify.py``): signature over
 the stored bytes with a key from trust/, row columns against the manifest, the
-device's hash chain, and the head file against rollback (``heads.py``).
+device's hash chain, the signed checkpoint against rollback (``checkpoint.py``),
+and, under a site policy, the approvals of each device's current baseline.
 
 Errors: the database cannot be opened or written → StoreError; no baseline →
 NoBaselineError; anything that makes a stored baseline untrustworthy → a
@@ -31,6 +32,7 @@ from integrity.errors import StoreError
 
 from baselines.checks import CheckHistoryMixin
 from baselines.contents import ContentsMixin
+from baselines.anchor import AnchorMixin
 from baselines.checkpoint import Checkpoint
 from baselines.heads import HeadFile
 from baselines.history import BaselineHistoryMixin
@@ -62,14 +64,16 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-class Store(BaselineHistoryMixin, ProposalsMixin, ContentsMixin, CheckHistoryMixin,
+class Store(BaselineHistoryMixin, ProposalsMixin, AnchorMixin, ContentsMixin, CheckHistoryMixin,
             RuntimeStateMixin):
     """Open with ``Store.open``; use as a context manager or call ``close``.
 
     One facade over what the store keeps, each part in its own module:
-    baselines and their history (``history.py``), artifact contents
-    (``contents.py``), the check history (``checks.py``) and operational state
-    (``runtime.py``).  This module opens the database and runs transactions.
+    baselines and their history (``history.py``), proposals and approvals
+    (``proposals.py``), the rollback anchor (``anchor.py``: the signed
+    checkpoint), artifact contents (``contents.py``), the check history
+    (``checks.py``) and operational state (``runtime.py``).  This module opens
+    the database and runs transactions.
     """
 
     def __init__(self, engine: Engine, heads: HeadFile | None, where: str,

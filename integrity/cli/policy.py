@@ -17,15 +17,20 @@ def checkpoint_group() -> None:
 
 
 @checkpoint_group.command("sign")
+@click.option("--reanchor", is_flag=True,
+              help="Sign what the store holds now, even if it is older than the last "
+                   "checkpoint: only after a deliberate restore of an earlier copy.")
 @json_option
 @click.pass_context
-def checkpoint_sign_cmd(ctx: click.Context, as_json: bool) -> None:
+def checkpoint_sign_cmd(ctx: click.Context, reanchor: bool, as_json: bool) -> None:
     """Re-sign the store's state as a new checkpoint version with a fresh expiry.
 
     Run it regularly (cron, a systemd timer) on a site whose baselines rarely
     change: an expired checkpoint is reported as a frozen store.  On a site
     from before checkpoints it signs the first one (and makes this host's
-    checkpoint key).
+    checkpoint key).  After restoring an earlier copy on purpose, --reanchor
+    accepts the restored state (needs the checkpoint key; the version still
+    goes up, so every other host sees it as new).
 
     \b
     Example:
@@ -33,7 +38,7 @@ def checkpoint_sign_cmd(ctx: click.Context, as_json: bool) -> None:
     """
     site = open_site(ctx)
     with open_store(site) as store:
-        cp = store.sign_checkpoint()
+        cp = store.sign_checkpoint(reanchor=reanchor)
     if as_json:
         emit_json({"schema": 1, "checkpoint": cp.to_dict()})
         return

@@ -128,3 +128,18 @@ def test_the_policy_pins_the_checkpoint_key_for_a_new_host(run, site, hoist, mon
     monkeypatch.setenv("PLC_INTEGRITY_STATE_DIR", str(tmp_path / "new-host"))
     r = run("verify", "--all")
     assert r.exit_code == 5 and "the site policy names" in r.output, r.output
+
+
+def test_a_deliberate_restore_is_reanchored_with_the_checkpoint_key(run, site, hoist, tmp_path):
+    _capture(run, site, "first")
+    copy = tmp_path / "backup"
+    shutil.copytree(site.root, copy)
+    _capture(run, site, "second")
+    shutil.rmtree(site.root)
+    shutil.copytree(copy, site.root)
+    assert run("verify", "--all").exit_code == 5
+    assert run("checkpoint", "sign").exit_code == 5       # never builds on a rolled-back one
+    r = run("checkpoint", "sign", "--reanchor")
+    assert r.exit_code == 0 and "version 4" in r.output, r.output   # seen 3: it goes up
+    code, doc = run.json("verify", "--all")
+    assert code == 0 and doc["results"][0]["baseline_sequence"] == 1
