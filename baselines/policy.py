@@ -27,7 +27,7 @@ the file's exact bytes).  Version 1 needs the threshold of its own root keys;
 every later version needs its own and the previous version's (kept in
 ``trust/policies/N.toml``), so whoever changes the policy or the keys needs the
 old root threshold.  A new version is prepared as ``policy.draft.toml`` and
-takes over when it is fully signed (``promote``).
+takes over when it is fully signed (``policy_edit.sign_policy``).
 
 Every rule that matches a device applies: the threshold is the highest, and each
 role needs the most any rule asks; one key fills at most one role slot.  A
@@ -49,11 +49,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from integrity.errors import PolicyError, SignatureInvalidError, StoreError, UntrustedKeyError
-from integrity.tomlwriter import value as toml_value
 
-from baselines.heads import write_atomic
 from baselines.localstate import LocalState
-from baselines.signing import KEYID_RE, Signer, TrustSnapshot, short_keyid
+from baselines.signing import KEYID_RE, TrustSnapshot, short_keyid
 
 POLICY = "policy.toml"
 DRAFT = "policy.draft.toml"
@@ -175,41 +173,99 @@ class Policy:
         return None
 
 
+def _strings(value: Any, what: str) -> tuple[str, ...]:
+    """A list of strings, strictly: a bare string would otherwise be read
+    character by character (``devices = "vfd-*"`` matching "v", "f", ...)."""
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError(f"{what} must be a list of names, e.g. [\"vfd-*\"]")
+    return tuple(value)
+
+
+def _count(value: Any, what: str) -> int:
+    if type(value) is not int or value < 1:
+        raise ValueError(f"{what} must be a positive whole number, got {value!r}")
+    return value
+
+
+_TOP = {"version", "expires", "root", "keys", "rules", "checkpoint"}
+_KEY_FIELDS = {"keyid", "roles", "expires", "revoked", "reason", "compromised"}
+_RULE_FIELDS = {"devices", "tag", "threshold", "roles"}
+
+
+def _unknown(table: Mapping[str, Any], known: set[str], where: str) -> None:
+    # A misspelt field (say "treshold") must not silently mean "the default".
+    extra = sorted(set(table) - known)
+    if extra:
+        raise ValueError(f"{where}: unknown field(s) {', '.join(extra)}")
+
+
+def _key_info(name: str, k: Any) -> KeyInfo:
+    where = f"keys.{name}"
+    if not isinstance(k, dict):
+        raise ValueError(f"{where} must be a table")
+    _unknown(k, _KEY_FIELDS, where)
+    keyid = k.get("keyid")
+    if keyid is not None and not (isinstance(keyid, str) and KEYID_RE.fullmatch(keyid)):
+        raise ValueError(f"{where}.keyid must be 64 hex digits")
+    compromised = k.get("compromised", False)
+    reason = k.get("reason")
+    if not isinstance(compromised, bool) or not (reason is None or isinstance(reason, str)):
+        raise ValueError(f"{where}: compromised must be true/false and reason a string")
+    return KeyInfo(name, keyid, _strings(k.get("roles", []), f"{where}.roles"),
+                   _time(k["expires"], f"{where}.expires") if "expires" in k else None,
+                   _time(k["revoked"], f"{where}.revoked") if "revoked" in k else None,
+                   reason, compromised)
+
+
+def _rule(i: int, r: Any) -> Rule:
+    where = f"rules[{i}]"
+    if not isinstance(r, dict):
+        raise ValueError(f"{where} must be a table")
+    _unknown(r, _RULE_FIELDS, where)
+    if ("tag" in r) == ("devices" in r):
+        raise ValueError(f"{where} needs either devices or tag")
+    tag = r.get("tag")
+    if tag is not None and not (isinstance(tag, str) and tag):
+        raise ValueError(f"{where}.tag must be a tag name")
+    roles = r.get("roles", {})
+    if not isinstance(roles, dict):
+        raise ValueError(f"{where}.roles must be a table, e.g. {{ engineer = 1 }}")
+    return Rule(_strings(r["devices"], f"{where}.devices") if "devices" in r else (), tag,
+                _count(r.get("threshold", 1), f"{where}.threshold"),
+                {role: _count(n, f"{where}.roles.{role}") for role, n in roles.items()})
+
+
 def parse_policy(data: bytes, path: Path) -> Policy:
-    """Parse policy bytes.  Raises PolicyError naming the file and field."""
+    """Parse policy bytes, strictly.  Raises PolicyError naming the file and field."""
     try:
         doc = tomllib.loads(data.decode("utf-8"))
-        version = doc["version"]
-        if type(version) is not int or version < 1:
-            raise ValueError("version must be a positive integer")
+        _unknown(doc, _TOP, "policy")
+        version = _count(doc["version"], "version")
         root = doc["root"]
-        root_keys = tuple(root["keys"])
-        threshold = root.get("threshold", 1)
-        if not root_keys or type(threshold) is not int or not 1 <= threshold <= len(root_keys):
-            raise ValueError("root needs keys and a threshold between 1 and their number")
-        keys = {}
-        for name, k in doc.get("keys", {}).items():
-            keyid = k.get("keyid")
-            if keyid is not None and not KEYID_RE.fullmatch(str(keyid)):
-                raise ValueError(f"keys.{name}.keyid must be 64 hex digits")
-            keys[name] = KeyInfo(
-                name, keyid, tuple(k.get("roles", ())),
-                _time(k["expires"], f"keys.{name}.expires") if "expires" in k else None,
-                _time(k["revoked"], f"keys.{name}.revoked") if "revoked" in k else None,
-                k.get("reason"), bool(k.get("compromised", False)))
-        rules = []
-        for i, r in enumerate(doc.get("rules", [])):
-            if ("tag" in r) == ("devices" in r):
-                raise ValueError(f"rules[{i}] needs either devices or tag")
-            t = r.get("threshold", 1)
-            roles = dict(r.get("roles", {}))
-            if type(t) is not int or t < 1 or any(type(n) is not int or n < 1
-                                                  for n in roles.values()):
-                raise ValueError(f"rules[{i}]: threshold and role counts must be positive")
-            rules.append(Rule(tuple(r.get("devices", ())), r.get("tag"), t, roles))
-        cp = doc.get("checkpoint", {}).get("keyid")
+        if not isinstance(root, dict):
+            raise ValueError("root must be a table")
+        _unknown(root, {"keys", "threshold"}, "root")
+        root_keys = _strings(root["keys"], "root.keys")
+        threshold = _count(root.get("threshold", 1), "root.threshold")
+        if not root_keys or threshold > len(root_keys):
+            raise ValueError("root needs keys and a threshold of at most their number")
+        keys_table = doc.get("keys", {})
+        if not isinstance(keys_table, dict):
+            raise ValueError("keys must be a table of tables, e.g. [keys.alice]")
+        keys = {name: _key_info(name, k) for name, k in keys_table.items()}
+        rules_list = doc.get("rules", [])
+        if not isinstance(rules_list, list):
+            raise ValueError("rules must be an array of tables ([[rules]])")
+        rules = tuple(_rule(i, r) for i, r in enumerate(rules_list))
+        cp_table = doc.get("checkpoint", {})
+        if not isinstance(cp_table, dict):
+            raise ValueError("checkpoint must be a table")
+        _unknown(cp_table, {"keyid"}, "checkpoint")
+        cp = cp_table.get("keyid")
+        if cp is not None and not (isinstance(cp, str) and KEYID_RE.fullmatch(cp)):
+            raise ValueError("checkpoint.keyid must be 64 hex digits")
         return Policy(version, _time(doc["expires"], "expires"), root_keys, threshold, keys,
-                      tuple(rules), cp, data, path)
+                      rules, cp, data, path)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, KeyError, ValueError, TypeError,
             AttributeError) as exc:
         what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
@@ -250,7 +306,7 @@ def _root_signers(signer_policy: Policy, signed: Policy, trust: TrustSnapshot,
     return good
 
 
-def _check_signed(policy: Policy, previous: Policy | None, trust: TrustSnapshot) -> None:
+def check_signed(policy: Policy, previous: Policy | None, trust: TrustSnapshot) -> None:
     sigs = read_signatures(policy.path)
     for who in ([previous] if previous else []) + [policy]:
         good = _root_signers(who, policy, trust, sigs)
@@ -262,7 +318,7 @@ def _check_signed(policy: Policy, previous: Policy | None, trust: TrustSnapshot)
                               "sign --key KEY`")
 
 
-def _load(path: Path) -> Policy:
+def load_file(path: Path) -> Policy:
     try:
         return parse_policy(path.read_bytes(), path)
     except OSError as exc:
@@ -283,10 +339,10 @@ def verify_chain(policy: Policy, trust: TrustSnapshot) -> None:
                 raise PolicyError(f"policy {current.path} is version {current.version} but "
                                   f"{prev_path} is missing: the chain of root signatures cannot be "
                                   "checked")
-            previous = _load(prev_path)
+            previous = load_file(prev_path)
             if previous.version != current.version - 1:
                 raise PolicyError(f"{prev_path} says version {previous.version}")
-        _check_signed(current, previous, trust)
+        check_signed(current, previous, trust)
         if previous is None:
             return
         current = previous
@@ -304,7 +360,7 @@ def load_policy(trust_dir: Path, trust: TrustSnapshot, *, local: LocalState | No
             raise PolicyError(f"policy {path} is missing, but this host saw version {seen} "
                               f"(memory in {local.path}): deleted or rolled back")
         return None
-    policy = _load(path)
+    policy = load_file(path)
     verify_chain(policy, trust)
     if policy.version < seen:
         raise PolicyError(f"policy {path} is version {policy.version}, but this host already "
@@ -325,95 +381,4 @@ def archived(trust_dir: Path, version: int, current: Policy) -> Policy:
     """The policy of ``version`` (the current one or from trust/policies/)."""
     if version == current.version:
         return current
-    return _load(Path(trust_dir) / ARCHIVE / f"{version}.toml")
-
-
-# -- changing the policy -------------------------------------------------------------------
-
-def sign_policy(trust_dir: Path, key: Signer, trust: TrustSnapshot) -> tuple[Policy, bool, str]:
-    """Add ``key``'s signature to the draft (or, with no draft, the policy in
-    force) and promote a draft that now carries every threshold.
-
-    Returns (the signed policy, whether it is now in force, what is missing).
-    Raises PolicyError (not a root key of it or of its predecessor, bad file).
-    """
-    trust_dir = Path(trust_dir)
-    draft = trust_dir / DRAFT
-    path = draft if draft.exists() else trust_dir / POLICY
-    policy = _load(path)
-    current = _load(trust_dir / POLICY) if path == draft and (trust_dir / POLICY).exists() \
-        else None
-    if current is not None and policy.version != current.version + 1:
-        raise PolicyError(f"draft {path} is version {policy.version}; the policy in force is "
-                          f"v{current.version}, so the draft must be v{current.version + 1}")
-    allowed = {policy.keyid_of(n, trust) for n in policy.root_keys}
-    if current is not None:
-        allowed |= {current.keyid_of(n, trust) for n in current.root_keys}
-    if key.keyid not in allowed:
-        raise PolicyError(f"key {short_keyid(key.keyid)} is not a root key of {path} "
-                          "(or of the policy in force)")
-    sigs = read_signatures(path)
-    sigs[key.keyid] = key.sign(policy.raw).hex()
-    write_atomic(sig_path(path), json.dumps(sigs, indent=1, sort_keys=True).encode("utf-8"))
-    if path != draft:
-        try:
-            verify_chain(policy, trust)
-            return policy, True, ""
-        except PolicyError as exc:
-            return policy, False, str(exc)
-    try:
-        _check_signed(policy, current, trust)
-    except PolicyError as exc:
-        return policy, False, str(exc)
-    if current is not None:
-        (trust_dir / ARCHIVE).mkdir(exist_ok=True)
-        arch = trust_dir / ARCHIVE / f"{current.version}.toml"
-        write_atomic(arch, current.raw)
-        write_atomic(sig_path(arch), sig_path(current.path).read_bytes())
-    write_atomic(trust_dir / POLICY, policy.raw)
-    write_atomic(sig_path(trust_dir / POLICY), sig_path(draft).read_bytes())
-    draft.unlink()
-    sig_path(draft).unlink()
-    return _load(trust_dir / POLICY), True, ""
-
-
-def render(policy_doc: Mapping[str, Any]) -> str:
-    """A policy document as TOML (what the tools write into a draft)."""
-    out = [f"version = {policy_doc['version']}", f"expires = {toml_value(policy_doc['expires'])}",
-           "", "[root]"]
-    out += [f"{k} = {toml_value(v)}" for k, v in policy_doc["root"].items()]
-    for name, k in policy_doc.get("keys", {}).items():
-        out += ["", f"[keys.{json.dumps(name)}]"]
-        out += [f"{a} = {toml_value(v)}" for a, v in k.items() if v is not None]
-    for r in policy_doc.get("rules", []):
-        out += ["", "[[rules]]"] + [f"{a} = {toml_value(v)}" for a, v in r.items()]
-    if policy_doc.get("checkpoint"):
-        out += ["", "[checkpoint]"]
-        out += [f"{a} = {toml_value(v)}" for a, v in policy_doc["checkpoint"].items()]
-    return "\n".join(out) + "\n"
-
-
-def to_doc(policy: Policy) -> dict[str, Any]:
-    """A policy as a plain document, for ``render`` (e.g. a draft of the next version)."""
-    def t(x: datetime | None) -> str | None:
-        return x.isoformat().replace("+00:00", "Z") if x else None
-
-    return {
-        "version": policy.version, "expires": t(policy.expires),
-        "root": {"keys": list(policy.root_keys), "threshold": policy.root_threshold},
-        "keys": {n: {"keyid": k.keyid, "roles": list(k.roles), "expires": t(k.expires),
-                     "revoked": t(k.revoked), "reason": k.reason,
-                     "compromised": k.compromised or None}
-                 for n, k in policy.keys.items()},
-        "rules": [{**({"tag": r.tag} if r.tag else {"devices": list(r.devices)}),
-                   "threshold": r.threshold, **({"roles": dict(r.roles)} if r.roles else {})}
-                  for r in policy.rules],
-        "checkpoint": {"keyid": policy.checkpoint_keyid} if policy.checkpoint_keyid else {}}
-
-
-def write_draft(trust_dir: Path, doc: Mapping[str, Any]) -> Path:
-    """Write ``doc`` as trust/policy.draft.toml (replacing an unsigned draft)."""
-    path = Path(trust_dir) / DRAFT
-    write_atomic(path, render(doc).encode("utf-8"))
-    sig_path(path).unlink(missing_ok=True)
-    return path
+    return load_file(Path(trust_dir) / ARCHIVE / f"{version}.toml")

@@ -172,7 +172,7 @@ def _policy_change(ctx: click.Context, key_path: Path, passphrase_env: str | Non
                    change) -> None:  # type: ignore[no-untyped-def]
     """Write the next policy version (``change`` edits its document) as a
     draft, sign it with the root key given, and say whether it is in force."""
-    from baselines.policy import sign_policy, to_doc, write_draft
+    from baselines.policy_edit import sign_policy, to_doc, write_draft
     from integrity.errors import PolicyError
 
     site = open_site(ctx)

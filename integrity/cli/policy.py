@@ -104,7 +104,7 @@ def policy_init_cmd(ctx: click.Context, root: tuple[str, ...], root_threshold: i
       plc-integrity policy init --root alice --root bob --threshold 2
       plc-integrity policy sign --key ~/.plc-integrity/alice.key
     """
-    from baselines.policy import write_draft
+    from baselines.policy_edit import write_draft
 
     site = open_site(ctx)
     trust = trust_store(site)
@@ -159,7 +159,7 @@ def policy_sign_cmd(ctx: click.Context, key_path: Path, passphrase_env: str | No
     Example:
       plc-integrity policy sign --key ~/.plc-integrity/alice.key
     """
-    from baselines.policy import sign_policy
+    from baselines.policy_edit import sign_policy
 
     site = open_site(ctx)
     trust = trust_store(site)
