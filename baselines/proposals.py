@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from integrity.errors import (BaselineInvalidError, ConfigError, NoBaselineError, PolicyError,
-                              UnapprovedError)
+                              StoreTamperedError, UnapprovedError)
 from integrity.model import Capture, CheckResult, Mode, Status
 
 from baselines import approvals, tables
@@ -120,6 +120,10 @@ class ProposalsMixin:
                 approvals.judge(device, b.id, b.manifest, mine, trust, vouched)
             except BaselineInvalidError as exc:
                 bad[device] = exc
+            except Exception as exc:  # noqa: BLE001 - approval rows are attacker-reachable input
+                bad[device] = StoreTamperedError(
+                    f"baseline {device}: approvals could not be verified "
+                    f"({type(exc).__name__}: {str(exc)[:200]})")
         return bad
 
     def _proposal_rows(self, conn: Connection, device: str | None, state: str | None) -> list[Any]:
@@ -132,8 +136,7 @@ class ProposalsMixin:
         return list(conn.execute(q))
 
     def _proposal(self, conn: Connection, r: Any, trust: TrustSnapshot) -> Proposal:
-        row = Row(r.id, r.device, r.sequence, r.keyid, bytes(r.manifest), bytes(r.signature),
-                  r.created_at)
+        row = Row.from_db(r)  # refuses columns of the wrong type (an edited row)
         manifest, problem, _untrusted = check_row(row, trust)
         if problem is not None:
             raise type(problem)(f"proposal {r.id[:16]}: {problem}")

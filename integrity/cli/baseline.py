@@ -193,7 +193,8 @@ def approve_cmd(ctx: click.Context, device: str, proposal: str | None, key_path:
             return
         if not yes:
             if as_json or not sys.stdin.isatty():
-                raise click.UsageError("give --yes to sign what was shown (no terminal to ask on)")
+                raise ConfigError("give --yes to sign what was shown (no terminal to ask on)",
+                                  field="--yes")
             click.confirm(f"Approve {short(target.id)} of {device}?", abort=True)
         key = load_signer(key_path, passphrase_env, trust)
         outcome = store.approve(device, key, trust, expect=target.id)

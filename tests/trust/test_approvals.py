@@ -52,6 +52,10 @@ def test_two_person_approval(run, site, hoist):
     assert code == 0 and doc["schema"] == 1 and doc["approved"] is False
     assert doc["diff"]["differences"] and doc["proposal"]["approvals"]["needs"]
 
+    # Without a terminal, signing needs --yes (one JSON document for the error too).
+    code, doc = run.json("baseline", "approve", "vfd-hoist", "--key", str(bob))
+    assert code == 2 and "--yes" in doc["error"], doc
+
     # The second approver: the proposal becomes baseline #2.
     code, doc = run.json("baseline", "approve", "vfd-hoist", "--key", str(bob), "--yes")
     assert code == 0 and doc["promoted"] and doc["approvals"]["signed_by"] == ["tester", "bob"]

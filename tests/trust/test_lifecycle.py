@@ -121,3 +121,17 @@ def test_an_edited_approval_is_exit_5(run, site, hoist):
         db.execute("DELETE FROM approvals")
     r = run("verify", "--all")
     assert r.exit_code == 5 and "needs" in r.output, r.output
+
+
+def test_hostile_approval_and_proposal_rows_fail_closed(run, site, hoist):
+    bob, _ = _key(site, "bob")
+    _policy(run, site, '[[rules]]\ndevices = ["*"]\nthreshold = 2\n', "")
+    run.capture()
+    with sqlite3.connect(site.root / "plc-integrity.db") as db:
+        db.execute("UPDATE proposals SET manifest = 'text, not bytes'")
+    r = run("status")
+    assert r.exit_code == 0 and "wrong type" in r.output, r.output
+    code, doc = run.json("baseline", "approve", "vfd-hoist", "--key", str(bob))
+    assert code == 5 and "wrong type" in doc["error"], doc
+    r = run("baseline", "approve", "vfd-hoist", "--key", str(bob))
+    assert r.exit_code == 5
