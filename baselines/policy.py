@@ -81,8 +81,11 @@ class KeyInfo:
     revoked: datetime | None = None
     reason: str | None = None
     compromised: bool = False
+    listed: bool = True    # False: in trust/ but not one of the policy's keys
 
     def status(self, now: datetime) -> str:
+        if not self.listed:
+            return "not in policy"
         if self.compromised:
             return "compromised"
         if self.revoked is not None and now >= self.revoked:
@@ -93,6 +96,9 @@ class KeyInfo:
 
     def why_void(self, signed_at: datetime) -> str | None:
         """Why a signature made at ``signed_at`` does not count, or None."""
+        if not self.listed:
+            return (f"{self.name} is in trust/ but not one of the policy's keys (adding a key "
+                    "is a signed policy change: plc-integrity keys grant)")
         if self.compromised:
             return f"{self.name} is revoked as compromised"
         if self.revoked is not None and signed_at >= self.revoked:
@@ -153,15 +159,20 @@ class Policy:
         return Requirement(threshold, roles)
 
     def key_info(self, keyid: str, trust: TrustSnapshot) -> KeyInfo:
-        """The policy's entry for a key (by pinned id, else by its trust/ name);
-        a trusted key the policy does not list has no roles and no limits."""
+        """The policy's entry for a key: by pinned key id, else by its trust/
+        name (an entry without keyid, or a root key named only in [root]).
+        Under a policy the trusted keys are the policy's: a key that is only
+        in trust/ comes back ``listed=False``, and its signatures do not count,
+        so dropping a .pub into trust/ adds no approver."""
         for info in self.keys.values():
             if info.keyid == keyid:
                 return info
         name = trust.name_of(keyid)
         if name is not None and name in self.keys and self.keys[name].keyid is None:
             return self.keys[name]
-        return KeyInfo(name or short_keyid(keyid), keyid)
+        if name is not None and name in self.root_keys and name not in self.keys:
+            return KeyInfo(name, keyid)
+        return KeyInfo(name or short_keyid(keyid), keyid, listed=False)
 
     def keyid_of(self, name: str, trust: TrustSnapshot) -> str | None:
         info = self.keys.get(name)

@@ -273,6 +273,30 @@ def rotate_cmd(ctx: click.Context, name: str, new: str, key_path: Path,
     _policy_change(ctx, key_path, passphrase_env, change)
 
 
+@keys_group.command("grant")
+@click.argument("name")
+@click.option("--role", "roles", multiple=True, metavar="ROLE",
+              help="A role the key may approve as (repeat for several).")
+@_root_key_option
+@_passphrase_option
+@click.pass_context
+def grant_cmd(ctx: click.Context, name: str, roles: tuple[str, ...], key_path: Path,
+              passphrase_env: str | None) -> None:
+    """Make a key in trust/ one of the policy's keys, with roles (a signed
+    policy change: under a policy, a .pub in trust/ alone approves nothing).
+
+    \b
+    Example:
+      plc-integrity keys create sam --out ~/.plc-integrity --trust
+      plc-integrity keys grant sam --role security --key ~/.plc-integrity/alice.key
+    """
+    def change(doc, trust):  # type: ignore[no-untyped-def]
+        entry = _known(doc, name, trust)
+        entry["roles"] = sorted(set(entry.get("roles") or []) | set(roles))
+
+    _policy_change(ctx, key_path, passphrase_env, change)
+
+
 @keys_group.command("expire")
 @click.argument("name")
 @click.option("--on", "on", required=True, metavar="DATE", help="Expiry date, e.g. 2027-06-30.")

@@ -57,6 +57,12 @@ roles = ["engineer", "security"]
     attacker_write_register(hoist.host, hoist.port, 1, 22, 2250)
     run("baseline", "capture", "--all", "--key", str(eng), "--reason", "second")
     eng2, _ = _key(site, "eve")
+    # eve is only in trust/: under a policy that approves nothing ...
+    code, doc = run.json("baseline", "approve", "vfd-hoist", "--key", str(eng2), "--yes")
+    assert code == 5 and "not one of the policy's keys" in doc["error"], doc
+    # ... until a root key grants her a role (a signed policy change)
+    r = run("keys", "grant", "eve", "--role", "engineer", "--key", str(site.key))
+    assert r.exit_code == 0 and "v2 is in force" in r.output, r.output
     code, doc = run.json("baseline", "approve", "vfd-hoist", "--key", str(eng2), "--yes")
     assert doc["promoted"] is None and "security" in doc["approvals"]["needs"], doc
     code, doc = run.json("baseline", "approve", "vfd-hoist", "--key", str(sec), "--yes")
@@ -65,7 +71,7 @@ roles = ["engineer", "security"]
 
 def test_a_compromised_key_flags_what_it_signed_alone(run, site, hoist):
     mallory, _ = _key(site, "mallory")
-    _policy(run, site, '[[rules]]\ndevices = ["*"]\nthreshold = 1\n', "")
+    _policy(run, site, '[[rules]]\ndevices = ["*"]\nthreshold = 1\n', "[keys.mallory]")
     assert run("baseline", "capture", "--all", "--key", str(mallory), "--reason",
                "by mallory").exit_code == 0
     assert run("verify", "--all").exit_code == 0
@@ -109,7 +115,7 @@ def test_rotation_hands_over_roles_and_keeps_old_signatures(run, site, hoist):
 
 def test_an_edited_approval_is_exit_5(run, site, hoist):
     bob, _ = _key(site, "bob")
-    _policy(run, site, '[[rules]]\ndevices = ["*"]\nthreshold = 2\n', "")
+    _policy(run, site, '[[rules]]\ndevices = ["*"]\nthreshold = 2\n', "[keys.bob]")
     run.capture()
     assert run("baseline", "approve", "vfd-hoist", "--key", str(bob), "--yes").exit_code == 0
     assert run("verify", "--all").exit_code == 0
@@ -125,7 +131,7 @@ def test_an_edited_approval_is_exit_5(run, site, hoist):
 
 def test_hostile_approval_and_proposal_rows_fail_closed(run, site, hoist):
     bob, _ = _key(site, "bob")
-    _policy(run, site, '[[rules]]\ndevices = ["*"]\nthreshold = 2\n', "")
+    _policy(run, site, '[[rules]]\ndevices = ["*"]\nthreshold = 2\n', "[keys.bob]")
     run.capture()
     with sqlite3.connect(site.root / "plc-integrity.db") as db:
         db.execute("UPDATE proposals SET manifest = 'text, not bytes'")
