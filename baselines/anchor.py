@@ -18,12 +18,12 @@ from sqlalchemy import select
 from integrity.errors import BaselineInvalidError, StoreError
 
 from baselines import tables
-from baselines.checkpoint import Checkpoint, Entry, SignedCheckpoint
+from baselines.checkpoint import Checkpoint, Entry, SignedCheckpoint, utc
 from baselines.heads import Head, HeadFile
 
 
 class AnchorMixin:
-    """Needs ``self._tx``, ``self._utcnow``, ``self._heads`` (HeadFile or None)
+    """Needs ``self._tx``, ``self._heads`` (HeadFile or None)
     and ``self._checkpoint`` (Checkpoint or None) from Store."""
 
     _heads: HeadFile | None
@@ -93,7 +93,7 @@ class AnchorMixin:
             return None
         signed = self._checkpoint is not None and _name.startswith("checkpoint")
         if signed:
-            return self._checkpoint.warning(self._utcnow(now))
+            return self._checkpoint.warning(utc(now))
         if self._heads is None and self._checkpoint is None:
             return None
         with self._tx("listing devices") as conn:
@@ -135,5 +135,5 @@ class AnchorMixin:
             raise StoreError("this store has no checkpoint configured")
         seed = self._seed_entries()
         return self._checkpoint.update(
-            lambda old: seed if reanchor or old is None else old, self._utcnow(now),
+            lambda old: seed if reanchor or old is None else old, utc(now),
             create_key=True, reanchor=reanchor)

@@ -54,6 +54,15 @@ KEY_ENV = "PLC_INTEGRITY_CHECKPOINT_KEY"
 DEFAULT_EXPIRY = timedelta(days=7)
 
 
+def utc(now: datetime | None) -> datetime:
+    """``now`` (timezone-aware) in UTC, or the current time.  Raises ValueError
+    for a naive time: an ambiguous clock must not date a signature."""
+    now = now if now is not None else datetime.now(timezone.utc)
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    return now.astimezone(timezone.utc)
+
+
 @dataclass(frozen=True)
 class Entry:
     """One device in a checkpoint: its newest baseline and the policy version
@@ -272,7 +281,7 @@ class Checkpoint:
         """Sign ``change(old heads or None)`` as the next version.  ``reanchor``:
         do not build on the present file (a restore brought back an older
         one); the version continues from this host's memory."""
-        now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        now = utc(now)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with locked(self.path):

@@ -25,7 +25,7 @@ from integrity.errors import (BaselineInvalidError, ConfigError, NoBaselineError
 from integrity.model import Capture, CheckResult, Mode, Status
 
 from baselines import approvals, tables
-from baselines.checkpoint import Checkpoint
+from baselines.checkpoint import Checkpoint, utc
 from baselines.heads import Head
 from baselines.manifest import Baseline, format_time
 from baselines.signing import Signer, TrustSnapshot, short_keyid
@@ -72,7 +72,7 @@ class ApproveOutcome:
 
 
 class ProposalsMixin:
-    """Needs ``_tx``, ``_verified``, ``_record_head``, ``_utcnow`` and
+    """Needs ``_tx``, ``_verified``, ``_record_head`` and
     ``_checkpoint`` from Store and its history part."""
 
     _checkpoint: Checkpoint | None
@@ -208,7 +208,7 @@ class ProposalsMixin:
         if policy is None:
             raise ConfigError("this site has no policy (trust/policy.toml): one signature "
                               "makes a baseline, there is nothing to approve")
-        at = self._utcnow(now)
+        at = utc(now)
         info = policy.key_info(key.keyid, snapshot)
         why = info.why_void(at) or (None if snapshot.name_of(key.keyid) else
                                     f"key {short_keyid(key.keyid)} is not in {snapshot.folder}")
@@ -267,7 +267,7 @@ class ProposalsMixin:
         if not reason or not reason.strip():
             raise ConfigError("a reason is required", field="--reason")
         snapshot = trust.snapshot()
-        at = format_time(self._utcnow(now))
+        at = format_time(utc(now))
         with self._tx(f"rejecting a proposal of {device}", write=True) as conn:
             r = self._pick(conn, device, proposal, snapshot)
             if r is None:

@@ -152,7 +152,7 @@ def list_cmd(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         emit_json({"schema": 1, "keys": rows, "policy_error": str(trust.policy)
                    if isinstance(trust.policy, PolicyError) else None,
-                   "unusable": [{"path": str(p), "problem": why} for p, why in trust.problems()]})
+                   "problems": [{"path": str(p), "problem": why} for p, why in trust.problems()]})
         return
     if not rows:
         click.echo(f"no trusted keys in {site.trust_dir}")
