@@ -196,10 +196,10 @@ class ProposalsMixin:
         baseline) and promote a proposal that now meets the policy.
         ``expect``: the id the approver was shown; anything else is refused.
 
-        Raises ConfigError (no policy, ambiguous proposal), UnapprovedError (the
-        key's signature would not count: revoked, expired, not trusted),
-        ChainBrokenError (a newer baseline was approved since: the proposal is
-        marked superseded), PolicyError, StoreError.
+        Raises ConfigError (no policy, ambiguous proposal, or a newer baseline
+        was approved since: the proposal is then closed as superseded),
+        UnapprovedError (the key's signature would not count: revoked, expired,
+        not the policy's), PolicyError, StoreError.
         """
         snapshot = trust.snapshot()
         policy = snapshot.policy
@@ -215,7 +215,7 @@ class ProposalsMixin:
         if why:
             raise UnapprovedError(f"refusing to approve with a key whose signature would not "
                                   f"count: {why}")
-        promoted = None
+        promoted = stale = None
         with self._tx(f"approving for {device}", write=True) as conn:
             r = self._pick(conn, device, proposal, snapshot)
             history = self._verified(conn, device, snapshot)
@@ -230,27 +230,20 @@ class ProposalsMixin:
                 newest = history[-1] if history else None
                 if (newest.id if newest else None) != manifest.previous or \
                         (newest.sequence if newest else 0) + 1 != manifest.sequence:
+                    # Closed (and committed) before saying so: it can never be promoted.
                     conn.execute(update(tables.proposals).where(tables.proposals.c.id == r.id)
                                  .values(state="superseded", closed_at=format_time(at)))
-                    raise ConfigError(f"proposal {r.id[:16]} of {device} was made on top of a "
-                                      "baseline that is no longer the newest; it is superseded: "
-                                      "capture again")
-            if expect is not None and target_id != expect:
+                    stale = r.id
+            if stale is None and expect is not None and target_id != expect:
                 raise ConfigError(f"{device}: what would be approved ({target_id[:16]}) is not "
                                   f"what was shown ({expect[:16]}); look again")
-            rows = self._approval_rows(conn, [target_id])[target_id]
-            mine = self._verified_approvals(rows, target_id, device, snapshot)
-            already = any(a.keyid == key.keyid and a.policy == policy.version for a in mine)
-            if not already:
-                approval = approvals.make(key, target_id, manifest, policy.version, at)
-                self._add_approval(conn, approval, target_id, at)
-                mine.append(approval)
-            result = approvals.tally_now(mine, device, snapshot)
-            if r is not None and result.ok:
-                promoted = target.baseline  # type: ignore[union-attr]
-                self._insert_baseline(conn, promoted, format_time(at))
-                conn.execute(update(tables.proposals).where(tables.proposals.c.id == r.id)
-                             .values(state="approved", closed_at=format_time(at)))
+            if stale is None:
+                promoted, result, already = self._sign_target(conn, key, r, target, target_id,
+                                                              manifest, snapshot, at)
+        if stale is not None:
+            raise ConfigError(f"proposal {stale[:16]} of {device} was made on top of a baseline "
+                              "that is no longer the newest; it is closed as superseded: "
+                              "capture again")
         if promoted is not None:
             self._record_head(device, Head(promoted.manifest.sequence, promoted.id),
                               policy.version)
@@ -259,6 +252,28 @@ class ProposalsMixin:
             self._record_head(device, Head(manifest.sequence, target_id), policy.version,
                               force=True)
         return ApproveOutcome(target, result, promoted, already)
+
+    def _sign_target(self, conn: Connection, key: Signer, r: Any, target: Any, target_id: str,
+                     manifest: Any, snapshot: TrustSnapshot, at: datetime
+                     ) -> tuple[Baseline | None, approvals.Tally, bool]:
+        """Add ``key``'s approval (once) and promote a proposal that now meets
+        the policy.  Returns (the promoted baseline or None, tally, already)."""
+        policy = snapshot.policy
+        rows = self._approval_rows(conn, [target_id])[target_id]
+        mine = self._verified_approvals(rows, target_id, manifest.device, snapshot)
+        already = any(a.keyid == key.keyid and a.policy == policy.version for a in mine)
+        if not already:
+            approval = approvals.make(key, target_id, manifest, policy.version, at)
+            self._add_approval(conn, approval, target_id, at)
+            mine.append(approval)
+        result = approvals.tally_now(mine, manifest.device, snapshot)
+        promoted = None
+        if r is not None and result.ok:
+            promoted = target.baseline
+            self._insert_baseline(conn, promoted, format_time(at))
+            conn.execute(update(tables.proposals).where(tables.proposals.c.id == r.id)
+                         .values(state="approved", closed_at=format_time(at)))
+        return promoted, result, already
 
     def reject(self, device: str, reason: str, trust: Any, *, proposal: str | None = None,
                now: datetime | None = None) -> Proposal:

@@ -197,7 +197,7 @@ def approve_cmd(ctx: click.Context, device: str, proposal: str | None, key_path:
                                   field="--yes")
             click.confirm(f"Approve {short(target.id)} of {device}?", abort=True)
         key = load_signer(key_path, passphrase_env, trust)
-        outcome = store.approve(device, key, trust, expect=target.id)
+        outcome = store.approve(device, key, trust, proposal=proposal, expect=target.id)
     doc.update(approved=True, already=outcome.already, approvals=outcome.tally.to_dict(),
                promoted=outcome.promoted.id if outcome.promoted else None)
     if as_json:

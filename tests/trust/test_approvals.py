@@ -153,3 +153,17 @@ def test_without_a_policy_nothing_changes(run, site, hoist):
     assert r.exit_code == 2 and "no policy" in r.output
     listed = json.loads(run("keys", "list", "--json").stdout)
     assert listed["keys"][0]["status"] == "active"
+
+
+def test_a_proposal_overtaken_by_another_is_superseded(run, site, hoist):
+    bob = _second_key(site)
+    _adopt(run, site, "--threshold", "2")
+    first = run.capture(reason="first idea").output.split("proposal ")[1][:12]
+    second = run.capture(reason="second idea").output.split("proposal ")[1][:12]
+    r = run("baseline", "approve", "vfd-hoist", "--key", str(bob), "--yes")
+    assert r.exit_code == 2 and "--proposal" in r.output, r.output      # two pending: which?
+    r = run("baseline", "approve", "vfd-hoist", "--proposal", second, "--key", str(bob), "--yes")
+    assert r.exit_code == 0 and "baseline #1" in r.output, r.output
+    r = run("baseline", "approve", "vfd-hoist", "--proposal", first, "--key", str(bob), "--yes")
+    assert r.exit_code == 2 and "superseded" in r.output, r.output
+    assert "pending" not in run("status").output                         # closed for good
