@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from integrity.errors import PolicyError
-from integrity.tomlwriter import value as toml_value
 
 from baselines.heads import write_atomic
 from baselines.policy import (ARCHIVE, DRAFT, POLICY, Policy, check_signed, load_file,
@@ -68,6 +67,23 @@ def sign_policy(trust_dir: Path, key: Signer, trust: TrustSnapshot) -> tuple[Pol
     draft.unlink()
     sig_path(draft).unlink()
     return load_file(trust_dir / POLICY), True, ""
+
+
+def toml_value(v: Any) -> str:
+    """The few TOML values a policy holds: strings, whole numbers, booleans,
+    lists of those and inline tables of them.  Anything else is refused."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)  # JSON string escapes are valid TOML
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    if isinstance(v, Mapping):
+        return "{ " + ", ".join(f"{json.dumps(str(k))} = {toml_value(x)}"
+                                for k, x in v.items()) + " }"
+    raise TypeError(f"cannot write {type(v).__name__} into a policy")
 
 
 def render(policy_doc: Mapping[str, Any]) -> str:

@@ -167,8 +167,8 @@ def approve_cmd(ctx: click.Context, device: str, proposal: str | None, key_path:
       plc-integrity baseline approve vfd-hoist --key ~/.plc-integrity/bob.key
     """
     import sys
+    from datetime import datetime, timezone
 
-    from drivers.base import utcnow
     from baselines.proposals import Proposal, approval_diff
     from integrity.render import diff_report
 
@@ -179,7 +179,7 @@ def approve_cmd(ctx: click.Context, device: str, proposal: str | None, key_path:
         target = store.pending_proposal(device, trust, proposal)
         if target is None:
             target = _current_for_reapproval(store, device, trust)
-        diff = approval_diff(store, device, target, trust, utcnow(None))
+        diff = approval_diff(store, device, target, trust, datetime.now(timezone.utc))
         doc = {"schema": 1, "device": device, "target": target.id,
                "proposal": target.to_dict() if isinstance(target, Proposal) else None,
                "diff": diff.to_dict(), "approved": False, "promoted": None}
