@@ -116,6 +116,9 @@ def create_cmd(ctx: click.Context, name: str, out: Path, trust: bool, passphrase
     if trust:
         TrustStore(site_root(ctx) / "trust").add(pub_path)
         click.echo(f"trusted  added to {site_root(ctx) / 'trust'}")
+        if (site_root(ctx) / "trust" / "policy.toml").exists():
+            click.echo(f"note     under the site policy it approves nothing until a root key "
+                       f"grants it: plc-integrity keys grant {name} --role ROLE --key ROOTKEY")
 
 
 @keys_group.command("list")
