@@ -122,7 +122,8 @@ class AnchorMixin:
     def sign_checkpoint(self, now: datetime | None = None, *,
                         reanchor: bool = False) -> SignedCheckpoint:
         """Re-sign the store's state as a new checkpoint version with a fresh
-        expiry (creating the first one, and its key, if there is none).
+        expiry (creating the first one, and its key, if there is none),
+        catching up with devices whose history the store holds further.
 
         ``reanchor``: sign what the store holds now instead of the recorded
         heads, even if the present checkpoint is older than this host saw:
@@ -134,6 +135,13 @@ class AnchorMixin:
         if self._checkpoint is None:
             raise StoreError("this store has no checkpoint configured")
         seed = self._seed_entries()
-        return self._checkpoint.update(
-            lambda old: seed if reanchor or old is None else old, utc(now),
-            create_key=True, reanchor=reanchor)
+
+        def heads(old: dict[str, Entry] | None) -> dict[str, Entry]:
+            if reanchor or old is None:
+                return seed
+            # Catch up where the store is ahead (a change made without the key);
+            # never step back: that is what reanchor is for.
+            return {**old, **{d: e for d, e in seed.items()
+                              if d not in old or e.sequence > old[d].sequence}}
+
+        return self._checkpoint.update(heads, utc(now), create_key=True, reanchor=reanchor)

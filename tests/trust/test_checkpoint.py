@@ -143,3 +143,17 @@ def test_a_deliberate_restore_is_reanchored_with_the_checkpoint_key(run, site, h
     assert r.exit_code == 0 and "version 4" in r.output, r.output   # seen 3: it goes up
     code, doc = run.json("verify", "--all")
     assert code == 0 and doc["results"][0]["baseline_sequence"] == 1
+
+
+def test_a_change_without_the_checkpoint_key_is_stored_and_said(run, site, hoist, monkeypatch,
+                                                                tmp_path):
+    _capture(run, site, "first")
+    monkeypatch.setenv("PLC_INTEGRITY_CHECKPOINT_KEY", str(tmp_path / "not-here.key"))
+    r = run("baseline", "capture", "--all", "--key", str(site.key), "--reason", "second")
+    assert r.exit_code == 2 and "anchor was not updated" in r.output, r.output
+    code, doc = run.json("verify", "--all")      # the database ahead of the checkpoint: accepted
+    assert code == 0 and doc["results"][0]["baseline_sequence"] == 2, doc
+    monkeypatch.delenv("PLC_INTEGRITY_CHECKPOINT_KEY")
+    assert run("checkpoint", "sign").exit_code == 0      # catches up with the store
+    cp = read_checkpoint(site.root / "state" / "checkpoint.json")
+    assert cp.heads["vfd-hoist"].sequence == 2
