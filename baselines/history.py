@@ -8,6 +8,7 @@ still has its content row).  Mixed into ``Store``.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, select
 
@@ -21,6 +22,9 @@ from baselines.heads import Head
 from baselines.manifest import Baseline, Manifest, check_reason, format_time
 from baselines.signing import Signer, TrustSnapshot, TrustStore, short_keyid
 from baselines.verify import HistoryEntry, Row, verify_rows
+
+if TYPE_CHECKING:
+    from baselines.proposals import Proposal
 
 # A command reads trust/ once and passes the snapshot; the daemon passes the
 # live folder, read afresh for each sweep (``snapshot()`` of a snapshot is itself).
@@ -72,16 +76,22 @@ class BaselineHistoryMixin:
     # -- baselines ---------------------------------------------------------------------------
 
     def append_baseline(self, capture: Capture, key: Signer, reason: str, *,
-                        trust: Trust, now: datetime | None = None) -> Baseline:
+                        trust: Trust, now: datetime | None = None) -> "Baseline | Proposal":
         """Sign ``capture`` as the device's next baseline and store it, in one transaction.
+
+        Under a site policy whose rule asks for more than this key's signature,
+        what is stored is a pending ``proposals.Proposal`` instead (returned;
+        its ``pending`` is True), and the device's baseline stays as it was.
 
         Refuses (UntrustedKeyError) a key whose public half is not in trust/:
         every later verify would reject what it signs.  Refuses an empty capture
         (ConfigError).  Refuses to extend a
         history that fails verification (the verification error is raised), so a
-        broken chain is never papered over by a new link.  Raises ConfigError for
-        an empty reason, StoreError if the database cannot be written, and
-        StoreError after the commit if the head file cannot be updated.
+        broken chain is never papered over by a new link.  Raises PolicyError
+        (the policy cannot be trusted), UnapprovedError (under a policy, this
+        key's signature would not count), ConfigError for an empty reason,
+        StoreError if the database cannot be written, and StoreError after the
+        commit if the checkpoint or head file cannot be updated.
         """
         check_reason(reason, device=capture.device)
         if not capture.artifacts:
