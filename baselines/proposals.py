@@ -316,9 +316,10 @@ class ProposalsMixin:
 
 def approval_diff(store: Any, device: str, target: Proposal | Baseline, trust: Any,
                   now: datetime) -> CheckResult:
-    """What approving ``target`` would change: its artifacts held against the
-    device's current approved baseline (every content loaded is re-hashed).
-    A device with no baseline yet shows everything as added."""
+    """What approving ``target`` means: a proposal's artifacts held against the
+    device's current approved baseline; for a re-approval of the current
+    baseline, what it changed from the baseline before it.  Every content
+    loaded is re-hashed.  With nothing to compare to, everything is new."""
     from integrity.compare import compare
 
     proposed = target.baseline if isinstance(target, Proposal) else target
@@ -328,20 +329,23 @@ def approval_diff(store: Any, device: str, target: Proposal | Baseline, trust: A
                       policy=m.policy)
     base = CheckResult(device=device, protocol=m.protocol, status=Status.OK, checked_at=now,
                        mode=Mode(m.mode), fingerprint=m.fingerprint)
-    try:
-        current = store.latest(device, trust)
-    except NoBaselineError:
+    if isinstance(target, Proposal):
+        try:
+            against: Baseline | None = store.latest(device, trust)
+        except NoBaselineError:
+            against = None
+        note = None
+    else:
+        history = store.verified_history(device, trust)
+        against = history[-2] if len(history) > 1 else None
+        note = (f"re-approval of #{m.sequence}: what it changed from "
+                f"{'#' + str(against.sequence) if against else 'nothing (the first baseline)'}")
+    if against is None:
         return base.replace(status=Status.DRIFT, differences=compare((), capture).differences,
-                            note="no approved baseline yet: everything is new")
-    except UnapprovedError:
-        # Re-approving the current baseline: it is itself what is shown.
-        return base.replace(note="re-approval of the current baseline: no change")
-    if current.id == proposed.id:
-        return base.replace(baseline_id=current.id, baseline_sequence=current.sequence,
-                            signer=current.keyid, note="re-approval of the current baseline")
-    comparison = compare(current.artifacts(), capture, baseline_mode=Mode(current.manifest.mode),
-                         load=lambda entry: store.load_artifact(current, entry))
+                            note=note or "no approved baseline yet: everything is new")
+    comparison = compare(against.artifacts(), capture, baseline_mode=Mode(against.manifest.mode),
+                         load=lambda entry: store.load_artifact(against, entry))
     return base.replace(status=comparison.status, mode=comparison.mode,
-                        baseline_id=current.id, baseline_sequence=current.sequence,
-                        signer=current.keyid, differences=comparison.differences,
-                        note=comparison.note)
+                        baseline_id=against.id, baseline_sequence=against.sequence,
+                        signer=against.keyid, differences=comparison.differences,
+                        note=note or comparison.note)

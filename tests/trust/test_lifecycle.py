@@ -83,6 +83,7 @@ def test_a_compromised_key_flags_what_it_signed_alone(run, site, hoist):
     # Re-approval by a good key, after seeing what is approved, restores it.
     r = run("baseline", "approve", "vfd-hoist", "--key", str(site.key), "--yes")
     assert r.exit_code == 0 and "re-approved" in r.output, r.output
+    assert "re-approval of #1: what it changed from nothing" in r.output, r.output
     assert run("verify", "--all").exit_code == 0
     assert "compromised" in run("keys", "list").output
 
