@@ -175,7 +175,7 @@ def _policy_change(ctx: click.Context, key_path: Path, passphrase_env: str | Non
                    change) -> None:  # type: ignore[no-untyped-def]
     """Write the next policy version (``change`` edits its document) as a
     draft, sign it with the root key given, and say whether it is in force."""
-    from baselines.policy_edit import sign_policy, to_doc, write_draft
+    from baselines.policy_edit import to_doc, write_draft
     from integrity.errors import PolicyError
 
     site = open_site(ctx)
@@ -191,12 +191,19 @@ def _policy_change(ctx: click.Context, key_path: Path, passphrase_env: str | Non
     doc["version"] += 1
     change(doc, trust)
     write_draft(site.trust_dir, doc)
+    sign_and_say(site, key, trust)
+
+
+def sign_and_say(site, key, trust) -> None:  # type: ignore[no-untyped-def]
+    """Sign the draft (or the policy in force) and say whether it is in force."""
+    from baselines.policy_edit import sign_policy
+
     policy, in_force, missing = sign_policy(site.trust_dir, key, trust)
     if in_force:
         trust_store(site)  # read back, verified: this host now remembers the version
-        click.echo(f"policy v{policy.version} is in force")
+        click.echo(f"policy v{policy.version} is in force ({policy.path})")
     else:
-        click.echo(f"policy v{policy.version} drafted and signed; not in force yet: {missing}")
+        click.echo(f"signed {policy.path} (v{policy.version}); not in force yet: {missing}")
 
 
 def _known(doc, name: str, trust) -> dict:  # type: ignore[no-untyped-def]
@@ -244,7 +251,13 @@ def revoke_cmd(ctx: click.Context, name: str, reason: str, compromised: bool, ke
     def change(doc, trust):  # type: ignore[no-untyped-def]
         entry = _known(doc, name, trust)
         entry.update(revoked=_now_text(), reason=reason, compromised=compromised or None)
-        doc["root"]["keys"] = [k for k in doc["root"]["keys"] if k != name] or doc["root"]["keys"]
+        remaining = [k for k in doc["root"]["keys"] if k != name]
+        if len(remaining) < doc["root"]["threshold"]:
+            raise ConfigError(f"{name} is a root key, and revoking it would leave "
+                              f"{len(remaining)} root key(s) for a root threshold of "
+                              f"{doc['root']['threshold']}: rotate it to a new key instead "
+                              f"(plc-integrity keys rotate {name} --to NEW)")
+        doc["root"]["keys"] = remaining
 
     _policy_change(ctx, key_path, passphrase_env, change)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from integrity.cli._common import emit_json, json_option, open_site, open_store, trust_store
-from integrity.cli.keys import KeySpec, load_signer
+from integrity.cli.keys import KeySpec, load_signer, sign_and_say
 from integrity.errors import ConfigError, PolicyError
 
 
@@ -159,17 +159,9 @@ def policy_sign_cmd(ctx: click.Context, key_path: Path, passphrase_env: str | No
     Example:
       plc-integrity policy sign --key ~/.plc-integrity/alice.key
     """
-    from baselines.policy_edit import sign_policy
-
     site = open_site(ctx)
     trust = trust_store(site)
-    key = load_signer(key_path, passphrase_env, trust)
-    policy, in_force, missing = sign_policy(site.trust_dir, key, trust)
-    if in_force:
-        trust_store(site)  # read back, verified: this host now remembers the version
-        click.echo(f"policy v{policy.version} is in force ({policy.path})")
-    else:
-        click.echo(f"signed {policy.path} (v{policy.version}); not in force yet: {missing}")
+    sign_and_say(site, load_signer(key_path, passphrase_env, trust), trust)
 
 
 @policy_group.command("show")

@@ -142,3 +142,10 @@ def test_hostile_approval_and_proposal_rows_fail_closed(run, site, hoist):
     assert code == 5 and "wrong type" in doc["error"], doc
     r = run("baseline", "approve", "vfd-hoist", "--key", str(bob))
     assert r.exit_code == 5
+
+
+def test_revoking_the_last_root_key_is_refused(run, site, hoist):
+    _policy(run, site, '[[rules]]\ndevices = ["*"]\nthreshold = 1\n', "")
+    r = run("keys", "revoke", "tester", "--reason", "x", "--key", str(site.key))
+    assert r.exit_code == 2 and "rotate it" in r.output, r.output
+    assert not (site.root / "trust" / "policy.draft.toml").exists()
