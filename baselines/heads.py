@@ -12,8 +12,9 @@ or restored DB file, SQL access) cannot roll a device back to an older
 baseline, nor delete all of its baselines, without verify saying so.
 What it does not: someone who can also write the site folder can roll back
 both together; a missing head file is accepted (a fresh or migrated site has
-none), and a device absent from it is not anchored.  A signed checkpoint (TUF's
-timestamp/snapshot roles) would close that; this is the cheap first step.
+none), and a device absent from it is not anchored.  The signed checkpoint
+(``checkpoint.py``) closes that and is the anchor wherever it exists; this file
+is still written, and anchors only a site that has no checkpoint yet.
 A database ahead of the file is accepted: the newer rows are signed and chain
 to the recorded head (e.g. a crash between commit and file update, or another
 site folder writing to a shared database).
