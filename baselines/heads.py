@@ -12,8 +12,9 @@ or restored DB file, SQL access) cannot roll a device back to an older
 baseline, nor delete all of its baselines, without verify saying so.
 What it does not: someone who can also write the site folder can roll back
 both together; a missing head file is accepted (a fresh or migrated site has
-none), and a device absent from it is not anchored.  A signed checkpoint (TUF's
-timestamp/snapshot roles) would close that; this is the cheap first step.
+none), and a device absent from it is not anchored.  The signed checkpoint
+(``checkpoint.py``) closes that and is the anchor wherever it exists; this file
+is still written, and anchors only a site that has no checkpoint yet.
 A database ahead of the file is accepted: the newer rows are signed and chain
 to the recorded head (e.g. a crash between commit and file update, or another
 site folder writing to a shared database).
@@ -38,6 +39,38 @@ except ImportError:  # pragma: no cover - not on POSIX; appends are then not ser
 
 FORMAT_VERSION = 1
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """An exclusive lock beside ``path`` (``path.lock``): two processes updating
+    the file at once must not lose each other's update."""
+    lock_path = path.with_name(path.name + ".lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data``: temporary file, fsync, rename, fsync the
+    folder.  Call under ``locked(path)``: the temporary name is fixed, so a
+    writer killed here leaves at most that file, which the next writer
+    truncates and renames.  Raises OSError."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # make the rename itself durable
+    finally:
+        os.close(dir_fd)
 
 
 class Head(NamedTuple):
@@ -90,20 +123,8 @@ class HeadFile:
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ChainBrokenError(f"rollback anchor {self.path} is damaged: {exc}") from exc
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        # Two processes appending at once must not lose each other's update.
-        lock_path = self.path.with_name(self.path.name + ".lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            if fcntl is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # closing releases the lock
-
-    def _tmp_path(self) -> Path:
-        return self.path.with_name(f".{self.path.name}.tmp")
+    def _locked(self):  # type: ignore[no-untyped-def]
+        return locked(self.path)
 
     def remove_stale_temp_files(self) -> None:
         """Remove what a writer killed mid-update left behind (under the lock,
@@ -134,20 +155,7 @@ class HeadFile:
                 heads[device] = head
                 doc = {"format_version": FORMAT_VERSION,
                        "heads": {d: {"sequence": h.sequence, "id": h.id} for d, h in heads.items()}}
-                # One fixed name, only ever written under the lock: a writer
-                # killed here leaves at most this file, which the next
-                # writer truncates and renames, and the next open removes.
-                tmp = self._tmp_path()
-                with open(tmp, "wb") as fh:
-                    fh.write(canonical.encode(doc))
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, self.path)
-                dir_fd = os.open(self.path.parent, os.O_RDONLY)
-                try:
-                    os.fsync(dir_fd)  # make the rename itself durable
-                finally:
-                    os.close(dir_fd)
+                write_atomic(self.path, canonical.encode(doc))
         except OSError as exc:
             raise StoreError(f"cannot update rollback anchor {self.path}: {exc.strerror or exc}") \
                 from exc

@@ -8,20 +8,24 @@ still has its content row).  Mixed into ``Store``.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, select
 
 from integrity import canonical
 from integrity.clock import as_utc, utcnow
-from integrity.errors import (BaselineError, BaselineInvalidError, ChainBrokenError, ConfigError,
-                              NoBaselineError, StoreError, StoreTamperedError)
+from integrity.errors import (BaselineError, BaselineInvalidError, ConfigError,
+                              NoBaselineError, PolicyError, StoreTamperedError)
 from integrity.model import Capture
 
 from baselines import contents, tables
-from baselines.heads import Head, HeadFile
+from baselines.heads import Head
 from baselines.manifest import Baseline, Manifest, check_reason, format_time
 from baselines.signing import Signer, TrustSnapshot, TrustStore, short_keyid
 from baselines.verify import HistoryEntry, Row, verify_rows
+
+if TYPE_CHECKING:
+    from baselines.proposals import Proposal
 
 # A command reads trust/ once and passes the snapshot; the daemon passes the
 # live folder, read afresh for each sweep (``snapshot()`` of a snapshot is itself).
@@ -29,10 +33,9 @@ Trust = TrustStore | TrustSnapshot
 
 
 class BaselineHistoryMixin:
-    """Needs ``self._tx``, ``self._heads`` (HeadFile or None), ``self._put_blobs``
-    from Store."""
-
-    _heads: HeadFile | None
+    """Needs ``self._tx``, ``self._put_blobs`` from Store,
+    the rollback anchor from ``anchor.AnchorMixin`` and the approvals from
+    ``proposals.ProposalsMixin``."""
 
     def _rows(self, conn: Connection, device: str) -> list[Row]:
         t = tables.baselines
@@ -41,23 +44,22 @@ class BaselineHistoryMixin:
                               .where(t.c.device == device).order_by(t.c.sequence))
         return [Row.from_db(r) for r in result]
 
-    def _head(self, device: str) -> Head | None:
-        """Raises ChainBrokenError if the head file exists but is damaged."""
-        if self._heads is None:
-            return None
-        heads = self._heads.read()
-        return heads.get(device) if heads is not None else None
+    def _head(self, device: str) -> tuple[Head | None, str]:
+        """Raises ChainBrokenError / CheckpointError if the anchor cannot be trusted."""
+        heads, name = self._anchor()
+        return (heads.get(device) if heads is not None else None), name
 
     def _verified(self, conn: Connection, device: str, trust: Trust
                   ) -> list[Baseline]:
         """The device's whole history, verified, oldest first; raises the first problem."""
         snapshot = trust.snapshot()
-        return self._verify_history(device, self._rows(conn, device), snapshot, self._head(device))
+        head, anchor = self._head(device)
+        return self._verify_history(device, self._rows(conn, device), snapshot, head, anchor)
 
     def _verify_history(self, device: str, rows: list[Row], snapshot: TrustSnapshot,
-                        head: Head | None) -> list[Baseline]:
+                        head: Head | None, anchor: str) -> list[Baseline]:
         try:
-            reports, extra = verify_rows(device, rows, snapshot, head)
+            reports, extra = verify_rows(device, rows, snapshot, head, anchor)
         except BaselineInvalidError:
             raise
         except Exception as exc:  # noqa: BLE001 - fail closed on rows nobody expected
@@ -75,16 +77,22 @@ class BaselineHistoryMixin:
     # -- baselines ---------------------------------------------------------------------------
 
     def append_baseline(self, capture: Capture, key: Signer, reason: str, *,
-                        trust: Trust, now: datetime | None = None) -> Baseline:
+                        trust: Trust, now: datetime | None = None) -> "Baseline | Proposal":
         """Sign ``capture`` as the device's next baseline and store it, in one transaction.
+
+        Under a site policy whose rule asks for more than this key's signature,
+        what is stored is a pending ``proposals.Proposal`` instead (returned;
+        its ``pending`` is True), and the device's baseline stays as it was.
 
         Refuses (UntrustedKeyError) a key whose public half is not in trust/:
         every later verify would reject what it signs.  Refuses an empty capture
         (ConfigError).  Refuses to extend a
         history that fails verification (the verification error is raised), so a
-        broken chain is never papered over by a new link.  Raises ConfigError for
-        an empty reason, StoreError if the database cannot be written, and
-        StoreError after the commit if the head file cannot be updated.
+        broken chain is never papered over by a new link.  Raises PolicyError
+        (the policy cannot be trusted), UnapprovedError (under a policy, this
+        key's signature would not count), ConfigError for an empty reason,
+        StoreError if the database cannot be written, and StoreError after the
+        commit if the checkpoint or head file cannot be updated.
         """
         check_reason(reason, device=capture.device)
         if not capture.artifacts:
@@ -98,6 +106,9 @@ class BaselineHistoryMixin:
             raise type(exc)(f"refusing to sign with key {short_keyid(key.keyid)}: its public key is "
                             f"not in {snapshot.folder}, so every verify would reject the baseline; "
                             "add the .pub to trust/ first") from exc
+        policy = snapshot.policy
+        if isinstance(policy, PolicyError):
+            raise policy
         signed_at = as_utc(utcnow(now))
         with self._tx(f"storing a baseline of {capture.device}", write=True) as conn:
             history = self._verified(conn, capture.device, snapshot)
@@ -114,16 +125,16 @@ class BaselineHistoryMixin:
             public.verify(signature, data)  # the trusted key must accept it, before storing
             self._put_blobs(conn, capture)
             ident = canonical.sha256(data)
-            conn.execute(insert(tables.baselines).values(
-                id=ident, device=manifest.device, sequence=manifest.sequence, keyid=key.keyid,
-                manifest=data, signature=signature, created_at=format_time(signed_at)))
-        if self._heads is not None:
-            try:
-                self._heads.advance(manifest.device, Head(manifest.sequence, ident))
-            except (StoreError, ChainBrokenError) as exc:
-                raise StoreError(f"baseline {manifest.device} #{manifest.sequence} was stored, but "
-                                 f"the rollback anchor was not updated: {exc}") from exc
-        return Baseline(ident, manifest, data, signature, key.keyid, snapshot.name_of(key.keyid))
+            made = Baseline(ident, manifest, data, signature, key.keyid,
+                            snapshot.name_of(key.keyid))
+            if policy is not None:
+                proposal = self._propose(conn, made, key, snapshot, signed_at)
+                if proposal is not None:
+                    return proposal  # not a baseline yet: verify keeps the approved one
+            self._insert_baseline(conn, made, format_time(signed_at))
+        self._record_head(manifest.device, Head(manifest.sequence, ident),
+                          policy.version if policy is not None else 0)
+        return made
 
     def latest(self, device: str, trust: Trust) -> Baseline:
         """The device's newest baseline, verified with its whole history.
@@ -134,11 +145,15 @@ class BaselineHistoryMixin:
         is missing: a row lookup per artifact, no content is read), StoreError
         if the database cannot be read.
         """
+        snapshot = trust.snapshot()
+        if isinstance(snapshot.policy, PolicyError):
+            raise snapshot.policy
         with self._tx(f"reading baselines of {device}") as conn:
-            history = self._verified(conn, device, trust)
+            history = self._verified(conn, device, snapshot)
             if not history:
                 raise NoBaselineError(f"no baseline for {device}")
             missing = contents.missing_contents(conn, [history[-1]])
+            missing.update(self._judge(conn, {device: history[-1]}, snapshot))
         if device in missing:
             raise missing[device]
         return history[-1]
@@ -153,6 +168,8 @@ class BaselineHistoryMixin:
         ``latest`` would raise.  StoreError if the database cannot be read.
         """
         snapshot = trust.snapshot()
+        if isinstance(snapshot.policy, PolicyError):
+            return {device: snapshot.policy for device in devices}  # every check stops
         t = tables.baselines
         rows: dict[str, list[Row]] = {d: [] for d in devices}
         broken: dict[str, StoreTamperedError] = {}
@@ -171,8 +188,8 @@ class BaselineHistoryMixin:
                         broken.setdefault(r.device, exc)
         out: dict[str, Baseline | BaselineError] = {}
         try:
-            heads = self._heads.read() if self._heads is not None else None
-        except ChainBrokenError as exc:  # a damaged anchor vouches for no device
+            heads, anchor = self._anchor()
+        except BaselineInvalidError as exc:  # a damaged anchor vouches for no device
             return {device: exc for device in devices}
         for device in devices:
             if device in broken:
@@ -180,7 +197,7 @@ class BaselineHistoryMixin:
                 continue
             try:
                 head = heads.get(device) if heads is not None else None
-                history = self._verify_history(device, rows[device], snapshot, head)
+                history = self._verify_history(device, rows[device], snapshot, head, anchor)
                 if not history:
                     raise NoBaselineError(f"no baseline for {device}")
                 out[device] = history[-1]
@@ -190,7 +207,15 @@ class BaselineHistoryMixin:
         if found:
             with self._tx("looking up artifact contents") as conn:
                 out.update(contents.missing_contents(conn, found))
+                out.update(self._judge(conn, {d: b for d, b in out.items()
+                                              if isinstance(b, Baseline)}, snapshot))
         return out
+
+    def verified_history(self, device: str, trust: Trust) -> list[Baseline]:
+        """Every baseline of ``device``, oldest first, verified (signatures, chain,
+        anchor) but not judged by the policy: what re-approval starts from."""
+        with self._tx(f"reading baselines of {device}") as conn:
+            return self._verified(conn, device, trust)
 
     def baseline(self, device: str, sequence: int, trust: Trust) -> Baseline:
         """One baseline by sequence, verified with the whole history (same errors as latest)."""
@@ -213,10 +238,10 @@ class BaselineHistoryMixin:
             rows = self._rows(conn, device)
         head_problem: BaselineInvalidError | None = None
         try:
-            head = self._head(device)
-        except ChainBrokenError as exc:
-            head, head_problem = None, exc
-        reports, extra = verify_rows(device, rows, snapshot, head)
+            head, anchor = self._head(device)
+        except BaselineInvalidError as exc:
+            head, anchor, head_problem = None, "", exc
+        reports, extra = verify_rows(device, rows, snapshot, head, anchor)
         # Contents each baseline lists but the store lost: one batched lookup.
         with self._tx(f"looking up artifact contents of {device}") as conn:
             have = contents.present(conn, (e.digest for r in reports if r.manifest
@@ -233,6 +258,14 @@ class BaselineHistoryMixin:
                 signed_at=m.signed_at if m else None, ok=problem is None,
                 problem=str(problem) if problem else None,
                 problem_kind=problem.reason if problem else None, note=r.note))
+        newest = reports[-1] if reports else None
+        if newest is not None and newest.manifest is not None and entries[-1].ok:
+            b = Baseline(newest.row.id, newest.manifest, newest.row.manifest, newest.row.signature,
+                         newest.row.keyid, newest.signer_name)
+            with self._tx(f"reading approvals of {device}") as conn:
+                extra = extra + list(self._judge(conn, {device: b}, snapshot).values())
+        elif isinstance(snapshot.policy, PolicyError):
+            extra = extra + [snapshot.policy]
         for problem in extra + ([head_problem] if head_problem else []):
             entries.append(HistoryEntry(
                 sequence=head.sequence if head else 0, id=head.id if head else None, keyid=None,
@@ -245,40 +278,8 @@ class BaselineHistoryMixin:
         whose every baseline was deleted still shows up, and fails verification)."""
         with self._tx("listing devices") as conn:
             names = set(conn.execute(select(tables.baselines.c.device).distinct()).scalars())
-        if self._heads is not None:
-            try:
-                names |= set(self._heads.read() or {})
-            except ChainBrokenError:
-                pass  # reported by latest()/history() for each device
-        return sorted(names)
-
-    def anchor_warning(self) -> str | None:
-        """Why the rollback anchor cannot vouch for the stored baselines, or None.
-
-        The anchor being absent is accepted on read (a fresh or migrated site
-        has none), so a deleted head file would otherwise go unnoticed: this
-        names it when the store holds baselines.  A damaged head file is not
-        a warning but a BaselineInvalidError on every read.
-        """
-        if self._heads is None:
-            return None
         try:
-            heads = self._heads.read()
-        except ChainBrokenError:
-            return None
-        with self._tx("listing devices") as conn:
-            names = set(conn.execute(select(tables.baselines.c.device).distinct()).scalars())
-        if not names:
-            return None
-        if heads is None:
-            return (f"the rollback anchor {self._heads.path} is missing but the store holds "
-                    f"baselines of {len(names)} device(s): a rollback of the database cannot be "
-                    "detected (deleted?); each device's next baseline re-creates its entry")
-        unanchored = sorted(names - set(heads))
-        if unanchored:
-            shown = ", ".join(unanchored[:10]) + (" ..." if len(unanchored) > 10 else "")
-            return (f"{len(unanchored)} device(s) with baselines have no entry in the rollback "
-                    f"anchor {self._heads.path}: {shown} (entry deleted?); their next baseline "
-                    "re-creates it")
-        return None
-
+            names |= set(self._anchor()[0] or {})
+        except BaselineInvalidError:
+            pass  # reported by latest()/history() for each device
+        return sorted(names)

@@ -22,13 +22,13 @@ import hashlib
 import os
 import re
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import Any, Mapping, NamedTuple, Protocol
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from integrity.errors import KeyFileError, SignatureInvalidError, UntrustedKeyError
+from integrity.errors import KeyFileError, PolicyError, SignatureInvalidError, UntrustedKeyError
 
 KEY_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 KEYID_RE = re.compile(r"[0-9a-f]{64}")
@@ -133,7 +133,11 @@ class PublicKey:
         """Raises KeyFileError if the file is unreadable, not PEM or not Ed25519."""
         data = _read(path, "public key")
         try:
-            key = serialization.load_pem_public_key(data)
+            if data.lstrip().startswith(b"ssh-"):
+                # OpenSSH's one-line form (ssh-keygen's .pub), e.g. for a key in ssh-agent.
+                key = serialization.load_ssh_public_key(data.strip())
+            else:
+                key = serialization.load_pem_public_key(data)
         except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
             raise KeyFileError(f"{path} is not a PEM public key") from exc
         if not isinstance(key, Ed25519PublicKey):
@@ -221,11 +225,16 @@ class TrustStore:
     """The ``trust/`` folder: every ``*.pub`` in it is a key allowed to sign.
 
     The folder is read on every lookup, so removing a file takes effect at once
-    (a long-running daemon needs no restart to stop trusting a key).
+    (a long-running daemon needs no restart to stop trusting a key).  The
+    site policy (``policy.py``) is read with it: ``tags`` are the inventory's
+    device tags its rules may name, ``local`` this host's memory of versions.
     """
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, tags: Mapping[str, frozenset[str]] | None = None,
+                 local: Any = None) -> None:
         self.folder = Path(folder)
+        self.tags = tags
+        self.local = local
 
     def _scan(self) -> tuple[dict[str, tuple[TrustedKey, PublicKey]], list[tuple[Path, str]]]:
         found: dict[str, tuple[TrustedKey, PublicKey]] = {}
@@ -255,8 +264,15 @@ class TrustStore:
 
     def snapshot(self) -> "TrustSnapshot":
         """The folder as it is now, for verifying many baselines in one go."""
+        from baselines.policy import load_policy
+
         found, problems = self._scan()
-        return TrustSnapshot(self.folder, found, problems)
+        snap = TrustSnapshot(self.folder, found, problems, tags=self.tags)
+        try:
+            snap.policy = load_policy(self.folder, snap, local=self.local)
+        except PolicyError as exc:
+            snap.policy = exc  # every read of a baseline raises it; nothing falls back
+        return snap
 
     def get(self, keyid: str) -> PublicKey:
         """Raises UntrustedKeyError if no readable trust file holds ``keyid``."""
@@ -293,10 +309,18 @@ class TrustSnapshot:
     """trust/ read once; lookups by key id."""
 
     def __init__(self, folder: Path, found: dict[str, tuple[TrustedKey, PublicKey]],
-                 problems: list[tuple[Path, str]]) -> None:
+                 problems: list[tuple[Path, str]], *,
+                 tags: Mapping[str, frozenset[str]] | None = None) -> None:
         self.folder = folder
         self._found = found
         self._problems = problems
+        self.tags = tags
+        # The verified site policy, None (no policy: one trusted signature
+        # suffices), or the PolicyError that makes every check fail.
+        self.policy: Any = None
+
+    def tags_of(self, device: str) -> frozenset[str] | None:
+        return self.tags.get(device) if self.tags is not None else None
 
     def snapshot(self) -> "TrustSnapshot":
         """Itself: a snapshot can stand wherever a TrustStore is read."""

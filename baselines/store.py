@@ -4,7 +4,8 @@ What it keeps (see ``tables.py``): write-once, content-addressed artifact
 contents; one row per signed manifest, as its exact signed bytes; the check
 history.  Every read of a baseline verifies it (``verify.py``): signature over
 the stored bytes with a key from trust/, row columns against the manifest, the
-device's hash chain, and the head file against rollback (``heads.py``).
+device's hash chain, the signed checkpoint against rollback (``checkpoint.py``),
+and, under a site policy, the approvals of each device's current baseline.
 
 Errors: the database cannot be opened or written → StoreError; no baseline →
 NoBaselineError; anything that makes a stored baseline untrustworthy → a
@@ -30,8 +31,11 @@ from integrity.errors import StoreError
 
 from baselines.checks import CheckHistoryMixin
 from baselines.contents import ContentsMixin
+from baselines.anchor import AnchorMixin
+from baselines.checkpoint import Checkpoint
 from baselines.heads import HeadFile
 from baselines.history import BaselineHistoryMixin
+from baselines.proposals import ProposalsMixin
 from baselines.runtime import RuntimeStateMixin
 from baselines.verify import HistoryEntry
 
@@ -59,24 +63,30 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-class Store(BaselineHistoryMixin, ContentsMixin, CheckHistoryMixin, RuntimeStateMixin):
+class Store(BaselineHistoryMixin, ProposalsMixin, AnchorMixin, ContentsMixin, CheckHistoryMixin,
+            RuntimeStateMixin):
     """Open with ``Store.open``; use as a context manager or call ``close``.
 
     One facade over what the store keeps, each part in its own module:
-    baselines and their history (``history.py``), artifact contents
-    (``contents.py``), the check history (``checks.py``) and operational state
-    (``runtime.py``).  This module opens the database and runs transactions.
+    baselines and their history (``history.py``), proposals and approvals
+    (``proposals.py``), the rollback anchor (``anchor.py``: the signed
+    checkpoint), artifact contents (``contents.py``), the check history
+    (``checks.py``) and operational state (``runtime.py``).  This module opens
+    the database and runs transactions.
     """
 
-    def __init__(self, engine: Engine, heads: HeadFile | None, where: str) -> None:
+    def __init__(self, engine: Engine, heads: HeadFile | None, where: str,
+                 checkpoint: Checkpoint | None = None) -> None:
         self._engine = engine
         self._heads = heads
+        self._checkpoint = checkpoint
         self.where = where  # for messages; passwords hidden
 
     # -- opening ---------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, url_or_path: str | Path, *, heads_path: Path | None = None) -> "Store":
+    def open(cls, url_or_path: str | Path, *, heads_path: Path | None = None,
+             checkpoint: Checkpoint | None = None) -> "Store":
         """Open (creating or upgrading the schema) a store.
 
         ``url_or_path``: an SQLAlchemy URL (``postgresql://...``) or a file path
@@ -84,6 +94,8 @@ class Store(BaselineHistoryMixin, ContentsMixin, CheckHistoryMixin, RuntimeState
         anchor (normally ``<site>/state/heads.json``); None disables rollback
         detection, and a path whose file does not exist yet is accepted as a
         fresh anchor (see ``heads.py`` for what this does and does not protect).
+        ``checkpoint``: the site's signed checkpoint (``checkpoint.py``); once it
+        exists it is the rollback anchor instead of the head file.
         Raises StoreError: bad URL, unwritable path, not a database, a schema
         from a newer plc-integrity.
         """
@@ -105,7 +117,8 @@ class Store(BaselineHistoryMixin, ContentsMixin, CheckHistoryMixin, RuntimeState
             raise StoreError(f"cannot use store URL {where}: {exc}") from exc
         if engine.dialect.name == "sqlite":
             _sqlite_setup(engine)
-        store = cls(engine, HeadFile(heads_path) if heads_path is not None else None, where)
+        store = cls(engine, HeadFile(heads_path) if heads_path is not None else None, where,
+                    checkpoint)
         if store._heads is not None:
             store._heads.remove_stale_temp_files()
         try:

@@ -90,3 +90,36 @@ events = Table(
     Column("kind", String(64), nullable=False),
     Column("detail", Text, nullable=False),
 )
+
+# -- approvals (migration 0003_approvals) ---------------------------------------------------
+# A proposal is a signed manifest waiting for approvals under the site policy;
+# it becomes a ``baselines`` row only when enough valid approvals are in.
+# ``state``: pending, approved, rejected or superseded (closing is not evidence:
+# reopening a proposal gains nothing, it still needs its approvals).
+proposals = Table(
+    "proposals", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("device", String(200), nullable=False),
+    Column("sequence", Integer, nullable=False),
+    Column("keyid", String(64), nullable=False),
+    Column("manifest", LargeBinary, nullable=False),
+    Column("signature", LargeBinary, nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("closed_at", String(32), nullable=True),
+    Column("closed_reason", Text, nullable=True),
+    Index("ix_proposals_device_state", "device", "state"),
+)
+
+# One signed approval statement per key and target (a proposal's or a
+# baseline's id: the SHA-256 of the manifest bytes); verified on every read.
+approvals = Table(
+    "approvals", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("target", String(64), nullable=False),
+    Column("keyid", String(64), nullable=False),
+    Column("statement", LargeBinary, nullable=False),
+    Column("signature", LargeBinary, nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Index("ix_approvals_target", "target"),
+)

@@ -163,9 +163,11 @@ def _worse(existing: BaselineInvalidError | None,
 
 
 def verify_rows(device: str, rows: Sequence[Row], trust: TrustSnapshot,
-                head: Head | None) -> tuple[list[RowReport], list[BaselineInvalidError]]:
+                head: Head | None, anchor: str = "the head file"
+                ) -> tuple[list[RowReport], list[BaselineInvalidError]]:
     """Check ``rows`` (ordered by their sequence column).  Returns one report
-    per row, plus problems that belong to no row (a rollback)."""
+    per row, plus problems that belong to no row (a rollback).  ``anchor``
+    names where ``head`` came from, for messages."""
     checked = [check_row(row, trust) for row in rows]
     problems: list[BaselineInvalidError | None] = [p for _m, p, _u in checked]
     untrusted = [u for _m, _p, u in checked]
@@ -195,13 +197,13 @@ def verify_rows(device: str, rows: Sequence[Row], trust: TrustSnapshot,
         newest = rows[-1].sequence if rows else 0
         if newest < head.sequence:
             extra.append(ChainBrokenError(
-                f"baseline {device}: the store's history ends at #{newest} but the head file "
+                f"baseline {device}: the store's history ends at #{newest} but {anchor} "
                 f"records #{head.sequence} ({head.id[:16]}): newer baselines were deleted "
                 "(rollback)"))
         for i, row in enumerate(rows):
             if row.sequence == head.sequence and canonical.sha256(row.manifest) != head.id:
                 problems[i] = _worse(problems[i], ChainBrokenError(
-                    f"{_where(device, row.sequence)}: id differs from the head file's "
+                    f"{_where(device, row.sequence)}: id differs from {anchor}'s "
                     f"{head.id[:16]} (history replaced)"))
 
     # Untrusted signers: acceptable only below an intact, trusted newer baseline.

@@ -31,6 +31,7 @@ def _step(echo: Echo, text: str) -> None:
 def run_demo(echo: Echo, *, keep: bool = False, plant_name: str = "crane") -> bool:
     """Run the demo, printing through ``echo``.  Returns True when every step
     behaved as it should (OK before the attack, drift on the attacked drive after)."""
+    from baselines.checkpoint import Checkpoint
     from baselines.signing import SigningKey, TrustStore, generate_keypair
     from baselines.store import Store
     from integrity.inventory import load_site
@@ -47,7 +48,8 @@ def run_demo(echo: Echo, *, keep: bool = False, plant_name: str = "crane") -> bo
 
             _step(echo, f"Creating a site in {tmp / 'site'} and a signing key")
             site_root = tmp / "site"
-            init_site(site_root)
+            host_state = tmp / "host-state"  # the demo leaves nothing in your home
+            init_site(site_root, state_folder=host_state)
             plant.write_inventory(site_root / "devices" / "sim.toml")
             key_path, pub_path, keyid = generate_keypair("demo-engineer", tmp / "keys", None)
             trust = TrustStore(site_root / "trust")
@@ -57,7 +59,8 @@ def run_demo(echo: Echo, *, keep: bool = False, plant_name: str = "crane") -> bo
                  f"{site_root / 'trust'}")
             site = load_site(site_root)
 
-            store = Store.open(site.store_url, heads_path=site.heads_path)
+            store = Store.open(site.store_url, heads_path=site.heads_path,
+                               checkpoint=Checkpoint.for_site(site_root, state_folder=host_state))
             try:
                 _step(echo, "Capturing and signing baselines")
                 outcomes = check.capture_baselines(site.devices, store, trust, key,

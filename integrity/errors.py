@@ -22,7 +22,10 @@ are raised, with ``raise ... from exc``, and never reach the user as a traceback
     │       ├── SignatureInvalidError   the signature does not match the bytes
     │       ├── UntrustedKeyError       signer's key is not in trust/
     │       ├── ChainBrokenError        history edited, reordered, deleted or rolled back
-    │       └── StoreTamperedError      row fields / content disagree with the signed manifest
+    │       ├── StoreTamperedError      row fields / content disagree with the signed manifest
+    │       ├── PolicyError             trust/policy.toml fails verification or has expired
+    │       ├── UnapprovedError         too few valid approvals for the policy in force
+    │       └── CheckpointError         the signed checkpoint is missing, tampered or rolled back
     ├── KeyFileError                 a private/public key file is unreadable or locked
     ├── StoreError                   the database could not be opened or written
     └── SinkError                    an alert could not be delivered; reported, never fatal
@@ -147,6 +150,27 @@ class ChainBrokenError(BaselineInvalidError):
 
 class StoreTamperedError(BaselineInvalidError):
     reason = "tampered"
+
+
+class PolicyError(BaselineInvalidError):
+    """The site policy cannot be trusted (bad or missing signatures, expired,
+    rolled back): every check stops; never a fall-back to "any key may sign"."""
+
+    reason = "policy"
+
+
+class UnapprovedError(BaselineInvalidError):
+    """A baseline lacks the approvals its policy asks for (e.g. a signer was
+    revoked as compromised): it needs re-approval."""
+
+    reason = "unapproved"
+
+
+class CheckpointError(BaselineInvalidError):
+    """The signed checkpoint (rollback and freeze anchor) is missing, tampered,
+    signed by another key, or older than the one this host last saw."""
+
+    reason = "checkpoint"
 
 
 class KeyFileError(PlcIntegrityError):

@@ -40,6 +40,7 @@ class SiteStatus:
     warnings: tuple[SiteWarning, ...] = ()
     store_check_at: datetime | None = None
     store_check: str | None = None     # the last store check's summary
+    proposals: tuple[dict[str, Any], ...] = ()   # pending, waiting for approvals
 
     @property
     def scheduler(self) -> str:
@@ -82,6 +83,7 @@ class SiteStatus:
                 "warnings": [w.to_dict() for w in self.warnings],
                 "checks_stalled_since": (self.checks_stalled_since.isoformat()
                                          if self.checks_stalled_since else None),
+                "proposals": list(self.proposals),
                 "devices": [d.to_dict() for d in self.devices]}
 
     def render(self, names: Any = None) -> str:
@@ -96,6 +98,11 @@ class SiteStatus:
             lines.append(f"store check: {self.store_check} "
                          f"({self.store_check_at:%Y-%m-%d %H:%M:%S} UTC)")
         lines += [f"warning: {w.message}" for w in self.warnings]
+        for p in self.proposals:
+            a = p["approvals"] or {}
+            lines.append(f"pending: {p['device']} proposal {p['id'][:12]} (#{p['sequence']}, "
+                         f"{p['reason']!r}) signed by {', '.join(a.get('signed_by') or []) or '-'};"
+                         f" needs {a.get('needs') or 'nothing'}")
         w = max([len(d.device) for d in self.devices] + [6])
         lines.append(f"{'DEVICE':<{w}} {'STATE':<16} {'SINCE':<20} {'LAST CHECK':<37} "
                      f"{'NEXT DUE':<20} BASELINE")
@@ -177,7 +184,18 @@ def collect_status(site: Any, store: Any, trust: Any, *, now: datetime) -> SiteS
     warnings = site_warnings(store, trust, now) + _due_warnings(site, due, store, now)
     return SiteStatus(now, tuple(rows), beat[0] if beat else None, beat[1] if beat else None,
                       warnings=tuple(warnings), store_check_at=checked[0] if checked else None,
-                      store_check=checked[1].get("summary") if checked else None)
+                      store_check=checked[1].get("summary") if checked else None,
+                      proposals=tuple(_pending(store, trust)))
+
+
+def _pending(store: Any, trust: Any) -> list[dict[str, Any]]:
+    """Proposals waiting for approvals; one that fails verification is a
+    warning line of its own rather than a reason to hide the rest."""
+    try:
+        return [p.to_dict() for p in store.proposals(trust)]
+    except BaselineInvalidError as exc:
+        return [{"device": "?", "id": "-" * 12, "sequence": 0, "reason": str(exc),
+                 "approvals": {"needs": "a valid proposal"}}]
 
 
 def _due_warnings(site: Any, due: dict[str, tuple[datetime, Any]], store: Any,

@@ -9,6 +9,8 @@ have been a read, or the run fails.
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 
 import pytest
 
@@ -21,6 +23,16 @@ pytest_plugins = ["support.fixtures"]
 def pytest_configure(config: pytest.Config) -> None:
     for name in ("pymodbus", "snap7", "pycomm3"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
+    # The checker's per-host memory and checkpoint keys (baselines/localstate.py)
+    # never land in the real home, not even from session-wide fixtures.
+    os.environ["PLC_INTEGRITY_STATE_DIR"] = tempfile.mkdtemp(prefix="plc-integrity-host-")
+
+
+@pytest.fixture(autouse=True)
+def _host_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test its own host memory: one test's checkpoint versions never
+    make another's site look rolled back."""
+    monkeypatch.setenv("PLC_INTEGRITY_STATE_DIR", str(tmp_path_factory.mktemp("host-state")))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

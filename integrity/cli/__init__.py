@@ -29,10 +29,11 @@ def cli() -> None:
 
 
 from integrity.cli import (backup, baseline, config, demo, keys, maintenance,  # noqa: E402
-                           ops, restore, sim, site, store, verify, watch)  # (register commands)
+                           ops, policy, restore, sim, site, store, verify,
+                           watch)  # (register commands)
 
 for module in (site, config, keys, baseline, verify, ops, maintenance, sim, demo, store, watch,
-               backup, restore):
+               backup, restore, policy):
     module.register(cli)
 
 

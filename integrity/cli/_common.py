@@ -104,9 +104,15 @@ def open_site(ctx: click.Context) -> Site:
 
 @contextlib.contextmanager
 def open_store(site: Site) -> Iterator[Any]:
+    from baselines.checkpoint import Checkpoint
     from baselines.store import Store
 
-    store = Store.open(site.store_url, heads_path=site.heads_path)
+    # A checkpoint key named in the signed policy is pinned by it (else by
+    # this host's memory, at first sight).
+    policy = trust_store(site).policy
+    checkpoint = Checkpoint.for_site(site.root)
+    checkpoint.pinned_keyid = getattr(policy, "checkpoint_keyid", None)
+    store = Store.open(site.store_url, heads_path=site.heads_path, checkpoint=checkpoint)
     try:
         yield store
     finally:
@@ -117,9 +123,11 @@ def trust_store(site: Site, *, live: bool = False) -> Any:
     """trust/ read once, for one command (a snapshot: every device of the
     command is verified against the same keys).  ``live``: read afresh on each
     use, for the daemon, so removing a key needs no restart."""
+    from baselines.localstate import LocalState
     from baselines.signing import TrustStore
 
-    trust = TrustStore(site.trust_dir)
+    trust = TrustStore(site.trust_dir, local=LocalState(site.root),
+                       tags={d.name: frozenset(d.tags) for d in site.devices})
     return trust if live else trust.snapshot()
 
 

@@ -11,8 +11,8 @@ from integrity import check
 from integrity.cli._common import (chosen_devices, complete_devices, emit_json, json_option,
                                    mode_option, open_site, open_store, selection_args,
                                    signer_names, trust_store)
-from integrity.cli.keys import read_passphrase
-from integrity.errors import BaselineInvalidError, ConfigError
+from integrity.cli.keys import KeySpec, load_signer
+from integrity.errors import BaselineInvalidError, ConfigError, NoBaselineError
 from integrity.model import Mode
 from integrity.render import columns, short, signer, when, word
 
@@ -24,9 +24,9 @@ def baseline_group() -> None:
 
 @baseline_group.command("capture")
 @selection_args
-@click.option("--key", "key_path", required=True,
-              type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Your private signing key (its public key must be in trust/).")
+@click.option("--key", "key_path", required=True, type=KeySpec(),
+              help="Your private signing key (its public key must be in trust/), or "
+                   "agent:NAME for trust/NAME.pub's key held by ssh-agent.")
 @click.option("--reason", required=True, help="Why this is the approved state (kept, signed).")
 @click.option("--passphrase-env", metavar="VAR", help="Read the key's passphrase from VAR.")
 @mode_option
@@ -45,8 +45,6 @@ def capture_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, tags: 
       plc-integrity baseline capture vfd-hoist --key ~/.plc-integrity/alice.key \\
           --reason "commissioning, work order 4711"
     """
-    from baselines.signing import SigningKey
-
     from baselines.manifest import check_reason
 
     if not reason.strip():
@@ -54,9 +52,9 @@ def capture_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, tags: 
     check_reason(reason)  # before any device is read: a reason that cannot be signed costs no traffic
     site = open_site(ctx)
     chosen = chosen_devices(site, devices, all_, tags)
-    key = SigningKey.load(key_path, read_passphrase(key_path, passphrase_env))
-    mode = Mode.QUICK if quick else Mode.DEEP
     trust = trust_store(site)
+    key = load_signer(key_path, passphrase_env, trust)
+    mode = Mode.QUICK if quick else Mode.DEEP
     with open_store(site) as store:
         if mode is Mode.QUICK and not allow_quick:
             current = store.latest_many([d.name for d in chosen], trust)
@@ -84,6 +82,11 @@ def capture_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, tags: 
             click.echo(f"{o.device.name}: NOT captured: {o.error}", err=True)
             continue
         cap, b = o.capture, o.baseline
+        if getattr(b, "pending", False):  # a proposal: the policy asks for more approvals
+            click.echo(f"{o.device.name}: proposal {short(b.id)} (#{b.manifest.sequence}) "
+                       f"signed by {short(key.keyid, 16)}; needs {b.tally.needs()} "
+                       f"(plc-integrity baseline approve {o.device.name} --key KEY)")
+            continue
         kinds: dict[str, int] = {}
         for a in cap.artifacts:
             kinds[a.kind.value] = kinds.get(a.kind.value, 0) + 1
@@ -171,6 +174,113 @@ def history_cmd(ctx: click.Context, device: str, as_json: bool) -> None:
     if rows:
         click.echo(columns([("#", "ID", "SIGNED (UTC)", "SIGNER", "STATE", "REASON"), *rows]))
     ctx.exit(code)
+
+
+@baseline_group.command("approve")
+@click.argument("device")
+@click.option("--proposal", "proposal", metavar="ID", help="Which pending proposal (id prefix), "
+              "when there are several.")
+@click.option("--key", "key_path", type=KeySpec(),
+              help="Your private signing key (or agent:NAME).  Without it only the diff is "
+                   "shown.")
+@click.option("--passphrase-env", metavar="VAR", help="Read the key's passphrase from VAR.")
+@click.option("--yes", is_flag=True, help="Sign without asking (you have seen the diff).")
+@json_option
+@click.pass_context
+def approve_cmd(ctx: click.Context, device: str, proposal: str | None, key_path: Path | None,
+                passphrase_env: str | None, yes: bool, as_json: bool) -> None:
+    """Approve a device's pending proposal, after showing what it changes.
+
+    The diff against the current approved baseline is shown first; on a
+    terminal you are asked to confirm, otherwise give --yes.  When the
+    approvals meet the site policy the proposal becomes the device's baseline.
+    With no pending proposal, re-approves the current baseline (e.g. after a
+    signer was revoked as compromised).  --json prints one document: the diff,
+    and with --key and --yes the outcome.
+
+    \b
+    Example:
+      plc-integrity baseline approve vfd-hoist --key ~/.plc-integrity/bob.key
+    """
+    import sys
+    from datetime import datetime, timezone
+
+    from baselines.proposals import Proposal, approval_diff
+    from integrity.render import diff_report
+
+    site = open_site(ctx)
+    site.device(device)
+    trust = trust_store(site)
+    with open_store(site) as store:
+        target = store.pending_proposal(device, trust, proposal)
+        if target is None:
+            target = _current_for_reapproval(store, device, trust)
+        diff = approval_diff(store, device, target, trust, datetime.now(timezone.utc))
+        doc = {"schema": 1, "device": device, "target": target.id,
+               "proposal": target.to_dict() if isinstance(target, Proposal) else None,
+               "diff": diff.to_dict(), "approved": False, "promoted": None}
+        if not as_json:
+            click.echo(f"{'proposal' if isinstance(target, Proposal) else 'current baseline'} "
+                       f"{short(target.id)} of {device}: {target.manifest.reason!r}")
+            click.echo(diff_report(diff))
+        if key_path is None:
+            if as_json:
+                emit_json(doc)
+            return
+        if not yes:
+            if as_json or not sys.stdin.isatty():
+                raise ConfigError("give --yes to sign what was shown (no terminal to ask on)",
+                                  field="--yes")
+            click.confirm(f"Approve {short(target.id)} of {device}?", abort=True)
+        key = load_signer(key_path, passphrase_env, trust)
+        outcome = store.approve(device, key, trust, proposal=proposal, expect=target.id)
+    doc.update(approved=True, already=outcome.already, approvals=outcome.tally.to_dict(),
+               promoted=outcome.promoted.id if outcome.promoted else None)
+    if as_json:
+        emit_json(doc)
+        return
+    if outcome.already:
+        click.echo("already approved by this key: it counts once")
+    if outcome.promoted is not None:
+        click.echo(f"{device}: baseline #{outcome.promoted.manifest.sequence} "
+                   f"{short(outcome.promoted.id)} approved by {', '.join(outcome.tally.counted)}")
+    elif outcome.tally.ok:
+        click.echo(f"{device}: current baseline re-approved by {', '.join(outcome.tally.counted)}")
+    else:
+        click.echo(f"{device}: approved by {', '.join(outcome.tally.counted)}; still needs "
+                   f"{outcome.tally.needs()}")
+
+
+def _current_for_reapproval(store, device: str, trust):  # type: ignore[no-untyped-def]
+    """The device's current baseline, verified in all but its approvals."""
+    history = store.verified_history(device, trust)
+    if not history:
+        raise NoBaselineError(f"{device} has no pending proposal and no baseline")
+    return history[-1]
+
+
+@baseline_group.command("reject")
+@click.argument("device")
+@click.option("--proposal", "proposal", metavar="ID", help="Which pending proposal (id prefix).")
+@click.option("--reason", required=True, help="Why it is rejected (kept).")
+@json_option
+@click.pass_context
+def reject_cmd(ctx: click.Context, device: str, proposal: str | None, reason: str,
+               as_json: bool) -> None:
+    """Close a device's pending proposal without approving it.
+
+    \b
+    Example:
+      plc-integrity baseline reject vfd-hoist --reason "ramp not in WO 4711"
+    """
+    site = open_site(ctx)
+    site.device(device)
+    with open_store(site) as store:
+        closed = store.reject(device, reason, trust_store(site), proposal=proposal)
+    if as_json:
+        emit_json({"schema": 1, "proposal": closed.to_dict()})
+        return
+    click.echo(f"{device}: proposal {short(closed.id)} rejected: {reason}")
 
 
 def register(cli: click.Group) -> None:

@@ -83,15 +83,20 @@ def test_store_check_reports_a_deleted_content_and_says_where(run, site, capture
 
 # -- issue 8 item 7: the site folder changed under us ------------------------------------------
 
-def test_a_deleted_head_file_is_a_warning_in_verify_and_status(run, site, captured):
+def test_a_deleted_anchor_is_a_warning_in_verify_and_status(run, site, captured, monkeypatch,
+                                                           tmp_path):
+    # The signed checkpoint is the anchor (a deleted head file changes nothing).
+    # Deleted, on a host that never saw it (else: exit 5, tests/trust), it is a warning.
     (site.root / "state" / "heads.json").unlink()
+    (site.root / "state" / "checkpoint.json").unlink()
+    monkeypatch.setenv("PLC_INTEGRITY_STATE_DIR", str(tmp_path / "another-host"))
     r = run("verify", "--all")
     assert r.exit_code == 0, r.output  # the device still matches; the anchor is what is gone
-    assert "warning: the rollback anchor" in r.stderr and "heads.json is missing" in r.stderr
+    assert "warning: no signed checkpoint" in r.stderr and "checkpoint.json" in r.stderr
     code, doc = run.json("verify", "--all")
     assert [w["kind"] for w in doc["warnings"]] == ["anchor-missing"]
     r = run("status")
-    assert "warning: the rollback anchor" in r.stdout
+    assert "warning: no signed checkpoint" in r.stdout
     assert run.json("status")[1]["warnings"][0]["kind"] == "anchor-missing"
 
 

@@ -1,0 +1,319 @@
+"""The signed checkpoint: the store's state, signed, against rollback and freeze.
+
+TUF's snapshot and timestamp roles in one small file, ``state/checkpoint.json``:
+after every change to any device's history, the newest baseline of each device
+(sequence, id, and the policy version it was approved under) is signed by the
+site's checkpoint key, with a version that only goes up and a short expiry.
+
+On read, the checkpoint must verify under the key this host pinned (or the one
+the site policy names), must not be older than the version this host last saw
+(``localstate``: kept outside the site folder), and the database must not be
+behind it.  So an attacker who can write the database and the site folder but
+holds no key can neither roll a device back (an older copy of both has an older
+checkpoint version), nor edit the checkpoint (signature), nor swap in their own
+key (pinned).  An expired checkpoint is not an integrity failure but is
+reported: nothing has re-signed the store's state for that long (a frozen or
+abandoned store); ``plc-integrity checkpoint refresh`` re-signs it.
+
+File: one canonical JSON envelope, the signed document kept as the exact
+string that was signed (never re-serialised before verifying)::
+
+    {"format_version": 1, "keyid": ..., "public_key": <PEM>, "signature": <hex>,
+     "signed": "{\"expires\":...,\"heads\":{device:{\"id\",\"policy\",\"sequence\"}},
+                 \"issued\":...,\"type\":\"plc-integrity/checkpoint\",\"version\":N}"}
+
+The checkpoint key is a file key with no passphrase (it signs unattended),
+created on first use in this host's state folder (``localstate``), or taken
+from ``$PLC_INTEGRITY_CHECKPOINT_KEY``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from integrity import canonical
+from integrity.errors import (CheckpointError, KeyFileError, SignatureInvalidError, StoreError)
+
+from baselines.heads import Head, locked, write_atomic
+from baselines.localstate import LocalState
+from baselines.manifest import format_time, parse_time
+from baselines.signing import PublicKey, SigningKey, generate_keypair, short_keyid
+
+FORMAT_VERSION = 1
+DOC_TYPE = "plc-integrity/checkpoint"
+KEY_ENV = "PLC_INTEGRITY_CHECKPOINT_KEY"
+DEFAULT_EXPIRY = timedelta(days=7)
+
+
+def utc(now: datetime | None) -> datetime:
+    """``now`` (timezone-aware) in UTC, or the current time.  Raises ValueError
+    for a naive time: an ambiguous clock must not date a signature."""
+    now = now if now is not None else datetime.now(timezone.utc)
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    return now.astimezone(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One device in a checkpoint: its newest baseline and the policy version
+    it was approved under (0: no policy)."""
+
+    sequence: int
+    id: str
+    policy: int = 0
+
+
+@dataclass(frozen=True)
+class SignedCheckpoint:
+    version: int
+    issued: datetime
+    expires: datetime
+    heads: Mapping[str, Entry]
+    keyid: str
+
+    def expired(self, now: datetime) -> bool:
+        return now >= self.expires
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "issued": format_time(self.issued),
+                "expires": format_time(self.expires), "keyid": self.keyid,
+                "heads": {d: {"sequence": e.sequence, "id": e.id, "policy": e.policy}
+                          for d, e in sorted(self.heads.items())}}
+
+
+def parse_checkpoint(data: bytes, where: str) -> SignedCheckpoint:
+    """Verify an envelope's signature and parse what it signs.
+
+    Checks only the file itself (signature by the key it names); pinning and
+    version memory are the caller's (``Checkpoint.load``).  Raises CheckpointError.
+    """
+    try:
+        env = json.loads(data.decode("utf-8"))
+        if not isinstance(env, dict) or env.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"format_version must be {FORMAT_VERSION}")
+        signed = env["signed"].encode("utf-8")
+        public = serialization.load_pem_public_key(env["public_key"].encode("ascii"))
+        if not isinstance(public, Ed25519PublicKey):
+            raise ValueError("the key is not Ed25519")
+        key = PublicKey(public)
+        if key.keyid != env["keyid"]:
+            raise ValueError("keyid does not match the public key")
+        signature = bytes.fromhex(env["signature"])
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeError,
+            UnsupportedAlgorithm) as exc:
+        raise CheckpointError(f"checkpoint {where} is damaged: {exc}") from exc
+    try:
+        key.verify(signature, signed)
+    except SignatureInvalidError as exc:
+        raise CheckpointError(f"checkpoint {where}: the signature does not match the signed "
+                              "state (checkpoint edited)") from exc
+    try:
+        doc = json.loads(signed)
+        if canonical.encode(doc) != signed or doc.get("type") != DOC_TYPE:
+            raise ValueError("not a canonical checkpoint document")
+        heads = {}
+        for device, e in doc["heads"].items():
+            if not (type(e["sequence"]) is int and e["sequence"] >= 1 and type(e["policy"]) is int
+                    and isinstance(e["id"], str) and len(e["id"]) == 64):
+                raise ValueError(f"bad entry for {device!r}")
+            heads[device] = Entry(e["sequence"], e["id"], e["policy"])
+        version = doc["version"]
+        if type(version) is not int or version < 1:
+            raise ValueError("bad version")
+        return SignedCheckpoint(version, parse_time(doc["issued"], "issued"),
+                                parse_time(doc["expires"], "expires"), heads, key.keyid)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise CheckpointError(f"checkpoint {where} is signed but malformed: {exc}") from exc
+
+
+def read_checkpoint(path: Path) -> SignedCheckpoint | None:
+    """The checkpoint file at ``path``, signature verified (None if absent).
+    For backup bundles: pin its ``keyid`` and compare its ``version``.
+    Raises CheckpointError."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise CheckpointError(f"checkpoint {path} is unreadable: {exc.strerror or exc}") from exc
+    return parse_checkpoint(data, str(path))
+
+
+class Checkpoint:
+    """A site's checkpoint file, this host's memory of it, and its signing key.
+
+    ``pinned_keyid``: the checkpoint key the signed site policy names, if any
+    (else the key is pinned in this host's memory at first sight).
+    """
+
+    def __init__(self, path: Path, local: LocalState, *, key_path: Path | None = None,
+                 expiry: timedelta = DEFAULT_EXPIRY, pinned_keyid: str | None = None) -> None:
+        self.path = Path(path)
+        self.local = local
+        env_key = os.environ.get(KEY_ENV)
+        self.key_path = Path(key_path or env_key or local.checkpoint_key_path)
+        self.expiry = expiry
+        self.pinned_keyid = pinned_keyid
+        self._cache: tuple[tuple[int, int, int], SignedCheckpoint] | None = None
+
+    @classmethod
+    def for_site(cls, site_root: Path, *, state_folder: Path | None = None) -> "Checkpoint":
+        return cls(Path(site_root) / "state" / "checkpoint.json",
+                   LocalState(site_root, state_folder))
+
+    # -- reading -----------------------------------------------------------------------
+
+    def load(self) -> SignedCheckpoint | None:
+        """The verified checkpoint, or None if there is none and this host never
+        saw one.  Raises CheckpointError: missing although seen, damaged,
+        edited, another key than the pinned one, older than the last seen."""
+        memory = self.local.read()
+        seen = memory.get("checkpoint_version", 0)
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            if seen:
+                raise CheckpointError(
+                    f"checkpoint {self.path} is missing, but this host saw version {seen} "
+                    f"(memory in {self.local.path}): deleted, or the site was rolled back") from None
+            return None
+        except OSError as exc:
+            raise CheckpointError(f"checkpoint {self.path} is unreadable: "
+                                  f"{exc.strerror or exc}") from exc
+        stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+        if self._cache is not None and self._cache[0] == stamp:
+            cp = self._cache[1]
+        else:
+            cp = read_checkpoint(self.path)
+            if cp is None:
+                return self.load()  # removed between stat and read
+        pinned = self.pinned_keyid or memory.get("checkpoint_keyid")
+        if pinned and cp.keyid != pinned:
+            raise CheckpointError(
+                f"checkpoint {self.path} is signed by key {short_keyid(cp.keyid)}, but "
+                f"{'the site policy names' if self.pinned_keyid else 'this host pinned'} "
+                f"{short_keyid(pinned)} (checkpoint replaced)")
+        if cp.version < seen:
+            raise CheckpointError(
+                f"checkpoint {self.path} is version {cp.version}, but this host already saw "
+                f"version {seen}: the site and store were rolled back to an earlier copy")
+        self._cache = (stamp, cp)
+        if cp.version > seen or not memory.get("checkpoint_keyid"):
+            try:
+                self.local.remember(checkpoint_version=cp.version, checkpoint_keyid=cp.keyid)
+            except StoreError:
+                pass  # an unwritable memory must not fail a check; the next write tells
+        return cp
+
+    def read(self) -> dict[str, Head] | None:
+        """Heads as the rollback anchor (same shape as ``HeadFile.read``)."""
+        cp = self.load()
+        if cp is None:
+            return None
+        return {d: Head(e.sequence, e.id) for d, e in cp.heads.items()}
+
+    def warning(self, now: datetime) -> str | None:
+        """An expired checkpoint, said plainly (a frozen store)."""
+        try:
+            cp = self.load()
+        except CheckpointError:
+            return None  # reported as exit 5 by every read
+        if cp is not None and cp.expired(now):
+            return (f"checkpoint {self.path} (version {cp.version}) expired at "
+                    f"{cp.expires:%Y-%m-%d %H:%M} UTC: nothing has re-signed the store's state "
+                    "since (frozen?); run `plc-integrity checkpoint refresh`")
+        return None
+
+    # -- writing -----------------------------------------------------------------------
+
+    def _signer(self, create: bool) -> SigningKey:
+        if not self.key_path.exists() and create:
+            folder, name = self.key_path.parent, self.key_path.stem
+            generate_keypair(name, folder, None)
+        try:
+            return SigningKey.load(self.key_path, None)
+        except KeyFileError as exc:
+            raise StoreError(f"cannot sign the checkpoint: {exc} (set {KEY_ENV} to the site's "
+                             "checkpoint key)") from exc
+
+    def write(self, heads: Mapping[str, Entry], now: datetime | None = None,
+              *, create_key: bool = False) -> SignedCheckpoint:
+        """Sign ``heads`` as the next version (under the file lock) and remember
+        it.  ``create_key``: make the key if there is none (first checkpoint)."""
+        return self.update(lambda _old: dict(heads), now, create_key=create_key)
+
+    def advance(self, device: str, entry: Entry, now: datetime | None = None,
+                *, seed: Callable[[], Mapping[str, Entry]] | None = None,
+                replace: bool = False) -> SignedCheckpoint:
+        """Record ``entry`` for ``device`` unless a newer one is recorded
+        (``replace``: also the same head, re-approved under another policy
+        version).  With no checkpoint yet, start from ``seed`` and create the
+        key if needed."""
+        def change(old: dict[str, Entry] | None) -> dict[str, Entry]:
+            heads = dict(old if old is not None else (seed() if seed else {}))
+            current = heads.get(device)
+            if current is None or current.sequence < entry.sequence or (
+                    replace and current.sequence == entry.sequence and current.id == entry.id):
+                heads[device] = entry
+            return heads
+        return self.update(change, now, create_key=True)
+
+    def refresh(self, now: datetime | None = None) -> SignedCheckpoint:
+        """Re-sign the same heads as a new version with a fresh expiry."""
+        def same(old: dict[str, Entry] | None) -> dict[str, Entry]:
+            if old is None:
+                raise StoreError(f"no checkpoint at {self.path} to refresh")
+            return old
+        return self.update(same, now)
+
+    def update(self, change: Any, now: datetime | None = None, *,
+               create_key: bool = False, reanchor: bool = False) -> SignedCheckpoint:
+        """Sign ``change(old heads or None)`` as the next version.  ``reanchor``:
+        do not build on the present file (a restore brought back an older
+        one); the version continues from this host's memory."""
+        now = utc(now)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with locked(self.path):
+                self._cache = None
+                try:
+                    old = self.load()  # refuses to build on a rolled-back or forged checkpoint
+                except CheckpointError:
+                    if not reanchor:
+                        raise
+                    old = None
+                key = self._signer(create_key and old is None)
+                pinned = (self.pinned_keyid or (old.keyid if old is not None else None)
+                          or self.local.read().get("checkpoint_keyid"))
+                if pinned and key.keyid != pinned:
+                    raise StoreError(f"the checkpoint key {self.key_path} ({short_keyid(key.keyid)})"
+                                     f" is not the site's ({short_keyid(pinned)}); set {KEY_ENV}")
+                heads = change(dict(old.heads) if old is not None else None)
+                version = max(old.version if old is not None else 0,
+                              self.local.read().get("checkpoint_version", 0)) + 1
+                signed = canonical.encode({
+                    "type": DOC_TYPE, "version": version, "issued": format_time(now),
+                    "expires": format_time(now + self.expiry),
+                    "heads": {d: {"sequence": e.sequence, "id": e.id, "policy": e.policy}
+                              for d, e in heads.items()}})
+                envelope = canonical.encode({
+                    "format_version": FORMAT_VERSION, "keyid": key.keyid,
+                    "public_key": key.public_key.pem().decode("ascii"),
+                    "signature": key.sign(signed).hex(), "signed": signed.decode("utf-8")})
+                write_atomic(self.path, envelope)
+        except OSError as exc:
+            raise StoreError(f"cannot write checkpoint {self.path}: {exc.strerror or exc}") from exc
+        self.local.remember(checkpoint_version=version, checkpoint_keyid=key.keyid)
+        cp = self.load()
+        assert cp is not None
+        return cp
