@@ -22,7 +22,6 @@ from sqlalchemy import Connection, insert, select, update
 
 from integrity.errors import (BaselineInvalidError, ConfigError, NoBaselineError, PolicyError,
                               StoreTamperedError, UnapprovedError)
-from integrity.model import Capture, CheckResult, Mode, Status
 
 from baselines import approvals, tables
 from baselines.checkpoint import Checkpoint, utc
@@ -311,41 +310,3 @@ class ProposalsMixin:
             manifest=b.manifest_bytes, signature=b.signature, created_at=format_time(at),
             state="pending"))
         return Proposal(b, "pending", format_time(at), result)
-
-
-
-def approval_diff(store: Any, device: str, target: Proposal | Baseline, trust: Any,
-                  now: datetime) -> CheckResult:
-    """What approving ``target`` means: a proposal's artifacts held against the
-    device's current approved baseline; for a re-approval of the current
-    baseline, what it changed from the baseline before it.  Every content
-    loaded is re-hashed.  With nothing to compare to, everything is new."""
-    from integrity.compare import compare
-
-    proposed = target.baseline if isinstance(target, Proposal) else target
-    m = proposed.manifest
-    capture = Capture(device=device, protocol=m.protocol, mode=Mode(m.mode),
-                      captured_at=m.captured_at, artifacts=store.load_artifacts(proposed),
-                      policy=m.policy)
-    base = CheckResult(device=device, protocol=m.protocol, status=Status.OK, checked_at=now,
-                       mode=Mode(m.mode), fingerprint=m.fingerprint)
-    if isinstance(target, Proposal):
-        try:
-            against: Baseline | None = store.latest(device, trust)
-        except NoBaselineError:
-            against = None
-        note = None
-    else:
-        history = store.verified_history(device, trust)
-        against = history[-2] if len(history) > 1 else None
-        note = (f"re-approval of #{m.sequence}: what it changed from "
-                f"{'#' + str(against.sequence) if against else 'nothing (the first baseline)'}")
-    if against is None:
-        return base.replace(status=Status.DRIFT, differences=compare((), capture).differences,
-                            note=note or "no approved baseline yet: everything is new")
-    comparison = compare(against.artifacts(), capture, baseline_mode=Mode(against.manifest.mode),
-                         load=lambda entry: store.load_artifact(against, entry))
-    return base.replace(status=comparison.status, mode=comparison.mode,
-                        baseline_id=against.id, baseline_sequence=against.sequence,
-                        signer=against.keyid, differences=comparison.differences,
-                        note=note or comparison.note)

@@ -205,7 +205,8 @@ def approve_cmd(ctx: click.Context, device: str, proposal: str | None, key_path:
     import sys
     from datetime import datetime, timezone
 
-    from baselines.proposals import Proposal, approval_diff
+    from baselines.proposals import Proposal
+    from integrity.approvals import approval_diff
     from integrity.render import diff_report
 
     site = open_site(ctx)
