@@ -105,7 +105,8 @@ def test_sweep_of_50_devices_with_5_slow_drip_peers_records_all_50(bench):
                        "port": bench.proxies[protocol].port if drip else sim.port,
                        "timeout": 1.0, "retries": 1})
     bench.inventory.write(*tables)
-    assert bench.cli.capture().exit_code == 0
+    r = bench.cli.capture()
+    assert r.exit_code == 0, r.output
     for proxy in bench.proxies.values():
         proxy.policy = lambda: At(2, "drip")
     try:
