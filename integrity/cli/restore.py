@@ -1,7 +1,8 @@
 """plc-integrity restore drill | plan | apply
 
 The writers live in the top-level ``restore`` package and are imported only
-inside these commands: verify, sweep, run and watch never load them.
+inside plan and apply: verify, sweep, run and watch never load them.  The drill
+only reads, so it is ``integrity.drill`` (the scheduler runs it too).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def drill_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, tags: tu
       plc-integrity restore drill --all
       plc-integrity restore drill --from /media/usb/crane.plcbak
     """
-    from restore.drill import drill, drill_bundle
+    from integrity.drill import drill, drill_bundle
 
     site = open_site(ctx)
     with open_store(site) as store:

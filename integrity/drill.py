@@ -6,6 +6,10 @@ simulator image (``simulators.from_baseline``); the simulator is started on
 baseline.  RESTORABLE means the backup alone rebuilt a device that matches
 its baseline in every artifact; otherwise the result says what the backup
 lacks (from the rebuild) and what differed (from the check).
+
+The drill only reads: the rebuilt devices run on loopback and are checked
+through the normal read-only drivers.  So it lives here and not in restore/
+(the writers), and the scheduler runs it without loading any writer.
 """
 
 from __future__ import annotations
