@@ -11,8 +11,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
 
-import pytest
-
 from integrity.scheduler import Daemon, parse_schedules
 
 SCHEDULE = """
