@@ -130,6 +130,7 @@ def check_site(root: str | Path, environ: Mapping[str, str] | None = None) -> Co
 
 
 def _schedules(tables: list[dict], devices: list[Any], file: str, out: _Collector) -> None:
+    from integrity.maintenance_jobs import BackupJob
     from integrity.scheduler import parse_schedules, parse_spec
 
     good = 0
@@ -137,7 +138,7 @@ def _schedules(tables: list[dict], devices: list[Any], file: str, out: _Collecto
         where = f"[[schedules]] entry {i + 1}"
         # The timing first: a bad cron line is found even when no device loaded.
         bad_spec = False
-        for mode in ("quick", "deep"):
+        for mode in ("quick", "deep", "drill", "backup"):
             if mode in table:
                 try:
                     parse_spec(str(table[mode]))
@@ -147,11 +148,18 @@ def _schedules(tables: list[dict], devices: list[Any], file: str, out: _Collecto
         if bad_spec:
             continue
         try:
-            parse_schedules([table], devices, file=file)
+            jobs = parse_schedules([table], devices, file=file)
             good += 1
         except ConfigError as exc:  # checked alone, the loader calls it entry 1
             out.add(exc.message.replace("[[schedules]] entry 1", where, 1), file=file,
                     device=exc.device, field=exc.field)
+            continue
+        # Loading never requires the folder (the medium may be mounted only at
+        # backup time), but a backup that would fail tonight is said here.
+        for folder in sorted({j.folder for j in jobs if isinstance(j, BackupJob)}):
+            if not folder.is_dir():
+                out.add(f"{where}: backup_dir {folder} does not exist (backups would fail)",
+                        file=file, field="backup_dir")
     if good == len(tables):  # each fine alone; together they may overlap
         out.run(lambda: parse_schedules(tables, devices, file=file))
 

@@ -7,6 +7,8 @@ Schedules come from ``[[schedules]]`` tables in site.toml::
     quick = "15m"              # an interval (30s, 15m, 1h30m, 1d) or a cron line
     deep = "0 2 * * *"         # five-field cron, UTC
     jitter = "2m"              # each run starts up to this much later, to spread load
+    drill = "0 3 * * 0"        # restore drills and rotated backup bundles:
+    backup = "30 1 * * *"      # see integrity.maintenance_jobs (with backup_dir, retention)
 
 Due times are kept in the store, so a restart neither skips work (an overdue
 job runs once at start) nor repeats it (a job done before the restart waits
@@ -66,13 +68,17 @@ class Job:
 
 
 def parse_schedules(tables: Iterable[Mapping[str, Any]], devices: Iterable[Device], *,
-                    file: str | None = None) -> list[Job]:
-    """Jobs for the site's devices.  Raises ConfigError naming the schedule and field."""
+                    file: str | None = None) -> list[Any]:
+    """Jobs for the site's devices: check Jobs, and the drill and backup jobs of
+    integrity.maintenance_jobs.  Raises ConfigError naming the schedule and field."""
+    from integrity import maintenance_jobs
+
     devices = list(devices)
-    jobs: dict[str, Job] = {}
+    jobs: dict[str, Any] = {}
     for i, table in enumerate(tables):
         where = f"[[schedules]] entry {i + 1}"
-        unknown = sorted(set(table) - {"devices", "tag", "quick", "deep", "jitter"})
+        unknown = sorted(set(table) - {"devices", "tag", "quick", "deep", "jitter"}
+                         - maintenance_jobs.KEYS)
         if unknown:
             raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}", file=file,
                               field=unknown[0])
@@ -102,8 +108,9 @@ def parse_schedules(tables: Iterable[Mapping[str, Any]], devices: Iterable[Devic
         except (ValueError, AttributeError) as exc:
             raise ConfigError(f"{where}: {exc}", file=file, field="jitter") from None
         modes = [m for m in (Mode.QUICK, Mode.DEEP) if m.value in table]
-        if not modes:
-            raise ConfigError(f"{where}: give quick or deep (or both)", file=file, field="quick")
+        if not modes and not {"drill", "backup"} & set(table):
+            raise ConfigError(f"{where}: give quick or deep (or both), drill or backup",
+                              file=file, field="quick")
         for mode in modes:
             try:
                 spec = parse_spec(str(table[mode.value]))
@@ -115,6 +122,8 @@ def parse_schedules(tables: Iterable[Mapping[str, Any]], devices: Iterable[Devic
                     raise ConfigError(f"{where}: device {d.name!r} already has a {mode.value} "
                                       "schedule", file=file, device=d.name, field=mode.value)
                 jobs[job.key] = job
+        maintenance_jobs.add_jobs(table, chosen, jobs, where=where, file=file,
+                                  parse_spec=parse_spec, jitter=jitter)
     return sorted(jobs.values(), key=lambda j: j.key)
 
 
@@ -217,6 +226,8 @@ class Daemon:
         now = self.clock.now()
         due = self.due_times(now)
         ready = [j for j in self.jobs if due[j.key] <= now]
+        chores = [j for j in ready if not isinstance(j, Job)]  # drills and backups
+        ready = [j for j in ready if isinstance(j, Job)]
         reports = []
         deep_devices = {j.device for j in ready if j.mode is Mode.DEEP}
         for mode in (Mode.DEEP, Mode.QUICK):
@@ -234,6 +245,9 @@ class Daemon:
             finished = self.clock.now()
             for job in batch:
                 self.store.set_due(job.key, job.spec.next_after(now) + self._jitter(job), finished)
+        if chores and not self.stop_event.is_set():
+            from integrity.maintenance_jobs import run_due
+            run_due(self, chores, now)
         if self.watch is not None and not self.stop_event.is_set():
             self.watch.step(self.clock.now())
         self.beat()

@@ -42,6 +42,12 @@ class AlertKind(str, enum.Enum):
     # device was seen on the network, and the deep check that followed it.
     WIRE_EVENT = "WIRE_EVENT"
     WIRE_CHECK = "WIRE_CHECK"
+    # From the restore drill (integrity.drill, integrity.alerts.drill): the backup
+    # could not rebuild the device (summary: what it lacks), and later could again.
+    DRILL_FAILED = "DRILL_FAILED"
+    DRILL_RECOVERED = "DRILL_RECOVERED"
+    # A scheduled backup bundle was not written (device "backup").
+    BACKUP_FAILED = "BACKUP_FAILED"
 
 
 # CEF-style severity, 0 (lowest) to 10.  A baseline that cannot be trusted is
@@ -170,8 +176,10 @@ class Alert:
             return 6
         if self.kind is AlertKind.SITE_WARNING:
             return 7
-        if self.kind is AlertKind.RECOVERY:
+        if self.kind in (AlertKind.RECOVERY, AlertKind.DRILL_RECOVERED):
             return 2
+        if self.kind in (AlertKind.DRILL_FAILED, AlertKind.BACKUP_FAILED):
+            return 6  # no attack, but the way back after one is not there
         if self.kind is AlertKind.WIRE_EVENT:
             return 7  # a change is happening now; the check that follows says what it did
         return _STATE_SEVERITY[self.state]
@@ -190,8 +198,13 @@ class Alert:
                  AlertKind.STORE_DAMAGE: "STORE DAMAGED",
                  AlertKind.SITE_WARNING: "SITE WARNING",
                  AlertKind.WIRE_EVENT: "WIRE",
-                 AlertKind.WIRE_CHECK: f"WIRE CHECK {self.state.value}"}.get(self.kind, self.state.value)
+                 AlertKind.WIRE_CHECK: f"WIRE CHECK {self.state.value}",
+                 AlertKind.DRILL_FAILED: "NOT RESTORABLE",
+                 AlertKind.DRILL_RECOVERED: "RESTORABLE",
+                 AlertKind.BACKUP_FAILED: "BACKUP FAILED"}.get(self.kind, self.state.value)
         text = f"{label} {self.device}"
+        if self.kind is AlertKind.DRILL_RECOVERED:
+            text += " again: its backup rebuilds it"
         if self.kind is AlertKind.RECOVERY:
             text += f" is OK again (was {self.previous_state.value if self.previous_state else '?'})"
         if self.summary:

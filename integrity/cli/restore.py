@@ -1,7 +1,8 @@
 """plc-integrity restore drill | plan | apply
 
 The writers live in the top-level ``restore`` package and are imported only
-inside these commands: verify, sweep, run and watch never load them.
+inside plan and apply: verify, sweep, run and watch never load them.  The drill
+only reads, so it is ``integrity.drill`` (the scheduler runs it too).
 """
 
 from __future__ import annotations
@@ -39,16 +40,21 @@ def drill_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, tags: tu
     """Rebuild each device as a simulator from its backup alone, and deep-check it.
 
     Writes nothing to any device: the rebuilt devices run on 127.0.0.1 only.
-    Each verdict is recorded in the store's events.
+    Each verdict is recorded in the store's events, and a device that is not
+    (or no longer) restorable alerts through the site's [[alerts]] sinks.
 
     \b
     Examples:
       plc-integrity restore drill --all
       plc-integrity restore drill --from /media/usb/crane.plcbak
     """
-    from restore.drill import drill, drill_bundle
+    from integrity.clock import utcnow
+    from integrity.cli.ops import report_sink_failures
+    from integrity.drill import drill, drill_bundle
+    from integrity.sweep import alerting
 
     site = open_site(ctx)
+    tracker, dispatcher = alerting(site)
     with open_store(site) as store:
         if bundle is not None:
             names = ([d.name for d in chosen_devices(site, devices, all_, tags)]
@@ -57,6 +63,8 @@ def drill_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, tags: tu
         else:
             names = [d.name for d in chosen_devices(site, devices, all_, tags)]
             report = drill(names, store, trust_store(site))
+        report.send_alerts(store, now=utcnow(), remind_after=tracker.remind_after,
+                           dispatcher=dispatcher)
     if as_json:
         emit_json(report.to_dict())
         ctx.exit(report.exit_code)
@@ -73,6 +81,9 @@ def drill_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, tags: tu
             click.echo(f"  {r.error}")
         for note in r.notes:
             click.echo(f"  note: {note}")
+    if report.alerts:
+        click.echo(f"{len(report.alerts)} alert(s) raised")
+    report_sink_failures(report.delivery)
     ctx.exit(report.exit_code)
 
 

@@ -29,7 +29,8 @@ def test_commented_schedule_and_alert_examples_work_when_uncommented(site, inven
     monkeypatch.setenv("PLC_INTEGRITY_WEBHOOK_SECRET", "s3cret")
 
     loaded = load_site(site.root)
-    assert [s["quick"] for s in loaded.schedules] == ["15m"]
+    assert [(s.get("quick"), s.get("drill")) for s in loaded.schedules] == \
+        [("15m", None), (None, "0 3 * * 0")]
     sinks = parse_alert_tables(list(loaded.alerts), file="site.toml", base_dir=loaded.root)
     assert len(sinks) == 3
 

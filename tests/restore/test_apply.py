@@ -118,16 +118,47 @@ def test_logix_config_tags_are_restored(crane, baselined):
     assert "2 of 2 write(s) made" in r.output and "plc-gantry: OK" in r.output
 
 
+NO_WRITERS = ("bad = sorted(m for m in sys.modules if m == 'restore' or m.startswith('restore.'))"
+              "\nassert not bad, bad\n")
+
+
 def test_verify_sweep_and_run_never_load_the_writers():
     import subprocess
     import sys
 
     code = ("import sys, integrity.cli, integrity.check, integrity.sweep, integrity.scheduler, "
-            "drivers.registry\n"
-            "from integrity.cli import cli\n"
-            "bad = sorted(m for m in sys.modules if m == 'restore' or m.startswith('restore.'))\n"
-            "assert not bad, bad\n")
+            "integrity.maintenance_jobs, integrity.drill, integrity.watch, drivers.registry\n"
+            "from integrity.cli import cli\n" + NO_WRITERS)
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_scheduled_drill_and_backup_never_load_the_writers(baselined, tmp_path):
+    """verify, sweep and a `run` whose drill and backup are due, in one fresh process:
+    the drill (integrity.drill) rebuilds and checks the drive, and restore/ stays unloaded."""
+    import subprocess
+    import sys
+
+    from simulators.base import IMAGES, load_image
+    from simulators.modbus import ModbusSimulator
+
+    with ModbusSimulator(load_image(IMAGES / "crane" / "vfd-hoist.json")) as drive:
+        site = baselined([drive])
+        (tmp_path / "backups").mkdir()
+        with open(site.root / "site.toml", "a", encoding="utf-8") as fh:
+            fh.write(f'\n[[schedules]]\ndevices = ["*"]\ndrill = "7d"\nbackup = "7d"\n'
+                     f'backup_dir = "{tmp_path / "backups"}"\nretention = 1\n')
+        code = ("import sys\nfrom click.testing import CliRunner\nfrom integrity.cli import cli\n"
+                f"site = {str(site.root)!r}\n"
+                "for args in (['verify', '--all'], ['sweep', '--all'], ['run', '--once']):\n"
+                "    r = CliRunner().invoke(cli, ['--site', site, *args])\n"
+                "    assert r.exit_code == 0, (args, r.output)\n" + NO_WRITERS)
+        subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    from baselines.store import Store
+
+    with Store.open(site.root / "plc-integrity.db") as store:
+        assert [e["detail"] for e in store.events(kind="restore-drill")] == \
+            ["vfd-hoist: RESTORABLE"]
+    assert len(list((tmp_path / "backups").glob("*.plcbak"))) == 1
 
 
 def test_consecutive_registers_go_in_one_fc16(crane, baselined):

@@ -100,7 +100,11 @@ def cef_extension_escape(value: str) -> str:
 _CEF_NAMES = {"STATE_CHANGE": "Device state changed to {state}", "NEW_DRIFT": "New drift",
               "REMINDER": "Device still {state}", "RECOVERY": "Device recovered",
               "SINK_FAILURE": "Alert not delivered", "WIRE_EVENT": "PLC change seen on the wire",
-              "WIRE_CHECK": "Device {state} after a change seen on the wire"}
+              "WIRE_CHECK": "Device {state} after a change seen on the wire",
+              "STORE_DAMAGE": "Stored evidence damaged", "SITE_WARNING": "Site warning",
+              "DRILL_FAILED": "Backup does not restore the device",
+              "DRILL_RECOVERED": "Backup restores the device again",
+              "BACKUP_FAILED": "Scheduled backup failed"}
 
 
 def format_cef(alert: Alert) -> str:

@@ -6,6 +6,10 @@ simulator image (``simulators.from_baseline``); the simulator is started on
 baseline.  RESTORABLE means the backup alone rebuilt a device that matches
 its baseline in every artifact; otherwise the result says what the backup
 lacks (from the rebuild) and what differed (from the check).
+
+The drill only reads: the rebuilt devices run on loopback and are checked
+through the normal read-only drivers.  So it lives here and not in restore/
+(the writers), and the scheduler runs it without loading any writer.
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ class DrillResult:
 class DrillReport:
     results: list[DrillResult] = field(default_factory=list)
     source: str = "store"
+    alerts: list[Any] = field(default_factory=list)      # integrity.alerts.Alert
+    delivery: Any = None                                 # integrity.alerts.DeliveryReport
 
     @property
     def exit_code(self) -> int:
@@ -60,7 +66,22 @@ class DrillReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": 1, "exit_code": self.exit_code, "source": self.source,
-                "results": [r.to_dict() for r in self.results]}
+                "results": [r.to_dict() for r in self.results],
+                "alerts": [a.to_dict() for a in self.alerts],
+                "delivery": self.delivery.to_dict() if self.delivery else None}
+
+    def send_alerts(self, store: Any, *, now: datetime, remind_after: Any,
+                    dispatcher: Any = None) -> None:
+        """Fold the verdicts into each device's drill alert state (integrity.alerts.drill)
+        and send what that calls for; sink failures are recorded as events."""
+        from integrity.alerts.drill import drill_alerts
+
+        self.alerts = drill_alerts(self.results, store, now=now, remind_after=remind_after)
+        if dispatcher is not None and self.alerts:
+            self.delivery = dispatcher.dispatch(self.alerts)
+            for f in self.delivery.failures:
+                store.add_event(now, "sink-failed", f"{f.sink}: alert for {f.alert.device} "
+                                f"not delivered: {f.error}")
 
 
 def drill(devices: Iterable[str], store: Any, trust: Any, *,
