@@ -12,8 +12,9 @@ equal to or ahead of the bundle's → left alone (never rolled back); a history
 that diverged → refused, and reported.
 
 Like ``bundle.verified_history`` this works inside the store's transaction
-(``Store._tx``, ``Store._verified``, ``Store._heads``), so an import is checked
-by exactly the code that checks every read.
+(``Store._tx``, ``Store._verified``, ``Store._record_heads``), so an import is
+checked by exactly the code that checks every read, and anchored (head file and
+signed checkpoint) exactly as every append is.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select
 
-from integrity.errors import BaselineInvalidError, ChainBrokenError, StoreError
+from integrity.errors import BaselineInvalidError
 
 from baselines import tables
 from baselines.bundle_verify import Problem, Scan, open_bundle, report_for, scan
@@ -121,13 +122,10 @@ def import_bundle(path: str | Path, store: Any, trust: TrustStore) -> ImportResu
     except _NotVerified as exc:
         # Raised inside the transaction: the blobs stored during the scan are rolled back too.
         return ImportResult(str(path), (), exc.problems)
-    if store._heads is not None:  # noqa: SLF001
-        for device, head in heads.items():
-            try:
-                store._heads.advance(device, head)  # noqa: SLF001
-            except (StoreError, ChainBrokenError) as exc:
-                raise StoreError(f"{device}: imported, but the rollback anchor was not updated: "
-                                 f"{exc}") from exc
+    # Exactly what an append does after its commit: the head file and the signed
+    # checkpoint (this site's own checkpoint key) move to the imported heads.  The
+    # bundle carries no approvals, so no policy version vouches for them (0).
+    store._record_heads(heads)  # noqa: SLF001
     return ImportResult(str(path), tuple(outcomes), ())
 
 

@@ -259,12 +259,21 @@ class Checkpoint:
         (``replace``: also the same head, re-approved under another policy
         version).  With no checkpoint yet, start from ``seed`` and create the
         key if needed."""
+        return self.advance_many({device: entry}, now, seed=seed, replace=replace)
+
+    def advance_many(self, entries: Mapping[str, Entry], now: datetime | None = None,
+                     *, seed: Callable[[], Mapping[str, Entry]] | None = None,
+                     replace: bool = False) -> SignedCheckpoint:
+        """``advance`` for several devices at once, as one new version (an
+        import of many histories signs once, not once per device)."""
         def change(old: dict[str, Entry] | None) -> dict[str, Entry]:
             heads = dict(old if old is not None else (seed() if seed else {}))
-            current = heads.get(device)
-            if current is None or current.sequence < entry.sequence or (
-                    replace and current.sequence == entry.sequence and current.id == entry.id):
-                heads[device] = entry
+            for device, entry in entries.items():
+                current = heads.get(device)
+                if current is None or current.sequence < entry.sequence or (
+                        replace and current.sequence == entry.sequence
+                        and current.id == entry.id):
+                    heads[device] = entry
             return heads
         return self.update(change, now, create_key=True)
 

@@ -41,6 +41,32 @@ def test_import_into_a_fresh_site_keeps_ids_and_verifies_live(crane, crane_site,
     assert code == 0 and {d["outcome"] for d in doc["devices"]} == {"up-to-date"}
 
 
+def test_import_signs_the_receiving_sites_checkpoint(crane, crane_site, bundle, tmp_path):
+    """Import anchors like an append: the receiving site's own checkpoint key signs
+    the imported heads as one new version, and every later read holds them to it."""
+    from baselines.checkpoint import read_checkpoint
+
+    dr = _fresh_site(tmp_path, crane, trust_from=crane_site.root)
+    path = dr.root / "state" / "checkpoint.json"
+    before = read_checkpoint(path)
+    assert before is not None and before.heads == {}  # init signed an empty first version
+    assert dr.cli("backup", "import", str(bundle)).exit_code == 0
+    after = read_checkpoint(path)
+    assert after.version == before.version + 1 and after.keyid == before.keyid
+    code, doc = crane_site.cli.json("backup", "list", str(bundle))
+    assert {d: (e.sequence, e.id) for d, e in after.heads.items()} == {
+        d: (dev["head"]["sequence"], dev["head"]["id"]) for d, dev in doc["devices"].items()}
+    assert dr.cli("verify", "--all").exit_code == 0
+    # A rollback of the imported rows is now caught by the checkpoint, not only the head file.
+    from sqlalchemy import create_engine, text
+    engine = create_engine(f"sqlite:///{dr.root / 'plc-integrity.db'}")
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM baselines WHERE device = 'vfd-hoist'"))
+    engine.dispose()
+    r = dr.cli("verify", "vfd-hoist")
+    assert r.exit_code == 5 and "checkpoint" in r.output, r.output
+
+
 def test_an_untrusted_signer_is_refused_and_nothing_is_kept(crane, bundle, tmp_path):
     dr = _fresh_site(tmp_path, crane)  # does not trust the crane site's key
     r = dr.cli("backup", "import", str(bundle))
