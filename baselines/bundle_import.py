@@ -51,6 +51,8 @@ class ImportResult:
     file: str
     devices: tuple[DeviceImport, ...]
     problems: tuple[Problem, ...]   # the bundle did not verify: nothing was imported
+    checkpoint: dict[str, Any] | None = None   # the bundle's (``BundleReport.checkpoint``)
+    checkpoint_note: str | None = None         # it is older than this site already saw
 
     @property
     def exit_code(self) -> int:
@@ -62,7 +64,8 @@ class ImportResult:
         return {"file": self.file, "exit_code": self.exit_code,
                 "imported": not self.problems,
                 "devices": [d.to_dict() for d in self.devices],
-                "problems": [p.to_dict() for p in self.problems]}
+                "problems": [p.to_dict() for p in self.problems],
+                "checkpoint": self.checkpoint, "checkpoint_note": self.checkpoint_note}
 
 
 class _NotVerified(Exception):
@@ -125,8 +128,26 @@ def import_bundle(path: str | Path, store: Any, trust: TrustStore) -> ImportResu
     # Exactly what an append does after its commit: the head file and the signed
     # checkpoint (this site's own checkpoint key) move to the imported heads.  The
     # bundle carries no approvals, so no policy version vouches for them (0).
+    note = _older_checkpoint(store, report.checkpoint)
     store._record_heads(heads)  # noqa: SLF001
-    return ImportResult(str(path), tuple(outcomes), ())
+    return ImportResult(str(path), tuple(outcomes), (), report.checkpoint, note)
+
+
+def _older_checkpoint(store: Any, bundled: dict[str, Any] | None) -> str | None:
+    """Said when the bundle's checkpoint is older than the version this site
+    already saw from the same checkpoint key: an older backup of this site.  It
+    cannot roll anything back (import never does), but a person restoring from
+    it should know there is newer state somewhere."""
+    checkpoint = store._checkpoint  # noqa: SLF001
+    if bundled is None or bundled.get("keyid") is None or checkpoint is None:
+        return None
+    memory = checkpoint.local.read()
+    seen = memory.get("checkpoint_version", 0)
+    if memory.get("checkpoint_keyid") != bundled["keyid"] or bundled["version"] >= seen:
+        return None
+    return (f"the bundle's checkpoint is version {bundled['version']}, older than version {seen} "
+            f"this site already saw from the same checkpoint key {bundled['keyid'][:16]}: an "
+            "older backup; nothing here was rolled back")
 
 
 def _plan(store: Any, conn: Any, dev: Any, snapshot: Any) -> tuple[DeviceImport, list[dict]]:

@@ -234,6 +234,27 @@ class Checkpoint:
                     "since (frozen?); run `plc-integrity checkpoint refresh`")
         return None
 
+    def envelope(self) -> tuple[SignedCheckpoint, bytes] | None:
+        """The checkpoint, verified as ``load`` does, with its exact file bytes
+        (for a backup bundle), read under the writers' lock so both are the
+        same version.  None if there is none.  Raises CheckpointError."""
+        if not self.path.parent.is_dir():
+            self.load()  # raises if this host saw one
+            return None
+        try:
+            with locked(self.path):
+                cp = self.load()
+                data = self.path.read_bytes() if cp is not None else b""
+        except OSError as exc:
+            raise CheckpointError(f"checkpoint {self.path} is unreadable: "
+                                  f"{exc.strerror or exc}") from exc
+        if cp is None:
+            return None
+        found = parse_checkpoint(data, str(self.path))
+        if (found.version, found.keyid) != (cp.version, cp.keyid):
+            raise CheckpointError(f"checkpoint {self.path} changed while it was read")
+        return cp, data
+
     # -- writing -----------------------------------------------------------------------
 
     def _signer(self, create: bool) -> SigningKey:

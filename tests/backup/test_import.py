@@ -124,3 +124,25 @@ def test_contents_of_devices_left_alone_are_not_kept(crane, crane_site, bundle, 
     code, doc = crane_site.cli.json("backup", "list", str(bundle))
     # Every blob of the four imported devices, none only vfd-hoist's refused baseline needs.
     assert before < after < before + doc["blobs"]
+
+
+def test_an_older_bundle_of_this_site_is_reported_never_rolled_back(crane, crane_site, bundle,
+                                                                     tmp_path):
+    """A site's own older backup (same checkpoint key, older version) is said on
+    import; nothing moves back."""
+    from baselines.checkpoint import read_checkpoint
+
+    dr = _fresh_site(tmp_path, crane, trust_from=crane_site.root)
+    assert dr.cli("backup", "import", str(bundle)).exit_code == 0
+    older = tmp_path / "older.plcbak"
+    assert dr.cli("backup", "export", "vfd-hoist", "--out", str(older)).exit_code == 0
+    assert dr.cli.capture("vfd-hoist", reason="WO 4712").exit_code == 0
+    now = read_checkpoint(dr.root / "state" / "checkpoint.json")
+    code, doc = dr.cli.json("backup", "import", str(older))
+    assert code == 0 and doc["devices"][0]["outcome"] == "kept-newer", doc
+    assert doc["checkpoint"]["version"] == now.version - 1
+    assert f"older than version {now.version}" in doc["checkpoint_note"]
+    r = dr.cli("backup", "import", str(older))
+    assert r.exit_code == 0 and "note: the bundle's checkpoint is version" in r.output
+    assert read_checkpoint(dr.root / "state" / "checkpoint.json").heads == now.heads
+    assert dr.cli("verify", "--all").exit_code == 0
