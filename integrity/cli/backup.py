@@ -82,6 +82,8 @@ def export_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, tags: t
                   if summary.checkpoint_version else ""))
     for name in summary.skipped:
         click.echo(f"  {name}: skipped (no baseline)")
+    if summary.checkpoint_left_out:
+        click.echo(f"  warning: {summary.checkpoint_left_out}")
     for path in removed:
         click.echo(f"  removed older bundle {path.name}")
 

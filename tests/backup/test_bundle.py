@@ -304,3 +304,21 @@ def test_a_checkpoint_whose_heads_differ_from_the_histories_is_exit_5(crane_site
     assert "vfd-hoist" in doc["problems"][0]["what"] and "#2" in doc["problems"][0]["what"]
     r = crane_site.cli("backup", "verify", str(bad))
     assert r.exit_code == 5 and "vfd-hoist: the checkpoint" in r.output
+
+
+def test_a_lagging_checkpoint_is_left_out_and_said(crane, site, run, inventory, tmp_path,
+                                                   monkeypatch):
+    """A baseline stored without the checkpoint key leaves the checkpoint behind
+    (accepted on read until the next signed one): the backup is still made,
+    without it, and says why."""
+    inventory.write(inventory.table(crane["vfd-hoist"]))
+    assert run.capture().exit_code == 0
+    monkeypatch.setenv("PLC_INTEGRITY_CHECKPOINT_KEY", str(tmp_path / "not-here.key"))
+    r = run.capture(reason="by someone without the checkpoint key")
+    assert r.exit_code == 2 and "rollback anchor was not updated" in r.output
+    out = tmp_path / "lagging.plcbak"
+    code, doc = run.json("backup", "export", "--all", "--out", str(out))
+    assert code == 0 and doc["checkpoint_version"] is None
+    assert "records #1 for vfd-hoist, whose history ends at #2" in doc["checkpoint_left_out"]
+    code, doc = run.json("backup", "verify", str(out))
+    assert code == 0 and doc["checkpoint"] is None
