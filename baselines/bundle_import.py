@@ -100,7 +100,7 @@ def import_bundle(path: str | Path, store: Any, trust: TrustStore) -> ImportResu
                 inserted.add(digest)
 
             scan(fh, on_blob=on_blob, into=s)
-            report = report_for(s, path, trust.folder)
+            report = report_for(s, path, trust.folder, pin_checkpoint=False)
             if not report.ok:
                 raise _NotVerified(report.problems)
             needed: set[str] = set()

@@ -280,8 +280,11 @@ def verify_bundle(path: str | Path, trust_dir: Path | None = None) -> BundleRepo
     return report_for(s, path, trust_dir)
 
 
-def report_for(s: Scan, path: str | Path, trust_dir: Path | None) -> BundleReport:
-    """The verification report of a finished scan."""
+def report_for(s: Scan, path: str | Path, trust_dir: Path | None, *,
+               pin_checkpoint: bool = True) -> BundleReport:
+    """The verification report of a finished scan.  ``pin_checkpoint``: hold the
+    checkpoint to the key the trust folder's policy names (import does not: the
+    receiving site's policy pins its own checkpoint key, not the exporter's)."""
     if trust_dir is not None:
         snapshot, label = TrustStore(trust_dir).snapshot(), f"trust folder {trust_dir}"
     else:
@@ -289,13 +292,13 @@ def report_for(s: Scan, path: str | Path, trust_dir: Path | None) -> BundleRepor
     problems = list(s.problems)
     signer = _check_index_signature(s, snapshot, problems)
     devices = _check_devices(s, snapshot, problems) if s.index is not None else []
-    checkpoint = _check_checkpoint(s, snapshot, signer, problems)
+    checkpoint = _check_checkpoint(s, snapshot, signer, problems, pin_checkpoint)
     return BundleReport(str(path), label, trust_dir is None, signer, tuple(devices),
                         len(s.blobs), s.size, tuple(problems), checkpoint)
 
 
 def _check_checkpoint(s: Scan, snapshot: TrustSnapshot, index_signer: str | None,
-                      problems: list[Problem]) -> dict[str, Any] | None:
+                      problems: list[Problem], pin: bool) -> dict[str, Any] | None:
     """The exporting site's signed checkpoint: named by the index (whose
     signature then vouches for it), signed, pinned by the trust folder's policy
     when it names a checkpoint key, and recording exactly the bundle's heads."""
@@ -321,11 +324,12 @@ def _check_checkpoint(s: Scan, snapshot: TrustSnapshot, index_signer: str | None
                 "expires": None, "vouched_by": None, "ok": False}
     policy = snapshot.policy
     vouched = None
-    if isinstance(policy, Policy) and policy.checkpoint_keyid:
+    if pin and isinstance(policy, Policy) and policy.checkpoint_keyid:
         if policy.checkpoint_keyid != cp.keyid:
-            problems.append(Problem(CHECKPOINT, f"signed by key {short_keyid(cp.keyid)}, but the "
-                                    f"site policy in {snapshot.folder} names "
-                                    f"{short_keyid(policy.checkpoint_keyid)} (replaced)"))
+            problems.append(Problem(CHECKPOINT, f"signed by key {short_keyid(cp.keyid)}, not the "
+                                    f"checkpoint key the site policy in {snapshot.folder} names "
+                                    f"({short_keyid(policy.checkpoint_keyid)}): another site's "
+                                    "checkpoint, or replaced"))
         vouched = "the site policy"
     elif cp.keyid in {k.keyid for k in snapshot.keys()}:
         vouched = "the trust keys"

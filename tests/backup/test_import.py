@@ -67,6 +67,22 @@ def test_import_signs_the_receiving_sites_checkpoint(crane, crane_site, bundle, 
     assert r.exit_code == 5 and "checkpoint" in r.output, r.output
 
 
+def test_a_site_whose_policy_pins_its_own_checkpoint_key_imports_another_sites_bundle(
+        crane, crane_site, bundle, tmp_path):
+    """The receiving site's policy pins ITS checkpoint key; the bundle carries the
+    exporter's.  Import is not refused for that, while `backup verify --trust` of
+    that folder says the checkpoint is not the one its policy names."""
+    dr = _fresh_site(tmp_path, crane, trust_from=crane_site.root)
+    assert dr.cli("policy", "init", "--root", "tester").exit_code == 0
+    assert dr.cli("policy", "sign", "--key", str(dr.key)).exit_code == 0
+    code, doc = dr.cli.json("backup", "import", str(bundle))
+    assert code == 0 and doc["imported"] and doc["checkpoint"]["ok"], doc
+    code, doc = dr.cli.json("backup", "verify", str(bundle), "--trust", str(dr.root / "trust"))
+    assert code == 5 and doc["checkpoint"]["vouched_by"] == "the site policy"
+    assert any(p["where"] == "checkpoint.json" and "not the checkpoint key the site policy" in
+               p["what"] for p in doc["problems"]), doc["problems"]
+
+
 def test_an_untrusted_signer_is_refused_and_nothing_is_kept(crane, bundle, tmp_path):
     dr = _fresh_site(tmp_path, crane)  # does not trust the crane site's key
     r = dr.cli("backup", "import", str(bundle))
