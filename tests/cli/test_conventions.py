@@ -113,6 +113,9 @@ REPORTING = [
     pytest.param(("events",), id="events"),
     pytest.param(("config", "check"), id="config-check"),
     pytest.param(("keys", "list"), id="keys-list"),
+]
+# Usage errors are found before a site is opened: these need no drives.
+REPORTING_TOO = [
     pytest.param(("backup", "export", "--all"), id="backup-export"),
     pytest.param(("backup", "verify", "x.plcbak"), id="backup-verify"),
     pytest.param(("backup", "list", "x.plcbak"), id="backup-list"),
@@ -131,6 +134,15 @@ REPORTING = [
 
 @pytest.mark.parametrize("command", REPORTING)
 def test_a_usage_error_with_json_is_one_json_document(run, two_drives, command):
+    assert_one_usage_error(run, command)
+
+
+@pytest.mark.parametrize("command", REPORTING_TOO)
+def test_a_usage_error_of_the_backup_restore_watch_and_trust_commands_too(run, command):
+    assert_one_usage_error(run, command)
+
+
+def assert_one_usage_error(run, command) -> None:
     r = run(*command, "--json", "--frobnicate")
     assert r.exit_code == 2
     doc = json.loads(r.stdout)  # exactly one document: anything else fails to parse
