@@ -141,7 +141,10 @@ def _older_checkpoint(store: Any, bundled: dict[str, Any] | None) -> str | None:
     checkpoint = store._checkpoint  # noqa: SLF001
     if bundled is None or bundled.get("keyid") is None or checkpoint is None:
         return None
-    memory = checkpoint.local.read()
+    try:
+        memory = checkpoint.local.read()
+    except BaselineInvalidError:
+        return None  # a damaged memory: recording the heads next says so
     seen = memory.get("checkpoint_version", 0)
     if memory.get("checkpoint_keyid") != bundled["keyid"] or bundled["version"] >= seen:
         return None

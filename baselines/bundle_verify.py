@@ -78,9 +78,12 @@ def _load_index(data: bytes, problems: list[Problem]) -> dict[str, Any] | None:
             raise ValueError(f"format_version {doc.get('format_version')!r} is not supported")
         if set(doc) - {"checkpoint"} != {"type", "format_version", "devices", "keys", "blobs"}:
             raise ValueError("unexpected or missing fields")
-        cp = doc.get("checkpoint", {"version": 1, "keyid": "0" * 64, "sha256": "0" * 64})
-        if set(cp) != {"version", "keyid", "sha256"} or type(cp["version"]) is not int \
-                or not _HEX64.match(cp["keyid"]) or not _HEX64.match(cp["sha256"]):
+        cp = doc.get("checkpoint")  # absent: the site had no checkpoint (or an older bundle)
+        if cp is not None and (not isinstance(cp, dict)
+                               or set(cp) != {"version", "keyid", "sha256"}
+                               or type(cp["version"]) is not int
+                               or not _HEX64.match(str(cp["keyid"]))
+                               or not _HEX64.match(str(cp["sha256"]))):
             raise ValueError("the checkpoint entry is malformed")
         for name, dev in doc["devices"].items():
             if not isinstance(dev["protocol"], str) or not isinstance(dev["baselines"], list):
