@@ -46,15 +46,24 @@ class AnchorMixin:
         """After a commit: move the anchors to the device's new head.  Raises
         StoreError (the baseline is stored, the anchor is behind: accepted on
         read, but said)."""
+        self._record_heads({device: head}, policy, force)
+
+    def _record_heads(self, heads: dict[str, Head], policy: int = 0, force: bool = False) -> None:
+        """``_record_head`` for several devices (an import): one new checkpoint
+        version for all of them."""
         try:
             if self._heads is not None:
-                self._heads.advance(device, head)
-            if self._checkpoint is not None:
-                self._checkpoint.advance(device, Entry(head.sequence, head.id, policy),
-                                         seed=self._seed_entries, replace=force)
+                for device, head in heads.items():
+                    self._heads.advance(device, head)
+            if self._checkpoint is not None and heads:
+                self._checkpoint.advance_many(
+                    {d: Entry(h.sequence, h.id, policy) for d, h in heads.items()},
+                    seed=self._seed_entries, replace=force)
         except (StoreError, BaselineInvalidError) as exc:
-            raise StoreError(f"baseline {device} #{head.sequence} was stored, but "
-                             f"the rollback anchor was not updated: {exc}") from exc
+            what = (f"baseline {next(iter(heads))} #{next(iter(heads.values())).sequence} was"
+                    if len(heads) == 1 else f"the baselines of {len(heads)} devices were")
+            raise StoreError(f"{what} stored, but the rollback anchor was not updated: "
+                             f"{exc}") from exc
 
     def _seed_entries(self) -> dict[str, Entry]:
         """Every device's newest stored row, as it is, with the policy version

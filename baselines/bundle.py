@@ -6,6 +6,7 @@ A bundle is one ustar archive (``bundle_tar``), members in this order::
     index.json                 canonical JSON: devices, their baselines in order, heads,
                                signer names, every blob's digest, size and encoding
     index.sig                  optional: canonical JSON {keyid, signature} over index.json
+    checkpoint.json            the site's signed checkpoint, its exact bytes (when it has one)
     keys/<keyid>.pub           the public keys that signed (PEM), sorted
     baselines/<id>.json        each manifest, its exact signed bytes (id = their SHA-256)
     baselines/<id>.sig         its Ed25519 signature, raw
@@ -37,6 +38,7 @@ SIG_TYPE = "plc-integrity/backup-signature"
 FORMAT_VERSION = 1
 INDEX = "index.json"
 INDEX_SIG = "index.sig"
+CHECKPOINT = "checkpoint.json"
 SUMS = "SHA256SUMS"
 _BATCH_BYTES = 2 << 20
 
@@ -75,6 +77,32 @@ def _contents(store: Any, blobs: dict[str, tuple[int, str]]) -> Iterable[tuple[s
         batch, held = [], 0
 
 
+def site_checkpoint(store: Any, heads: dict[str, Any]) -> tuple[Any, bytes | None, str | None]:
+    """The site's signed checkpoint for the bundle: (checkpoint or None, its
+    exact bytes or None, why it is left out or None).
+
+    It goes in only when it records exactly the exported histories' heads, so
+    a verifier can hold the bundle to the state the site signed.  A checkpoint
+    that lags (a baseline stored by someone without the checkpoint key, which
+    every read accepts until the next signed checkpoint) is left out and said:
+    a backup without it is still a backup.  Raises CheckpointError when the
+    checkpoint cannot be trusted at all (every read refuses then too)."""
+    checkpoint = store._checkpoint  # noqa: SLF001 - the store's own anchor
+    found = checkpoint.envelope() if checkpoint is not None else None
+    if found is None:
+        return None, None, None
+    cp, data = found
+    for device, head in sorted(heads.items()):
+        entry = cp.heads.get(device)
+        if entry is None or (entry.sequence, entry.id) != (head["sequence"], head["id"]):
+            at = f"#{entry.sequence}" if entry is not None else "nothing"
+            return cp, None, (f"checkpoint {checkpoint.path} (version {cp.version}) records {at} "
+                              f"for {device}, whose history ends at #{head['sequence']}: the "
+                              "bundle carries no checkpoint; re-sign it (`plc-integrity "
+                              "checkpoint sign`) and export again")
+    return cp, data, None
+
+
 @dataclass(frozen=True)
 class ExportSummary:
     devices: tuple[str, ...]
@@ -83,11 +111,14 @@ class ExportSummary:
     blobs: int
     blob_bytes: int
     signed_by: str | None
+    checkpoint_version: int | None = None   # the site's checkpoint carried in the bundle
+    checkpoint_left_out: str | None = None  # why the site's checkpoint is not in it
 
     def to_dict(self) -> dict[str, Any]:
         return {"devices": list(self.devices), "skipped": list(self.skipped),
                 "baselines": self.baselines, "blobs": self.blobs, "blob_bytes": self.blob_bytes,
-                "signed_by": self.signed_by}
+                "signed_by": self.signed_by, "checkpoint_version": self.checkpoint_version,
+                "checkpoint_left_out": self.checkpoint_left_out}
 
 
 def export_bundle(store: Any, trust: TrustStore, devices: Iterable[str], out: BinaryIO, *,
@@ -146,10 +177,19 @@ def export_bundle(store: Any, trust: TrustStore, devices: Iterable[str], out: Bi
     if key is not None and key.keyid not in keys:
         keys[key.keyid] = key.public_key.pem()
         names[key.keyid] = snapshot.name_of(key.keyid) or (key.path.stem if key.path else "")
-    index = canonical.encode({
+    cp, checkpoint, left_out = site_checkpoint(store, {d: v["head"] for d, v in
+                                                       doc_devices.items()})
+    index_doc = {
         "type": DOC_TYPE, "format_version": FORMAT_VERSION, "devices": doc_devices,
         "keys": {k: {"name": names[k]} for k in sorted(keys)},
-        "blobs": [[d, size, enc] for d, (size, enc) in sorted(blobs.items())]})
+        "blobs": [[d, size, enc] for d, (size, enc) in sorted(blobs.items())]}
+    cp_version = None
+    if checkpoint is not None:
+        # The index names it, so a signed index vouches for this very checkpoint.
+        cp_version = cp.version
+        index_doc["checkpoint"] = {"version": cp.version, "keyid": cp.keyid,
+                                   "sha256": hashlib.sha256(checkpoint).hexdigest()}
+    index = canonical.encode(index_doc)
 
     sums: list[tuple[str, str]] = []
     tar = TarWriter(out)
@@ -162,6 +202,8 @@ def export_bundle(store: Any, trust: TrustStore, devices: Iterable[str], out: Bi
     if key is not None:
         add(INDEX_SIG, canonical.encode({"type": SIG_TYPE, "keyid": key.keyid,
                                          "signature": key.sign(index).hex()}))
+    if checkpoint is not None:
+        add(CHECKPOINT, checkpoint)
     for keyid in sorted(keys):
         add(f"keys/{keyid}.pub", keys[keyid])
     every = sorted((b for h in histories.values() for b in h), key=lambda b: b.id)
@@ -175,7 +217,7 @@ def export_bundle(store: Any, trust: TrustStore, devices: Iterable[str], out: Bi
     tar.add(SUMS, "".join(f"{d}  {n}\n" for d, n in sums).encode("ascii"))
     tar.close()
     return ExportSummary(tuple(histories), tuple(skipped), len(every), len(blobs), total,
-                         key.keyid if key is not None else None)
+                         key.keyid if key is not None else None, cp_version, left_out)
 
 
 ROTATED_PREFIX = "plc-integrity-"

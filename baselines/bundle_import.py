@@ -12,8 +12,9 @@ equal to or ahead of the bundle's → left alone (never rolled back); a history
 that diverged → refused, and reported.
 
 Like ``bundle.verified_history`` this works inside the store's transaction
-(``Store._tx``, ``Store._verified``, ``Store._heads``), so an import is checked
-by exactly the code that checks every read.
+(``Store._tx``, ``Store._verified``, ``Store._record_heads``), so an import is
+checked by exactly the code that checks every read, and anchored (head file and
+signed checkpoint) exactly as every append is.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select
 
-from integrity.errors import BaselineInvalidError, ChainBrokenError, StoreError
+from integrity.errors import BaselineInvalidError
 
 from baselines import tables
 from baselines.bundle_verify import Problem, Scan, open_bundle, report_for, scan
@@ -50,6 +51,8 @@ class ImportResult:
     file: str
     devices: tuple[DeviceImport, ...]
     problems: tuple[Problem, ...]   # the bundle did not verify: nothing was imported
+    checkpoint: dict[str, Any] | None = None   # the bundle's (``BundleReport.checkpoint``)
+    checkpoint_note: str | None = None         # it is older than this site already saw
 
     @property
     def exit_code(self) -> int:
@@ -61,7 +64,8 @@ class ImportResult:
         return {"file": self.file, "exit_code": self.exit_code,
                 "imported": not self.problems,
                 "devices": [d.to_dict() for d in self.devices],
-                "problems": [p.to_dict() for p in self.problems]}
+                "problems": [p.to_dict() for p in self.problems],
+                "checkpoint": self.checkpoint, "checkpoint_note": self.checkpoint_note}
 
 
 class _NotVerified(Exception):
@@ -96,7 +100,7 @@ def import_bundle(path: str | Path, store: Any, trust: TrustStore) -> ImportResu
                 inserted.add(digest)
 
             scan(fh, on_blob=on_blob, into=s)
-            report = report_for(s, path, trust.folder)
+            report = report_for(s, path, trust.folder, pin_checkpoint=False)
             if not report.ok:
                 raise _NotVerified(report.problems)
             needed: set[str] = set()
@@ -121,14 +125,32 @@ def import_bundle(path: str | Path, store: Any, trust: TrustStore) -> ImportResu
     except _NotVerified as exc:
         # Raised inside the transaction: the blobs stored during the scan are rolled back too.
         return ImportResult(str(path), (), exc.problems)
-    if store._heads is not None:  # noqa: SLF001
-        for device, head in heads.items():
-            try:
-                store._heads.advance(device, head)  # noqa: SLF001
-            except (StoreError, ChainBrokenError) as exc:
-                raise StoreError(f"{device}: imported, but the rollback anchor was not updated: "
-                                 f"{exc}") from exc
-    return ImportResult(str(path), tuple(outcomes), ())
+    # Exactly what an append does after its commit: the head file and the signed
+    # checkpoint (this site's own checkpoint key) move to the imported heads.  The
+    # bundle carries no approvals, so no policy version vouches for them (0).
+    note = _older_checkpoint(store, report.checkpoint)
+    store._record_heads(heads)  # noqa: SLF001
+    return ImportResult(str(path), tuple(outcomes), (), report.checkpoint, note)
+
+
+def _older_checkpoint(store: Any, bundled: dict[str, Any] | None) -> str | None:
+    """Said when the bundle's checkpoint is older than the version this site
+    already saw from the same checkpoint key: an older backup of this site.  It
+    cannot roll anything back (import never does), but a person restoring from
+    it should know there is newer state somewhere."""
+    checkpoint = store._checkpoint  # noqa: SLF001
+    if bundled is None or bundled.get("keyid") is None or checkpoint is None:
+        return None
+    try:
+        memory = checkpoint.local.read()
+    except BaselineInvalidError:
+        return None  # a damaged memory: recording the heads next says so
+    seen = memory.get("checkpoint_version", 0)
+    if memory.get("checkpoint_keyid") != bundled["keyid"] or bundled["version"] >= seen:
+        return None
+    return (f"the bundle's checkpoint is version {bundled['version']}, older than version {seen} "
+            f"this site already saw from the same checkpoint key {bundled['keyid'][:16]}: an "
+            "older backup; nothing here was rolled back")
 
 
 def _plan(store: Any, conn: Any, dev: Any, snapshot: Any) -> tuple[DeviceImport, list[dict]]:

@@ -22,10 +22,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from integrity import canonical
-from integrity.errors import BaselineInvalidError, ConfigError
+from integrity.errors import BaselineInvalidError, CheckpointError, ConfigError
 
-from baselines.bundle import DOC_TYPE, FORMAT_VERSION, INDEX, INDEX_SIG, SIG_TYPE, SUMS
+from baselines.bundle import CHECKPOINT, DOC_TYPE, FORMAT_VERSION, INDEX, INDEX_SIG, SIG_TYPE, SUMS
 from baselines.bundle_tar import BundleFormatError, read_members
+from baselines.checkpoint import parse_checkpoint
 from baselines.heads import Head
 from baselines.signing import PublicKey, TrustedKey, TrustSnapshot, TrustStore, short_keyid
 from baselines.verify import Row, verify_rows
@@ -58,6 +59,7 @@ class Scan:
     index: dict[str, Any] | None = None
     index_bytes: bytes = b""
     index_sig: dict[str, Any] | None = None
+    checkpoint: bytes | None = None
     keys: dict[str, PublicKey] = field(default_factory=dict)
     manifests: dict[str, bytes] = field(default_factory=dict)
     signatures: dict[str, bytes] = field(default_factory=dict)
@@ -74,8 +76,15 @@ def _load_index(data: bytes, problems: list[Problem]) -> dict[str, Any] | None:
             raise ValueError(f"not a {DOC_TYPE} index")
         if doc.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"format_version {doc.get('format_version')!r} is not supported")
-        if set(doc) != {"type", "format_version", "devices", "keys", "blobs"}:
+        if set(doc) - {"checkpoint"} != {"type", "format_version", "devices", "keys", "blobs"}:
             raise ValueError("unexpected or missing fields")
+        cp = doc.get("checkpoint")  # absent: the site had no checkpoint (or an older bundle)
+        if cp is not None and (not isinstance(cp, dict)
+                               or set(cp) != {"version", "keyid", "sha256"}
+                               or type(cp["version"]) is not int
+                               or not _HEX64.match(str(cp["keyid"]))
+                               or not _HEX64.match(str(cp["sha256"]))):
+            raise ValueError("the checkpoint entry is malformed")
         for name, dev in doc["devices"].items():
             if not isinstance(dev["protocol"], str) or not isinstance(dev["baselines"], list):
                 raise ValueError(f"device {name!r} is malformed")
@@ -136,6 +145,9 @@ def _member(s: Scan, name: str, where: str, digest: str, data: bytes, size: int,
             on_blob: Callable[[str, bytes], None] | None) -> None:
     if name == INDEX:
         s.index_bytes, s.index = data, _load_index(data, s.problems)
+        return
+    if name == CHECKPOINT:
+        s.checkpoint = data  # checked with the index and the histories (_check_checkpoint)
         return
     if name == INDEX_SIG:
         try:
@@ -236,6 +248,7 @@ class BundleReport:
     blobs: int
     size: int
     problems: tuple[Problem, ...]
+    checkpoint: dict[str, Any] | None = None   # the exporting site's, when the bundle has one
 
     @property
     def ok(self) -> bool:
@@ -248,7 +261,8 @@ class BundleReport:
     def to_dict(self) -> dict[str, Any]:
         return {"schema": 1, "file": self.file, "ok": self.ok, "exit_code": self.exit_code,
                 "trust": self.trust, "internal_consistency_only": self.internal_only,
-                "index_signed_by": self.index_signer, "blobs": self.blobs, "bytes": self.size,
+                "index_signed_by": self.index_signer, "checkpoint": self.checkpoint,
+                "blobs": self.blobs, "bytes": self.size,
                 "devices": [d.to_dict() for d in self.devices],
                 "problems": [p.to_dict() for p in self.problems]}
 
@@ -269,8 +283,11 @@ def verify_bundle(path: str | Path, trust_dir: Path | None = None) -> BundleRepo
     return report_for(s, path, trust_dir)
 
 
-def report_for(s: Scan, path: str | Path, trust_dir: Path | None) -> BundleReport:
-    """The verification report of a finished scan."""
+def report_for(s: Scan, path: str | Path, trust_dir: Path | None, *,
+               pin_checkpoint: bool = True) -> BundleReport:
+    """The verification report of a finished scan.  ``pin_checkpoint``: hold the
+    checkpoint to the key the trust folder's policy names (import does not: the
+    receiving site's policy pins its own checkpoint key, not the exporter's)."""
     if trust_dir is not None:
         snapshot, label = TrustStore(trust_dir).snapshot(), f"trust folder {trust_dir}"
     else:
@@ -278,8 +295,59 @@ def report_for(s: Scan, path: str | Path, trust_dir: Path | None) -> BundleRepor
     problems = list(s.problems)
     signer = _check_index_signature(s, snapshot, problems)
     devices = _check_devices(s, snapshot, problems) if s.index is not None else []
+    checkpoint = _check_checkpoint(s, snapshot, signer, problems, pin_checkpoint)
     return BundleReport(str(path), label, trust_dir is None, signer, tuple(devices),
-                        len(s.blobs), s.size, tuple(problems))
+                        len(s.blobs), s.size, tuple(problems), checkpoint)
+
+
+def _check_checkpoint(s: Scan, snapshot: TrustSnapshot, index_signer: str | None,
+                      problems: list[Problem], pin: bool) -> dict[str, Any] | None:
+    """The exporting site's signed checkpoint: named by the index (whose
+    signature then vouches for it), signed, pinned by the trust folder's policy
+    when it names a checkpoint key, and recording exactly the bundle's heads."""
+    from baselines.policy import Policy
+
+    named = (s.index or {}).get("checkpoint")
+    if s.checkpoint is None:
+        if named is not None:
+            problems.append(Problem(CHECKPOINT, f"missing from the bundle (removed); the index "
+                                    f"names version {named['version']}"))
+        return None
+    before = len(problems)
+    if s.index is not None and named is None:
+        problems.append(Problem(CHECKPOINT, "not named in the index (added)"))
+    elif named is not None and hashlib.sha256(s.checkpoint).hexdigest() != named["sha256"]:
+        problems.append(Problem(CHECKPOINT, f"is not the checkpoint the index names (version "
+                                f"{named['version']}): altered or swapped"))
+    try:
+        cp = parse_checkpoint(s.checkpoint, CHECKPOINT)
+    except CheckpointError as exc:
+        problems.append(Problem(CHECKPOINT, str(exc)))
+        return {"version": named["version"] if named else None, "keyid": None, "issued": None,
+                "expires": None, "vouched_by": None, "ok": False}
+    policy = snapshot.policy
+    vouched = None
+    if pin and isinstance(policy, Policy) and policy.checkpoint_keyid:
+        if policy.checkpoint_keyid != cp.keyid:
+            problems.append(Problem(CHECKPOINT, f"signed by key {short_keyid(cp.keyid)}, not the "
+                                    f"checkpoint key the site policy in {snapshot.folder} names "
+                                    f"({short_keyid(policy.checkpoint_keyid)}): another site's "
+                                    "checkpoint, or replaced"))
+        vouched = "the site policy"
+    elif cp.keyid in {k.keyid for k in snapshot.keys()}:
+        vouched = "the trust keys"
+    elif index_signer is not None and named is not None:
+        vouched = "the index signature"
+    for device, dev in sorted(((s.index or {}).get("devices") or {}).items()):
+        entry, head = cp.heads.get(device), dev["head"]
+        if entry is None or (entry.sequence, entry.id) != (head["sequence"], head["id"]):
+            at = f"#{entry.sequence} ({entry.id[:16]})" if entry is not None else "nothing"
+            problems.append(Problem(CHECKPOINT, f"{device}: the checkpoint (version {cp.version})"
+                                    f" records {at}, but the bundle's history ends at "
+                                    f"#{head['sequence']} ({str(head['id'])[:16]})"))
+    return {"version": cp.version, "keyid": cp.keyid, "issued": cp.issued.isoformat(),
+            "expires": cp.expires.isoformat(), "vouched_by": vouched,
+            "ok": len(problems) == before}
 
 
 def _check_index_signature(s: Scan, snapshot: TrustSnapshot, problems: list[Problem]) -> str | None:

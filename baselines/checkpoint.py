@@ -234,6 +234,27 @@ class Checkpoint:
                     "since (frozen?); run `plc-integrity checkpoint refresh`")
         return None
 
+    def envelope(self) -> tuple[SignedCheckpoint, bytes] | None:
+        """The checkpoint, verified as ``load`` does, with its exact file bytes
+        (for a backup bundle), read under the writers' lock so both are the
+        same version.  None if there is none.  Raises CheckpointError."""
+        if not self.path.parent.is_dir():
+            self.load()  # raises if this host saw one
+            return None
+        try:
+            with locked(self.path):
+                cp = self.load()
+                data = self.path.read_bytes() if cp is not None else b""
+        except OSError as exc:
+            raise CheckpointError(f"checkpoint {self.path} is unreadable: "
+                                  f"{exc.strerror or exc}") from exc
+        if cp is None:
+            return None
+        found = parse_checkpoint(data, str(self.path))
+        if (found.version, found.keyid) != (cp.version, cp.keyid):
+            raise CheckpointError(f"checkpoint {self.path} changed while it was read")
+        return cp, data
+
     # -- writing -----------------------------------------------------------------------
 
     def _signer(self, create: bool) -> SigningKey:
@@ -259,12 +280,21 @@ class Checkpoint:
         (``replace``: also the same head, re-approved under another policy
         version).  With no checkpoint yet, start from ``seed`` and create the
         key if needed."""
+        return self.advance_many({device: entry}, now, seed=seed, replace=replace)
+
+    def advance_many(self, entries: Mapping[str, Entry], now: datetime | None = None,
+                     *, seed: Callable[[], Mapping[str, Entry]] | None = None,
+                     replace: bool = False) -> SignedCheckpoint:
+        """``advance`` for several devices at once, as one new version (an
+        import of many histories signs once, not once per device)."""
         def change(old: dict[str, Entry] | None) -> dict[str, Entry]:
             heads = dict(old if old is not None else (seed() if seed else {}))
-            current = heads.get(device)
-            if current is None or current.sequence < entry.sequence or (
-                    replace and current.sequence == entry.sequence and current.id == entry.id):
-                heads[device] = entry
+            for device, entry in entries.items():
+                current = heads.get(device)
+                if current is None or current.sequence < entry.sequence or (
+                        replace and current.sequence == entry.sequence
+                        and current.id == entry.id):
+                    heads[device] = entry
             return heads
         return self.update(change, now, create_key=True)
 

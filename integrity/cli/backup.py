@@ -77,9 +77,13 @@ def export_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, tags: t
         return
     click.echo(f"{target}: {len(summary.devices)} devices, {summary.baselines} baselines, "
                f"{summary.blobs} blobs ({summary.blob_bytes} bytes of content)"
-               + (f", index signed by {summary.signed_by[:16]}" if summary.signed_by else ""))
+               + (f", index signed by {summary.signed_by[:16]}" if summary.signed_by else "")
+               + (f", checkpoint version {summary.checkpoint_version}"
+                  if summary.checkpoint_version else ""))
     for name in summary.skipped:
         click.echo(f"  {name}: skipped (no baseline)")
+    if summary.checkpoint_left_out:
+        click.echo(f"  warning: {summary.checkpoint_left_out}")
     for path in removed:
         click.echo(f"  removed older bundle {path.name}")
 
@@ -112,6 +116,13 @@ def verify_cmd(ctx: click.Context, file: Path, trust_dir: Path | None, as_json: 
     click.echo(f"signatures {report.trust}")
     signer = report.index_signer
     click.echo(f"index: {'signed by ' + signer[:16] if signer else 'not signed'}")
+    cp = report.checkpoint
+    if cp is None:
+        click.echo("checkpoint: none (the site had no signed checkpoint)")
+    elif cp["keyid"] is not None:
+        click.echo(f"checkpoint: version {cp['version']}, key {cp['keyid'][:16]}, issued "
+                   f"{cp['issued']}, {'ok' if cp['ok'] else 'FAILED'}; key vouched for by "
+                   f"{cp['vouched_by'] or 'nothing here (its own signature only)'}")
     for d in report.devices:
         last = d.baselines[-1] if d.baselines else None
         click.echo(f"  {d.device:<24} {d.protocol:<7} {len(d.baselines)} baseline(s)  "
@@ -143,7 +154,8 @@ def list_cmd(file: Path, as_json: bool) -> None:
     keys = index["keys"]
     if as_json:
         emit_json({"schema": 1, "file": str(file), "verified": False,
-                   "devices": index["devices"], "keys": keys, "blobs": len(index["blobs"])})
+                   "devices": index["devices"], "keys": keys, "blobs": len(index["blobs"]),
+                   "checkpoint": index.get("checkpoint")})
         return
     for device, dev in sorted(index["devices"].items()):
         click.echo(f"{device} ({dev['protocol']})")
@@ -151,6 +163,9 @@ def list_cmd(file: Path, as_json: bool) -> None:
             name = (keys.get(b["keyid"]) or {}).get("name") or "?"
             click.echo(f"  #{b['sequence']:<4} {b['id'][:16]}  {b['signed_at']}  "
                        f"{name} ({b['keyid'][:16]})")
+    cp = index.get("checkpoint")
+    click.echo(f"checkpoint: version {cp['version']} (key {cp['keyid'][:16]})" if cp
+               else "checkpoint: none")
     click.echo(f"{len(index['blobs'])} blobs; not verified: run `plc-integrity backup verify`")
 
 
@@ -180,6 +195,8 @@ def import_cmd(ctx: click.Context, file: Path, as_json: bool) -> None:
         click.echo(f"  {p}", err=True)
     for d in result.devices:
         click.echo(f"{d.device}: {d.outcome}" + (f" ({d.detail})" if d.detail else ""))
+    if result.checkpoint_note:
+        click.echo(f"note: {result.checkpoint_note}")
     if result.problems:
         click.echo(f"nothing imported: the bundle does not verify against {site.trust_dir}",
                    err=True)

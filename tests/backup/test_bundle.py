@@ -204,3 +204,121 @@ def test_rotation_keeps_the_newest(crane_site, tmp_path):
     assert sorted(Path(p).name for p in doc["removed"]) == older[:2]
     r = crane_site.cli("backup", "export", "--all", "--keep", "2", "--out", str(tmp_path / "x"))
     assert r.exit_code == 2 and "--keep works with --dir" in r.output
+
+
+# -- the exporting site's signed checkpoint (issue 14) ----------------------------------------
+
+def _rebuild(data: bytes, replace: dict[str, bytes | None]) -> bytes:
+    """The bundle with members replaced (None: dropped) and SHA256SUMS written
+    again to match, as an attacker who understands the format would."""
+    out, sums = io.BytesIO(), []
+    tar = TarWriter(out)
+    with io.BytesIO(data) as fh:
+        for m in read_members(fh):
+            content = replace.get(m.name, b"".join(m.chunks))
+            if m.name == "SHA256SUMS" or content is None:
+                continue
+            tar.add(m.name, content)
+            sums.append(f"{hashlib.sha256(content).hexdigest()}  {m.name}\n")
+    tar.add("SHA256SUMS", "".join(sums).encode())
+    tar.close()
+    return out.getvalue()
+
+
+def _member(data: bytes, name: str) -> bytes:
+    with io.BytesIO(data) as fh:
+        return next(b"".join(m.chunks) for m in read_members(fh) if m.name == name)
+
+
+def test_the_bundle_carries_the_sites_checkpoint(crane_site, bundle, tmp_path):
+    from baselines.checkpoint import read_checkpoint
+
+    site_cp = read_checkpoint(crane_site.root / "state" / "checkpoint.json")
+    code, doc = crane_site.cli.json("backup", "verify", str(bundle))
+    assert code == 0, doc["problems"]
+    cp = doc["checkpoint"]
+    assert cp["version"] == site_cp.version and cp["keyid"] == site_cp.keyid and cp["ok"]
+    assert cp["vouched_by"] is None  # the checkpoint key is not among the bundle's keys
+    assert _member(bundle.read_bytes(), "checkpoint.json") == \
+        (crane_site.root / "state" / "checkpoint.json").read_bytes()
+    code, listed = crane_site.cli.json("backup", "list", str(bundle))
+    assert listed["checkpoint"]["version"] == site_cp.version
+    assert f"checkpoint: version {site_cp.version}" in crane_site.cli("backup", "list",
+                                                                      str(bundle)).output
+    # A signed index names the checkpoint's hash, so its signature vouches for it.
+    signed = tmp_path / "signed.plcbak"
+    assert crane_site.cli("backup", "export", "--all", "--out", str(signed), "--key",
+                          str(crane_site.key)).exit_code == 0
+    code, doc = crane_site.cli.json("backup", "verify", str(signed), "--trust",
+                                    str(crane_site.root / "trust"))
+    assert code == 0 and doc["checkpoint"]["vouched_by"] == "the index signature"
+
+
+def _edited_heads(envelope: bytes) -> bytes:
+    import json
+    env = json.loads(envelope)
+    env["signed"] = env["signed"].replace('"sequence":1', '"sequence":2', 1)
+    return json.dumps(env).encode()
+
+
+@pytest.mark.parametrize("change,words", [
+    pytest.param(lambda cp: {"checkpoint.json": _edited_heads(cp)}, "signature does not match",
+                 id="heads-edited"),
+    pytest.param(lambda cp: {"checkpoint.json": None}, "missing", id="removed"),
+    pytest.param(lambda cp: {"checkpoint.json": cp[:-30] + b"}"}, "damaged", id="damaged"),
+])
+def test_a_tampered_checkpoint_member_is_exit_5(crane_site, bundle, tmp_path, change, words):
+    data = bundle.read_bytes()
+    bad = tmp_path / "bad.plcbak"
+    bad.write_bytes(_rebuild(data, change(_member(data, "checkpoint.json"))))
+    code, doc = crane_site.cli.json("backup", "verify", str(bad))
+    assert code == 5 and not doc["ok"]
+    found = [p for p in doc["problems"] if p["where"] == "checkpoint.json"]
+    assert any(words in p["what"] for p in found), doc["problems"]
+
+
+def test_a_checkpoint_whose_heads_differ_from_the_histories_is_exit_5(crane_site, bundle,
+                                                                       tmp_path):
+    """A genuinely signed checkpoint, index rewritten to name it: the heads still
+    have to be the bundle's, and the device that differs is named."""
+    from baselines.bundle_verify import list_bundle
+    from baselines.checkpoint import Checkpoint, Entry
+    from baselines.localstate import LocalState
+    from integrity import canonical
+
+    index = list_bundle(bundle)
+    heads = {d: Entry(v["head"]["sequence"], v["head"]["id"]) for d, v in index["devices"].items()}
+    heads["vfd-hoist"] = Entry(2, "ab" * 32)
+    other = Checkpoint(tmp_path / "cp.json", LocalState(tmp_path, tmp_path / "state"),
+                       key_path=tmp_path / "cp.key")
+    cp = other.write(heads, create_key=True)
+    envelope = (tmp_path / "cp.json").read_bytes()
+    index["checkpoint"] = {"version": cp.version, "keyid": cp.keyid,
+                           "sha256": hashlib.sha256(envelope).hexdigest()}
+    bad = tmp_path / "swapped.plcbak"
+    bad.write_bytes(_rebuild(bundle.read_bytes(), {"index.json": canonical.encode(index),
+                                                   "checkpoint.json": envelope}))
+    code, doc = crane_site.cli.json("backup", "verify", str(bad))
+    assert code == 5
+    assert [p["where"] for p in doc["problems"]] == ["checkpoint.json"]
+    assert "vfd-hoist" in doc["problems"][0]["what"] and "#2" in doc["problems"][0]["what"]
+    r = crane_site.cli("backup", "verify", str(bad))
+    assert r.exit_code == 5 and "vfd-hoist: the checkpoint" in r.output
+
+
+def test_a_lagging_checkpoint_is_left_out_and_said(crane, site, run, inventory, tmp_path,
+                                                   monkeypatch):
+    """A baseline stored without the checkpoint key leaves the checkpoint behind
+    (accepted on read until the next signed one): the backup is still made,
+    without it, and says why."""
+    inventory.write(inventory.table(crane["vfd-hoist"]))
+    assert run.capture().exit_code == 0
+    monkeypatch.setenv("PLC_INTEGRITY_CHECKPOINT_KEY", str(tmp_path / "not-here.key"))
+    r = run.capture(reason="by someone without the checkpoint key")
+    assert r.exit_code == 2 and "rollback anchor was not updated" in r.output
+    out = tmp_path / "lagging.plcbak"
+    code, doc = run.json("backup", "export", "--all", "--out", str(out))
+    assert code == 0 and doc["checkpoint_version"] is None
+    assert "records #1 for vfd-hoist, whose history ends at #2" in doc["checkpoint_left_out"]
+    code, doc = run.json("backup", "verify", str(out))
+    assert code == 0 and doc["checkpoint"] is None

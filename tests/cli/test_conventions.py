@@ -114,10 +114,35 @@ REPORTING = [
     pytest.param(("config", "check"), id="config-check"),
     pytest.param(("keys", "list"), id="keys-list"),
 ]
+# Usage errors are found before a site is opened: these need no drives.
+REPORTING_TOO = [
+    pytest.param(("backup", "export", "--all"), id="backup-export"),
+    pytest.param(("backup", "verify", "x.plcbak"), id="backup-verify"),
+    pytest.param(("backup", "list", "x.plcbak"), id="backup-list"),
+    pytest.param(("backup", "import", "x.plcbak"), id="backup-import"),
+    pytest.param(("restore", "drill", "--all"), id="restore-drill"),
+    pytest.param(("restore", "plan", "vfd-hoist"), id="restore-plan"),
+    pytest.param(("restore", "apply", "vfd-hoist"), id="restore-apply"),
+    pytest.param(("watch",), id="watch"),
+    pytest.param(("policy", "show"), id="policy-show"),
+    pytest.param(("checkpoint", "show"), id="checkpoint-show"),
+    pytest.param(("checkpoint", "sign"), id="checkpoint-sign"),
+    pytest.param(("baseline", "approve", "vfd-hoist"), id="baseline-approve"),
+    pytest.param(("baseline", "reject", "vfd-hoist"), id="baseline-reject"),
+]
 
 
 @pytest.mark.parametrize("command", REPORTING)
 def test_a_usage_error_with_json_is_one_json_document(run, two_drives, command):
+    assert_one_usage_error(run, command)
+
+
+@pytest.mark.parametrize("command", REPORTING_TOO)
+def test_a_usage_error_of_the_backup_restore_watch_and_trust_commands_too(run, command):
+    assert_one_usage_error(run, command)
+
+
+def assert_one_usage_error(run, command) -> None:
     r = run(*command, "--json", "--frobnicate")
     assert r.exit_code == 2
     doc = json.loads(r.stdout)  # exactly one document: anything else fails to parse
@@ -190,6 +215,68 @@ def test_capture_json_has_its_documented_shape(run, two_drives):
                          "--reason", "again")
     assert code == 0 and [c["sequence"] for c in doc["captured"]] == [2, 2]
     validate("baseline-capture.json", doc)
+
+
+def test_backup_and_restore_documents_have_their_documented_shape(run, two_drives, drive, tmp_path,
+                                                                 restore_traffic_marked):
+    """One site, one drive, every backup and restore document from a real run."""
+    from simulators.modbus import attacker_write_register
+
+    bundle = tmp_path / "site.plcbak"
+    docs = [("backup-export.json", run.json("backup", "export", "--all", "--out", str(bundle))),
+            ("backup-verify.json", run.json("backup", "verify", str(bundle))),
+            ("backup-list.json", run.json("backup", "list", str(bundle))),
+            ("backup-import.json", run.json("backup", "import", str(bundle))),
+            ("restore-drill.json", run.json("restore", "drill", "vfd-hoist")),
+            ("restore-drill.json", run.json("restore", "drill", "--from", str(bundle)))]
+    flipped = tmp_path / "flipped.plcbak"
+    data = bytearray(bundle.read_bytes())
+    data[len(data) // 2] ^= 1
+    flipped.write_bytes(bytes(data))
+    docs.append(("backup-verify.json", run.json("backup", "verify", str(flipped))))
+    attacker_write_register(drive.host, drive.port, 1, 22, 2250)  # something to restore
+    docs.append(("restore-plan.json", run.json("restore", "plan", "vfd-hoist")))
+    # Refusals and unreadable input are one error document each.
+    docs += [("error.json", run.json("restore", "apply", "vfd-hoist")),  # no --confirm
+             ("error.json", run.json("backup", "import", str(tmp_path / "none.plcbak")))]
+    assert run("maintenance", "start", "vfd-hoist", "--reason", "WO 1").exit_code == 0
+    docs.append(("restore-apply.json", run.json("restore", "apply", "vfd-hoist", "--confirm",
+                                                "vfd-hoist")))
+    docs.append(("restore-plan.json", run.json("restore", "plan", "vfd-hoist")))
+    for name, (code, doc) in docs:
+        assert doc["schema"] == 1, (name, doc)
+        validate(name, doc)
+        if "exit_code" in doc:
+            assert doc["exit_code"] == code, (name, doc)
+
+
+def _pcap_of_a_register_write(path: Path, drive) -> None:
+    """A capture of one Modbus write (FC 6) from 127.0.0.9 to the drive simulator."""
+    import socket
+    import struct
+
+    import dpkt
+
+    adu = struct.pack(">HHHBBHH", 1, 0, 6, drive.unit, 6, 22, 2250)
+    tcp = dpkt.tcp.TCP(sport=40000, dport=drive.port, seq=1000, flags=0x18, data=adu)
+    ip = dpkt.ip.IP(src=socket.inet_aton("127.0.0.9"), dst=socket.inet_aton(drive.host),
+                    p=dpkt.ip.IP_PROTO_TCP, data=tcp)
+    with open(path, "wb") as fh:
+        dpkt.pcap.Writer(fh, linktype=dpkt.pcap.DLT_RAW).writepkt(bytes(ip), ts=1764576000.0)
+
+
+def test_every_watch_line_has_its_documented_shape(run, two_drives, drive, tmp_path):
+    """watch --json prints one object per line: events, the checks they trigger, a summary."""
+    pcap = tmp_path / "write.pcap"
+    _pcap_of_a_register_write(pcap, drive)
+    r = run("watch", "--pcap", str(pcap), "--check", "--json")
+    assert r.exit_code == 0, r.output
+    lines = [json.loads(line) for line in r.stdout.splitlines()]
+    listed = run("watch", "--list", "--json")
+    lines += [json.loads(line) for line in listed.stdout.splitlines()]
+    assert {d["type"] for d in lines} == {"event", "check", "summary"}, lines
+    for doc in lines:
+        validate("watch.json", doc)
 
 
 def test_every_schema_is_a_valid_json_schema():

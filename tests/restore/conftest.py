@@ -39,15 +39,3 @@ def _baselined_site(tmp_path, plant: Plant, all_content: bool) -> SimpleNamespac
     r = site.cli.capture("--all", reason="commissioning")
     assert r.exit_code == 0, r.output
     return site
-
-
-@pytest.fixture
-def restore_traffic_marked() -> Iterator[None]:
-    """Connections that restore's writers open are marked like an attacker's, so
-    the suite's read-only ledger keeps proving that the checker only reads."""
-    from restore.writers import CONNECT_HOOKS
-    from simulators.base import mark_attacker
-
-    CONNECT_HOOKS.append(mark_attacker)
-    yield
-    CONNECT_HOOKS.remove(mark_attacker)

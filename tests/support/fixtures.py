@@ -64,3 +64,15 @@ def peer() -> Iterator[Any]:
     yield start
     for p in peers:
         p.close()
+
+
+@pytest.fixture
+def restore_traffic_marked() -> Iterator[None]:
+    """Connections that restore's writers open are marked like an attacker's, so
+    the suite's read-only ledger keeps proving that the checker only reads."""
+    from restore.writers import CONNECT_HOOKS
+    from simulators.base import mark_attacker
+
+    CONNECT_HOOKS.append(mark_attacker)
+    yield
+    CONNECT_HOOKS.remove(mark_attacker)
