@@ -192,7 +192,9 @@ def run_backup(daemon: Any, job: BackupJob) -> bool:
                            + (f"; {len(summary.skipped)} without a baseline skipped"
                               if summary.skipped else "")
                            + (f"; removed {', '.join(p.name for p in removed)}"
-                              if removed else ""))
+                              if removed else "")
+                           + (f"; checkpoint left out: {summary.checkpoint_left_out}"
+                              if summary.checkpoint_left_out else ""))
     return True
 
 
