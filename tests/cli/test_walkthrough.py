@@ -148,3 +148,21 @@ def test_the_walkthrough_runs_as_written(tmp_path: Path) -> None:
     sweep = json.loads(out(index["plc-integrity sweep --tag crane-3 --json"]))
     plant_size = len(Plant("crane").simulators)
     assert sweep["exit_code"] == 0 and len(sweep["results"]) == plant_size
+
+    # Restoring is planned before step 8 approves the attacker's value: the register, both ways.
+    assert "write  holding[22]: 2250 -> 1500" in out(index["plc-integrity restore plan vfd-hoist"])
+    assert "configuration ok" in out(index["plc-integrity config check"])
+    assert "all intact" in out(index["plc-integrity store check"])
+    verified = out(index["plc-integrity backup verify crane.plcbak --trust site/trust"])
+    assert f"{plant_size} devices" in verified and "trust folder site/trust" in verified
+    assert "OK: the bundle is complete and verifies" in verified
+    # The drill names exactly what the backup lacks: plc-trolley's protected FC 20 among it.
+    drill = out(index["plc-integrity restore drill --all"])
+    assert "vfd-hoist: RESTORABLE" in drill and "plc-gantry: RESTORABLE" in drill
+    trolley = drill.split("plc-trolley: NOT RESTORABLE", 1)[1].split("\nvfd-", 1)[0]
+    assert "missing: FC 20 (Limits): know-how protected" in trolley
+    assert "plc-hoist: NOT RESTORABLE" in drill and "missing: DB 20: kept as `structure`" in drill
+    events = out(index["plc-integrity events"])
+    assert "store-check" in events and any(
+        "restore-drill" in line and "plc-trolley: NOT RESTORABLE" in line
+        for line in events.splitlines()), events
