@@ -59,6 +59,28 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+# The key of the advisory lock every writing transaction takes on PostgreSQL
+# (any fixed 64-bit number; this one spells "plcintg" in ASCII).
+WRITE_LOCK = 0x706C63696E7467
+
+
+def _postgres_setup(engine: Engine) -> None:
+    """Writers one at a time on PostgreSQL too, as BEGIN IMMEDIATE does on SQLite.
+
+    The store's writes are check-then-insert (the next sequence of a chain, a
+    blob not yet stored, a row to update or insert): under READ COMMITTED two
+    writers could both check and then collide.  A transaction-scoped advisory
+    lock serialises exactly the writers; readers never wait.  Writes are short
+    (one sweep's results, one baseline), so one lock costs little, and claims of
+    due jobs (``claims.py``) take row locks instead of this one.
+    """
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        if conn.get_execution_options().get("plc_write", False) is True:
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+
+
 class Store(BaselineHistoryMixin, ContentsMixin, CheckHistoryMixin, RuntimeStateMixin):
     """Open with ``Store.open``; use as a context manager or call ``close``.
 
@@ -105,6 +127,8 @@ class Store(BaselineHistoryMixin, ContentsMixin, CheckHistoryMixin, RuntimeState
             raise StoreError(f"cannot use store URL {where}: {exc}") from exc
         if engine.dialect.name == "sqlite":
             _sqlite_setup(engine)
+        elif engine.dialect.name == "postgresql":
+            _postgres_setup(engine)
         store = cls(engine, HeadFile(heads_path) if heads_path is not None else None, where)
         if store._heads is not None:
             store._heads.remove_stale_temp_files()
