@@ -29,6 +29,7 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQL
 from integrity.errors import StoreError
 
 from baselines.checks import CheckHistoryMixin
+from baselines.claims import ClaimsMixin
 from baselines.contents import ContentsMixin
 from baselines.heads import HeadFile
 from baselines.history import BaselineHistoryMixin
@@ -81,13 +82,15 @@ def _postgres_setup(engine: Engine) -> None:
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
 
 
-class Store(BaselineHistoryMixin, ContentsMixin, CheckHistoryMixin, RuntimeStateMixin):
+class Store(BaselineHistoryMixin, ContentsMixin, CheckHistoryMixin, RuntimeStateMixin,
+            ClaimsMixin):
     """Open with ``Store.open``; use as a context manager or call ``close``.
 
     One facade over what the store keeps, each part in its own module:
     baselines and their history (``history.py``), artifact contents
-    (``contents.py``), the check history (``checks.py``) and operational state
-    (``runtime.py``).  This module opens the database and runs transactions.
+    (``contents.py``), the check history (``checks.py``), operational state
+    (``runtime.py``) and the collectors' claims of due jobs (``claims.py``).
+    This module opens the database and runs transactions.
     """
 
     def __init__(self, engine: Engine, heads: HeadFile | None, where: str) -> None:
@@ -164,12 +167,17 @@ class Store(BaselineHistoryMixin, ContentsMixin, CheckHistoryMixin, RuntimeState
     # -- plumbing ----------------------------------------------------------------------------
 
     @contextmanager
-    def _tx(self, action: str, *, write: bool = False) -> Iterator[Connection]:
-        """One transaction; SQLAlchemy errors become StoreError naming ``action``."""
+    def _tx(self, action: str, *, write: bool | str = False) -> Iterator[Connection]:
+        """One transaction; SQLAlchemy errors become StoreError naming ``action``.
+
+        ``write``: True takes the write lock up front (SQLite: BEGIN IMMEDIATE;
+        PostgreSQL: the advisory lock); "claim" (``claims.py``) takes SQLite's
+        write lock but on PostgreSQL relies on the row locks it takes itself.
+        """
         try:
             conn = self._engine.connect()
             if write:
-                conn = conn.execution_options(plc_write=True)
+                conn = conn.execution_options(plc_write=write)
             with conn, conn.begin():
                 yield conn
         except IntegrityError as exc:
