@@ -106,13 +106,13 @@ class Site:
 
     def select(self, names: tuple[str, ...] | list[str] = (), all_: bool = False,
                tag: str | None = None, *, tags: tuple[str, ...] | list[str] = (),
-               default_all: bool = False) -> list[Device]:
-        """The devices a command names (names, patterns, tags or all: see
+               default_all: bool = False, zones: tuple[str, ...] | list[str] = ()) -> list[Device]:
+        """The devices a command names (names, patterns, tags, zones or all: see
         integrity.selection).  Raises ConfigError for a choice that matches nothing."""
         from integrity.selection import select_devices
 
         return select_devices(self.devices, names, all_, [*tags, *([tag] if tag else [])],
-                              default_all=default_all)
+                              default_all=default_all, zones=zones)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

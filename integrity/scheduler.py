@@ -342,8 +342,11 @@ class Daemon:
             c = self.collector
             if not stopped:  # a long sweep keeps its claims; a dead collector's expire
                 self._claims = self.store.renew_claims(c.id, now, c.lease)
-            self.store.collector_beat(c.id, c.zones, now, {**info, "claims": self._claims,
-                                                           "lease_s": c.lease.total_seconds()})
+            if stopped and c.ephemeral:
+                self.store.forget_collector(c.id)
+            else:
+                self.store.collector_beat(c.id, c.zones, now, {
+                    **info, "claims": self._claims, "lease_s": c.lease.total_seconds()})
         self._last_beat = now
 
     # -- the loop ----------------------------------------------------------

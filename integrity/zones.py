@@ -39,6 +39,9 @@ class Collector:
     id: str
     zones: tuple[str, ...]
     lease: timedelta = DEFAULT_LEASE
+    # A host:pid id never comes back: its row is dropped at a clean stop rather
+    # than left "stopped" for ever (a named collector's row stays, stopped).
+    ephemeral: bool = False
 
     @property
     def heartbeat_every(self) -> timedelta:
@@ -173,3 +176,26 @@ def site_zone_warnings(store: Any, site: Any, now: datetime) -> list[SiteWarning
     beats = store.collector_beats()
     zones = zone_statuses(beats, site.devices, scheduled_zones(site), now)
     return zone_warnings(zones, bool(beats))
+
+
+def collector_for(site: Any, jobs: list[Any], zone: str | None, given_id: str | None,
+                  lease_text: str) -> tuple[Collector, list[Any]]:
+    """``run``'s collector and the jobs it serves: its zone's, or every zone's.
+    Raises ConfigError for an unknown zone, a zone without jobs, a bad id or lease."""
+    from integrity.cron import parse_duration
+
+    try:
+        lease = parse_duration(lease_text)
+    except (ValueError, AttributeError) as exc:
+        raise ConfigError(f"{exc}", field="--lease") from None
+    if lease < timedelta(seconds=1):
+        raise ConfigError(f"must be at least 1s, got {lease_text!r}", field="--lease")
+    ident, ephemeral = collector_id(given_id), given_id is None
+    if zone is None:
+        return Collector(ident, tuple(site_zones(site.devices)), lease, ephemeral), jobs
+    names = {d.name for d in zone_devices(site.devices, zone)}
+    mine = [j for j in jobs if j.device in names]
+    if not mine:
+        raise ConfigError(f"zone {zone!r} has devices but no [[schedules]] job: nothing to run",
+                          field="--zone")
+    return Collector(ident, (zone,), lease, ephemeral), mine
