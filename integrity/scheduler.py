@@ -353,6 +353,8 @@ class Daemon:
     def run(self, *, max_steps: int | None = None) -> None:
         """Loop until ``stop_event`` is set (SIGTERM) or ``max_steps`` steps ran."""
         self.store.add_event(self.clock.now(), "start", f"{len(self.jobs)} jobs, pid {os.getpid()}")
+        if self.collector is not None:
+            self.beat()  # a collector shows in status from its start, not its first sweep
         steps = 0
         failure: BaseException | None = None
         try:

@@ -1,8 +1,8 @@
 """Raw SQL straight at a store's database, as an attacker (or an operator) with
 write access to it would: the tamper tests go around the store's code.
 
-``db`` is what the test opened the store with: an SQLite file path, or a
-PostgreSQL URL.  Statements use ``?`` placeholders for both.
+``db`` is what the test opened the store with: an SQLite file path (or its
+``sqlite:///`` URL), or a PostgreSQL URL.  Statements use ``?`` placeholders for both.
 """
 
 from __future__ import annotations
@@ -25,11 +25,16 @@ def _postgres(db: str, statement: str, args: tuple[Any, ...], fetch: bool) -> An
         engine.dispose()
 
 
+def _sqlite(db: Path | str) -> sqlite3.Connection:
+    text = str(db)
+    return sqlite3.connect(text[len("sqlite:///"):] if text.startswith("sqlite:///") else text)
+
+
 def sql(db: Path | str, statement: str, *args: Any) -> int:
     """Run one changing statement; returns how many rows it changed."""
     if isinstance(db, str) and db.startswith("postgresql"):
         return _postgres(db, statement, args, fetch=False)
-    con = sqlite3.connect(db)
+    con = _sqlite(db)
     try:
         with con:
             return con.execute(statement, args).rowcount
@@ -40,7 +45,7 @@ def sql(db: Path | str, statement: str, *args: Any) -> int:
 def rows(db: Path | str, query: str, *args: Any) -> list[tuple[Any, ...]]:
     if isinstance(db, str) and db.startswith("postgresql"):
         return _postgres(db, query, args, fetch=True)
-    con = sqlite3.connect(db)
+    con = _sqlite(db)
     try:
         return [tuple(r) for r in con.execute(query, args)]
     finally:
