@@ -125,7 +125,7 @@ class Store(BaselineHistoryMixin, ContentsMixin, CheckHistoryMixin, RuntimeState
             except ArgumentError as exc:
                 raise StoreError(f"store URL {text!r} is not a valid SQLAlchemy URL") from exc
         try:
-            engine = create_engine(url)
+            engine = create_engine(url, **_engine_options(url))
         except (ArgumentError, NoSuchModuleError, ImportError) as exc:
             raise StoreError(f"cannot use store URL {where}: {exc}") from exc
         if engine.dialect.name == "sqlite":
@@ -185,6 +185,23 @@ class Store(BaselineHistoryMixin, ContentsMixin, CheckHistoryMixin, RuntimeState
                              "retry)") from exc
         except SQLAlchemyError as exc:
             raise StoreError(f"{action} in {self.where}: {_why(exc)}") from exc
+
+
+# Seconds to wait for a PostgreSQL server before saying the store cannot be
+# opened, unless the URL says otherwise (?connect_timeout=N): an unreachable
+# database host must not hang a sweep on the operating system's TCP timeout.
+PG_CONNECT_TIMEOUT = 10
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return {}
+    connect_args = {} if "connect_timeout" in parsed.query else {
+        "connect_timeout": PG_CONNECT_TIMEOUT}
+    # pre_ping: a pooled connection the server dropped (restart, failover) is
+    # replaced before use instead of failing the next write.
+    return {"pool_pre_ping": True, "connect_args": connect_args}
 
 
 def _why(exc: SQLAlchemyError) -> str:

@@ -164,10 +164,7 @@ def _settings(doc: Mapping[str, Any], file: str) -> Settings:
     if not isinstance(store, str) or not store:
         raise ConfigError("must be a file name or a SQLAlchemy URL", file=file, field="store")
     url = _store_table(doc, file).get("url")
-    if url is not None:
-        if "store" in table:
-            raise ConfigError("give the store once: [store] url or [settings] store, not both",
-                              file=file, field="store.url")
+    if url is not None:  # wins over [settings] store (the template sets that one)
         if not isinstance(url, str) or "://" not in url:
             raise ConfigError(f"must be a SQLAlchemy URL such as \"postgresql+psycopg://user@host/"
                               f"db\", got {url!r}", file=file, field="store.url")

@@ -193,6 +193,11 @@ def test_open_errors(tmp_path: Path) -> None:
         Store.open("nosuchdialect://host/db")
     with pytest.raises(StoreError, match="not a valid SQLAlchemy URL"):
         Store.open("::not a url::/x://")
+    # PostgreSQL down: a StoreError at once, naming the store without its password
+    with pytest.raises(StoreError, match=r"cannot open store postgresql\+psycopg://plc:\*\*\*@"
+                                         r"127.0.0.1:1/plc: connection failed") as caught:
+        Store.open("postgresql+psycopg://plc:hunter2@127.0.0.1:1/plc")
+    assert "hunter2" not in str(caught.value)
 
 
 def test_a_schema_from_a_newer_version_is_refused(store_url) -> None:

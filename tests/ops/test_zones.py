@@ -19,7 +19,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from integrity.model import Mode
 from integrity.scheduler import Daemon, parse_schedules
 from integrity.zones import Collector, zone_devices
 from support.dbsql import rows
@@ -62,7 +61,6 @@ def checks_per_device(url: str) -> dict[str, int]:
 def test_zone_comes_from_the_device_or_the_site_and_is_validated(site, run, helpers, drive):
     from integrity.inventory import load_site
 
-    helpers.add_to_site_toml(site.root, "")  # keep the template's [settings] as they are
     text = (site.root / "site.toml").read_text()
     (site.root / "site.toml").write_text(text.replace("[settings]\n", '[settings]\nzone = "yard"\n', 1))
     helpers.write_inventory(site.root, helpers.device_table(drive),
@@ -274,7 +272,25 @@ def test_run_zone_errors(site, run, helpers, drive):
     assert r.exit_code == 2 and "collector id" in r.output
     r = run("run", "--zone", "berth-3", "--once", "--collector-id", "gw-3")
     assert r.exit_code == 0, r.output
-    assert Mode.QUICK  # the quick job ran; its collector row stays, stopped
+    # a named collector's row stays after a clean stop, as stopped
     code, doc = run.json("status")
     [zone] = doc["zones"]
     assert zone["collectors"][0]["id"] == "gw-3" and zone["collectors"][0]["state"] == "stopped"
+
+
+def test_store_url_from_site_toml_or_the_environment(site, monkeypatch, postgres_url):
+    """[store] url (which wins over [settings] store) or $PLC_INTEGRITY_STORE_URL (which
+    wins over both); a [store] url that is not a URL is a config error naming the field."""
+    from integrity.errors import ConfigError
+    from integrity.inventory import load_site
+
+    path = site.root / "site.toml"
+    template = path.read_text()
+    path.write_text(template.replace('check = "weekly"\n', f'check = "weekly"\nurl = "{postgres_url}"\n'))
+    assert load_site(site.root).store_url == postgres_url
+    monkeypatch.setenv("PLC_INTEGRITY_STORE_URL", "postgresql+psycopg://other@/x")
+    assert load_site(site.root).store_url == "postgresql+psycopg://other@/x"
+    path.write_text(template.replace('check = "weekly"\n', 'check = "weekly"\nurl = "db.sqlite"\n'))
+    with pytest.raises(ConfigError, match="store.url") as caught:
+        load_site(site.root)
+    assert "SQLAlchemy URL" in str(caught.value)
