@@ -151,3 +151,17 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
     if request.param == "sqlite":
         return tmp_path / "plc-integrity.db"
     return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """For tests of a whole site (CLI, daemon): with "postgresql", the site's store is a
+    fresh PostgreSQL database through $PLC_INTEGRITY_STORE_URL.  Use it before ``site``
+    (``pytestmark = pytest.mark.usefixtures("store_backend")``) so init already uses it."""
+    if request.param == "sqlite":
+        yield "sqlite"
+        return
+    url = request.getfixturevalue("postgres_url")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PLC_INTEGRITY_STORE_URL", url)
+        yield url
