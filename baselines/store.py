@@ -38,6 +38,8 @@ from baselines.verify import HistoryEntry
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 DEFAULT_FILENAME = "plc-integrity.db"
+# How long a writer waits for another's lock: SQLite's busy_timeout, PostgreSQL's lock_timeout.
+LOCK_TIMEOUT_MS = 30000
 
 
 def _sqlite_setup(engine: Engine) -> None:
@@ -49,7 +51,7 @@ def _sqlite_setup(engine: Engine) -> None:
     def _connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA busy_timeout = 30000")  # wait for another writer, not fail
+        cur.execute(f"PRAGMA busy_timeout = {LOCK_TIMEOUT_MS}")  # wait for another writer, not fail
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -78,7 +80,12 @@ def _postgres_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        if conn.get_execution_options().get("plc_write", False) is True:
+        write = conn.get_execution_options().get("plc_write", False)
+        if write:
+            # Wait for another writer as SQLite's busy_timeout does, then fail
+            # (StoreError) rather than hang behind a stuck transaction.
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'")
+        if write is True:
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
 
 
