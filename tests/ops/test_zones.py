@@ -234,7 +234,9 @@ def test_a_killed_collectors_jobs_are_taken_over_after_its_lease(
         expiry = max(r[0] for r in rows(url, "SELECT expires FROM claims WHERE collector = 'c1'"))
         assert sorted(r[0].split("/")[0] for r in held) == names
 
-        c2 = start_collector(pg_site.root, url, "c2")
+        # c2's own lease is long: on a loaded machine its beats (every lease/3) must
+        # keep it "running" in status below; c1's short one is what is taken over.
+        c2 = start_collector(pg_site.root, url, "c2", lease="30s")
         procs.append(c2)
         done = poll("c2's checks of every device", lambda: (lambda got: got if sorted(
             got) == names else None)({d for d, in rows(
