@@ -72,11 +72,17 @@ class ClaimsMixin:
             for part in _chunks(due):
                 held.update({j: (who, exp) for j, who, exp in conn.execute(
                     select(c.c.job, c.c.collector, c.c.expires).where(c.c.job.in_(part)))})
+            others = {job for job, (who, exp) in held.items()
+                      if who != collector and not _expired(exp, now)}
+            # A device's jobs ("<device>/<mode>") go together: if another collector
+            # holds (or has just finished) one of them, this one takes none of them,
+            # so a device is never read by two collectors at once.
+            contested = {_device(j) for j in (set(wanted) - set(due)) | others}
             got = []
             for job in sorted(due):
+                if _device(job) in contested:
+                    continue
                 owner = held.get(job)
-                if owner is not None and owner[0] != collector and not _expired(owner[1], now):
-                    continue  # another live collector is checking it
                 if owner is None:
                     conn.execute(insert(c).values(job=job, collector=collector, expires=expires))
                 else:
@@ -160,6 +166,10 @@ class ClaimsMixin:
         t = tables.collectors
         with self._tx(f"forgetting collector {collector}", write="claim") as conn:  # type: ignore[attr-defined]
             conn.execute(delete(t).where(t.c.id == collector))
+
+
+def _device(job: str) -> str:
+    return job.rsplit("/", 1)[0]
 
 
 def _time(text: Any) -> datetime | None:

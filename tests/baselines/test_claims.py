@@ -101,3 +101,13 @@ def test_collector_heartbeats_round_trip(site) -> None:
                     "info": {"claims": 2}}
     store.forget_collector("host-a:12")
     assert store.collector_beats() == []
+
+
+def test_a_devices_jobs_are_claimed_together(site) -> None:
+    """c1 holds vfd-0's deep job; c2 must not take vfd-0's quick one meanwhile."""
+    store = site.store
+    due_now(store, ["vfd-0/deep", "vfd-0/quick", "vfd-1/quick"])
+    assert store.claim_jobs("c1", ["z"], ["vfd-0/deep"], T0, LEASE) == ["vfd-0/deep"]
+    wanted = ["vfd-0/deep", "vfd-0/quick", "vfd-1/quick"]
+    got = store.claim_jobs("c2", ["z"], wanted, T0, LEASE)
+    assert got == ([] if not is_postgres(site.db) else ["vfd-1/quick"])
