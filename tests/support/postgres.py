@@ -42,8 +42,9 @@ class PostgresServer:
 
     _names = itertools.count(1)
 
-    def __init__(self, bindir: Path) -> None:
+    def __init__(self, bindir: Path, *, durable: bool = False) -> None:
         self.bindir = bindir
+        self.durable = durable  # fsync as in production (benchmarks); tests need not
         # Not tmp_path: pytest's folders are root-only and the server runs as postgres.
         # Short path: a Unix socket path must fit in 107 bytes.
         self.root = Path(tempfile.mkdtemp(prefix="plc-pg-"))
@@ -67,8 +68,9 @@ class PostgresServer:
             shutil.chown(self.socket, "postgres", "postgres")
         self._as_postgres(str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres",
                           "-A", "trust", "-E", "UTF8", "--no-sync")
-        options = (f"-k {self.socket} -p {self.port} -c listen_addresses='' -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        options = f"-k {self.socket} -p {self.port} -c listen_addresses='' -c max_connections=200"
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._as_postgres(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log),
                           "-o", options, "-w", "-t", "60", "start")
 
