@@ -30,6 +30,7 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQL
 from integrity.errors import StoreError
 
 from baselines.checks import CheckHistoryMixin
+from baselines.claims import ClaimsMixin
 from baselines.contents import ContentsMixin
 from baselines.anchor import AnchorMixin
 from baselines.checkpoint import Checkpoint
@@ -41,6 +42,8 @@ from baselines.verify import HistoryEntry
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 DEFAULT_FILENAME = "plc-integrity.db"
+# How long a writer waits for another's lock: SQLite's busy_timeout, PostgreSQL's lock_timeout.
+LOCK_TIMEOUT_MS = 30000
 
 
 def _sqlite_setup(engine: Engine) -> None:
@@ -52,7 +55,7 @@ def _sqlite_setup(engine: Engine) -> None:
     def _connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA busy_timeout = 30000")  # wait for another writer, not fail
+        cur.execute(f"PRAGMA busy_timeout = {LOCK_TIMEOUT_MS}")  # wait for another writer, not fail
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -63,16 +66,44 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+# The key of the advisory lock every writing transaction takes on PostgreSQL
+# (any fixed 64-bit number; this one spells "plcintg" in ASCII).
+WRITE_LOCK = 0x706C63696E7467
+
+
+def _postgres_setup(engine: Engine) -> None:
+    """Writers one at a time on PostgreSQL too, as BEGIN IMMEDIATE does on SQLite.
+
+    The store's writes are check-then-insert (the next sequence of a chain, a
+    blob not yet stored, a row to update or insert): under READ COMMITTED two
+    writers could both check and then collide.  A transaction-scoped advisory
+    lock serialises exactly the writers; readers never wait.  Writes are short
+    (one sweep's results, one baseline), so one lock costs little, and claims of
+    due jobs (``claims.py``) take row locks instead of this one.
+    """
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get("plc_write", False)
+        if write:
+            # Wait for another writer as SQLite's busy_timeout does, then fail
+            # (StoreError) rather than hang behind a stuck transaction.
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'")
+        if write is True:
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+
+
 class Store(BaselineHistoryMixin, ProposalsMixin, AnchorMixin, ContentsMixin, CheckHistoryMixin,
-            RuntimeStateMixin):
+            RuntimeStateMixin, ClaimsMixin):
     """Open with ``Store.open``; use as a context manager or call ``close``.
 
     One facade over what the store keeps, each part in its own module:
     baselines and their history (``history.py``), proposals and approvals
     (``proposals.py``), the rollback anchor (``anchor.py``: the signed
     checkpoint), artifact contents (``contents.py``), the check history
-    (``checks.py``) and operational state (``runtime.py``).  This module opens
-    the database and runs transactions.
+    (``checks.py``), operational state (``runtime.py``) and the collectors'
+    claims of due jobs (``claims.py``).  This module opens the database and
+    runs transactions.
     """
 
     def __init__(self, engine: Engine, heads: HeadFile | None, where: str,
@@ -112,11 +143,13 @@ class Store(BaselineHistoryMixin, ProposalsMixin, AnchorMixin, ContentsMixin, Ch
             except ArgumentError as exc:
                 raise StoreError(f"store URL {text!r} is not a valid SQLAlchemy URL") from exc
         try:
-            engine = create_engine(url)
+            engine = create_engine(url, **_engine_options(url))
         except (ArgumentError, NoSuchModuleError, ImportError) as exc:
             raise StoreError(f"cannot use store URL {where}: {exc}") from exc
         if engine.dialect.name == "sqlite":
             _sqlite_setup(engine)
+        elif engine.dialect.name == "postgresql":
+            _postgres_setup(engine)
         store = cls(engine, HeadFile(heads_path) if heads_path is not None else None, where,
                     checkpoint)
         if store._heads is not None:
@@ -153,12 +186,17 @@ class Store(BaselineHistoryMixin, ProposalsMixin, AnchorMixin, ContentsMixin, Ch
     # -- plumbing ----------------------------------------------------------------------------
 
     @contextmanager
-    def _tx(self, action: str, *, write: bool = False) -> Iterator[Connection]:
-        """One transaction; SQLAlchemy errors become StoreError naming ``action``."""
+    def _tx(self, action: str, *, write: bool | str = False) -> Iterator[Connection]:
+        """One transaction; SQLAlchemy errors become StoreError naming ``action``.
+
+        ``write``: True takes the write lock up front (SQLite: BEGIN IMMEDIATE;
+        PostgreSQL: the advisory lock); "claim" (``claims.py``) takes SQLite's
+        write lock but on PostgreSQL relies on the row locks it takes itself.
+        """
         try:
             conn = self._engine.connect()
             if write:
-                conn = conn.execution_options(plc_write=True)
+                conn = conn.execution_options(plc_write=write)
             with conn, conn.begin():
                 yield conn
         except IntegrityError as exc:
@@ -166,6 +204,23 @@ class Store(BaselineHistoryMixin, ProposalsMixin, AnchorMixin, ContentsMixin, Ch
                              "retry)") from exc
         except SQLAlchemyError as exc:
             raise StoreError(f"{action} in {self.where}: {_why(exc)}") from exc
+
+
+# Seconds to wait for a PostgreSQL server before saying the store cannot be
+# opened, unless the URL says otherwise (?connect_timeout=N): an unreachable
+# database host must not hang a sweep on the operating system's TCP timeout.
+PG_CONNECT_TIMEOUT = 10
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return {}
+    connect_args = {} if "connect_timeout" in parsed.query else {
+        "connect_timeout": PG_CONNECT_TIMEOUT}
+    # pre_ping: a pooled connection the server dropped (restart, failover) is
+    # replaced before use instead of failing the next write.
+    return {"pool_pre_ping": True, "connect_args": connect_args}
 
 
 def _why(exc: SQLAlchemyError) -> str:

@@ -123,3 +123,31 @@ approvals = Table(
     Column("created_at", String(32), nullable=False),
     Index("ix_approvals_target", "target"),
 )
+
+# -- collectors per zone (migration 0004_zones) --------------------------------------------
+# Operational state too: a lost claim or lease costs at most one repeated check.
+
+# One row per collector process (``host:pid`` or ``--collector-id``): its own heartbeat.
+collectors = Table(
+    "collectors", metadata,
+    Column("id", String(200), primary_key=True),
+    Column("zones", Text, nullable=False),  # JSON list of the zones it serves
+    Column("at", String(32), nullable=False),
+    Column("info", Text, nullable=False),
+)
+
+# A due job being checked: by whom, and until when the claim holds unless renewed.
+claims = Table(
+    "claims", metadata,
+    Column("job", String(220), primary_key=True),
+    Column("collector", String(200), nullable=False),
+    Column("expires", String(32), nullable=False),
+)
+
+# SQLite has no row locks: there one collector per zone runs, holding this lease.
+zone_leases = Table(
+    "zone_leases", metadata,
+    Column("zone", String(64), primary_key=True),
+    Column("collector", String(200), nullable=False),
+    Column("expires", String(32), nullable=False),
+)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Callable
 
 from integrity.alerts.model import Alert, AlertKind
 from integrity.errors import StoreError
@@ -26,7 +26,7 @@ STORE_CHECK_JOB = ":store-check"
 
 @dataclass(frozen=True)
 class SiteWarning:
-    """``kind``: anchor-missing, new-key, store-damaged or due-reset."""
+    """``kind``: anchor-missing, new-key, store-damaged, due-reset or zone-unwatched."""
 
     kind: str
     message: str
@@ -79,13 +79,16 @@ class EvidenceWatch:
     """
 
     def __init__(self, store: Any, trust: Any, every: timedelta | None, *,
-                 dispatcher: Any = None, rng: random.Random | None = None) -> None:
+                 dispatcher: Any = None, rng: random.Random | None = None,
+                 more_warnings: Callable[[datetime], list[SiteWarning]] | None = None) -> None:
         self.store = store
         self.trust = trust
         self.every = every
         self.dispatcher = dispatcher
         self.rng = rng or random.Random()
         self._alerted: set[str] = set()
+        # e.g. integrity.zones.site_zone_warnings: a zone with no live collector.
+        self.more_warnings = more_warnings
 
     def step(self, now: datetime) -> list[Alert]:
         """Run the store check if due, then alert on what is new.  Returns the alerts sent."""
@@ -107,7 +110,8 @@ class EvidenceWatch:
                 if not report.ok:
                     alerts.append(_alert(AlertKind.STORE_DAMAGE, "store", now, report.summary(),
                                          "; ".join(p.line() for p in report.damaged[:5])))
-        for w in site_warnings(self.store, self.trust, now):
+        more = self.more_warnings(now) if self.more_warnings is not None else []
+        for w in site_warnings(self.store, self.trust, now) + more:
             if w.kind == "store-damaged" or w.message in self._alerted:
                 continue  # store damage was alerted by the check itself
             self._alerted.add(w.message)

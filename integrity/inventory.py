@@ -6,7 +6,8 @@ A site is a folder::
     devices/*.toml   more [[devices]] tables, e.g. one file per line or area
     trust/           public keys allowed to sign baselines (outside the database)
     state/           small files kept outside the database (the baseline heads)
-    plc-integrity.db the store (SQLite by default; any SQLAlchemy URL in settings.store)
+    plc-integrity.db the store (SQLite by default; PostgreSQL through [store] url or
+                     $PLC_INTEGRITY_STORE_URL, shared by the collectors of every zone)
 
 Loading is all-or-nothing: every file is parsed and every device validated
 before anything is returned, and any problem raises ConfigError naming the
@@ -33,9 +34,13 @@ STORE_FILE = "plc-integrity.db"
 # Full-match only (never ``$``, which also accepts a trailing newline), ASCII only.
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 COMMON_KEYS = {"name", "protocol", "host", "port", "timeout", "retries", "tags", "profile",
-               "max_rps", "labels", "check_timeout"}
+               "max_rps", "labels", "check_timeout", "zone"}
 SETTINGS_KEYS = {"store", "timeout", "retries", "concurrency", "remind_after", "max_rps",
-                 "check_timeout"}
+                 "check_timeout", "zone"}
+STORE_KEYS = {"check", "url"}
+# Overrides [store] url and [settings] store: the password stays out of site.toml.
+STORE_URL_ENV = "PLC_INTEGRITY_STORE_URL"
+DEFAULT_ZONE = "default"
 SITE_TOP_KEYS = {"settings", "profiles", "devices", "alerts", "schedules", "store", "watch"}
 STORE_CHECK_WORDS = {"daily": timedelta(days=1), "weekly": timedelta(days=7), "off": None}
 
@@ -59,6 +64,8 @@ class Settings:
     # How often the daemon re-hashes every stored content ([store] check); None: never.
     store_check: timedelta | None = timedelta(days=7)
     check_timeout: float = DEFAULT_CHECK_TIMEOUT
+    # The zone of devices that name none ([settings] zone).
+    zone: str = DEFAULT_ZONE
 
 
 @dataclass(frozen=True)
@@ -80,8 +87,9 @@ class Site:
 
     @property
     def store_url(self) -> str:
-        """A SQLAlchemy URL; a bare path is a SQLite file relative to the site."""
-        store = self.settings.store
+        """A SQLAlchemy URL: $PLC_INTEGRITY_STORE_URL, else ``[store] url``, else
+        ``[settings] store``, where a bare path is a SQLite file relative to the site."""
+        store = os.environ.get(STORE_URL_ENV) or self.settings.store
         if "://" in store:
             return store
         path = Path(store)
@@ -98,13 +106,13 @@ class Site:
 
     def select(self, names: tuple[str, ...] | list[str] = (), all_: bool = False,
                tag: str | None = None, *, tags: tuple[str, ...] | list[str] = (),
-               default_all: bool = False) -> list[Device]:
-        """The devices a command names (names, patterns, tags or all: see
+               default_all: bool = False, zones: tuple[str, ...] | list[str] = ()) -> list[Device]:
+        """The devices a command names (names, patterns, tags, zones or all: see
         integrity.selection).  Raises ConfigError for a choice that matches nothing."""
         from integrity.selection import select_devices
 
         return select_devices(self.devices, names, all_, [*tags, *([tag] if tag else [])],
-                              default_all=default_all)
+                              default_all=default_all, zones=zones)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -155,6 +163,13 @@ def _settings(doc: Mapping[str, Any], file: str) -> Settings:
     store = table.get("store", STORE_FILE)
     if not isinstance(store, str) or not store:
         raise ConfigError("must be a file name or a SQLAlchemy URL", file=file, field="store")
+    url = _store_table(doc, file).get("url")
+    if url is not None:  # wins over [settings] store (the template sets that one)
+        if not isinstance(url, str) or "://" not in url:
+            raise ConfigError(f"must be a SQLAlchemy URL such as \"postgresql+psycopg://user@host/"
+                              f"db\", got {url!r}", file=file, field="store.url")
+        store = url
+    zone = _zone(table.get("zone", DEFAULT_ZONE), file=file, device=None)
     remind_after: timedelta | None = timedelta(hours=24)
     if "remind_after" in table:
         text = table["remind_after"]
@@ -176,19 +191,31 @@ def _settings(doc: Mapping[str, Any], file: str) -> Settings:
         max_rps=_number(table, "max_rps", DEFAULT_MAX_RPS, float, 1, 100000, file=file, device=None),
         check_timeout=_number(table, "check_timeout", DEFAULT_CHECK_TIMEOUT, float, 1, 86400,
                               file=file, device=None),
+        zone=zone,
     )
+
+
+def _zone(value: Any, *, file: str, device: str | None) -> str:
+    if not isinstance(value, str) or not NAME_RE.fullmatch(value):
+        raise ConfigError(f"a zone name is 1-64 letters, digits, '_', '.', '-', got {value!r}",
+                          file=file, device=device, field="zone")
+    return value
+
+
+def _store_table(doc: Mapping[str, Any], file: str) -> Mapping[str, Any]:
+    table = doc.get("store", {})
+    if not isinstance(table, dict):
+        raise ConfigError("[store] must be a table", file=file, field="store")
+    unknown = sorted(set(table) - STORE_KEYS)
+    if unknown:
+        raise ConfigError(f"unknown key(s) {', '.join(unknown)} in [store]", file=file,
+                          field=unknown[0])
+    return table
 
 
 def _store_check(doc: Mapping[str, Any], file: str) -> timedelta | None:
     """``[store] check = "weekly"``: "daily", "weekly", "off" or a duration."""
-    table = doc.get("store", {})
-    if not isinstance(table, dict):
-        raise ConfigError("[store] must be a table", file=file, field="store")
-    unknown = sorted(set(table) - {"check"})
-    if unknown:
-        raise ConfigError(f"unknown key(s) {', '.join(unknown)} in [store]", file=file,
-                          field=unknown[0])
-    text = table.get("check", "weekly")
+    text = _store_table(doc, file).get("check", "weekly")
     if isinstance(text, str) and text in STORE_CHECK_WORDS:
         return STORE_CHECK_WORDS[text]
     from integrity.cron import parse_duration
@@ -250,6 +277,7 @@ def _device(raw: Any, index: int, *, file: str, settings: Settings,
         labels=dict(labels),
         check_timeout=_number(table, "check_timeout", settings.check_timeout, float, 1, 86400,
                               file=file, device=name),
+        zone=_zone(table.get("zone", settings.zone), file=file, device=name),
     )
 
 

@@ -287,6 +287,8 @@ class Device:
     # Names for values in diffs and alerts, e.g. {"holding[22]": "maximum speed, rpm"}.
     # Display only: never hashed, never signed.
     labels: Mapping[str, str] = field(default_factory=dict)
+    # The network zone whose collector checks it (``run --zone``); see integrity/zones.py.
+    zone: str = "default"
 
     @property
     def endpoint(self) -> str:

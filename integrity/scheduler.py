@@ -14,6 +14,11 @@ Due times are kept in the store, so a restart neither skips work (an overdue
 job runs once at start) nor repeats it (a job done before the restart waits
 for its next due time).  Clock and sleep are injected: tests run the daemon
 without real waiting.
+
+A daemon given a ``collector`` (integrity.zones) is one of possibly several
+collectors of its zone(s): it claims each due job in the store before checking
+it (baselines/claims.py), renews its claims with every heartbeat, and beats a
+heartbeat of its own beside the scheduler's.
 """
 
 from __future__ import annotations
@@ -161,7 +166,7 @@ class Daemon:
                  grace: float = 30.0,
                  driver_factory: Callable[[Device], Any] | None = None,
                  on_report: Callable[[SweepReport], None] | None = None,
-                 watch: Any = None) -> None:
+                 watch: Any = None, collector: Any = None) -> None:
         self.devices = {d.name: d for d in devices}
         self.jobs = list(jobs)
         self.store = store
@@ -177,6 +182,9 @@ class Daemon:
         self.on_report = on_report
         # integrity.evidence.EvidenceWatch: the store check and site warnings.
         self.watch = watch
+        # integrity.zones.Collector: claim due jobs in the store before running them.
+        self.collector = collector
+        self._claims = 0
         self.stop_event = threading.Event()
         # Set when shutdown left a sweep running: its reads may still hold
         # sockets, so the process should exit without waiting for them.
@@ -228,6 +236,11 @@ class Daemon:
         ready = [j for j in self.jobs if due[j.key] <= now]
         chores = [j for j in ready if not isinstance(j, Job)]  # drills and backups
         ready = [j for j in ready if isinstance(j, Job)]
+        if self.collector is not None and ready:
+            c = self.collector
+            mine = set(self.store.claim_jobs(c.id, c.zones, [j.key for j in ready], now, c.lease))
+            ready = [j for j in ready if j.key in mine]  # the others: another collector's
+            self._claims = len(mine)
         reports = []
         deep_devices = {j.device for j in ready if j.mode is Mode.DEEP}
         for mode in (Mode.DEEP, Mode.QUICK):
@@ -243,8 +256,13 @@ class Daemon:
                 break
             reports.append(report)
             finished = self.clock.now()
-            for job in batch:
-                self.store.set_due(job.key, job.spec.next_after(now) + self._jitter(job), finished)
+            dues = {job.key: job.spec.next_after(now) + self._jitter(job) for job in batch}
+            if self.collector is not None:
+                self.store.finish_jobs(self.collector.id, dues, finished)  # and drop the claims
+                self._claims = max(0, self._claims - len(dues))
+            else:
+                for key, next_due in dues.items():
+                    self.store.set_due(key, next_due, finished)
         if chores and not self.stop_event.is_set():
             from integrity.maintenance_jobs import run_due
             run_due(self, chores, now)
@@ -329,17 +347,28 @@ class Daemon:
                                      f"{last_progress:%Y-%m-%d %H:%M:%S} UTC, longer than "
                                      f"{stall_after.total_seconds():g} s")
         self._stall_reported = bool(progress["stalled"])
-        self.store.beat(HEARTBEAT_NAME, now, {
-            "pid": os.getpid(), "jobs": len(self.jobs),
-            "next_due": next_due.isoformat() if next_due else None,
-            "interval_s": self.heartbeat_every.total_seconds(), "stopped": stopped,
-            **progress})
+        info = {"pid": os.getpid(), "jobs": len(self.jobs),
+                "next_due": next_due.isoformat() if next_due else None,
+                "interval_s": self.heartbeat_every.total_seconds(), "stopped": stopped,
+                **progress}
+        self.store.beat(HEARTBEAT_NAME, now, info)
+        if self.collector is not None:
+            c = self.collector
+            if not stopped:  # a long sweep keeps its claims; a dead collector's expire
+                self._claims = self.store.renew_claims(c.id, now, c.lease)
+            if stopped and c.ephemeral:
+                self.store.forget_collector(c.id)
+            else:
+                self.store.collector_beat(c.id, c.zones, now, {
+                    **info, "claims": self._claims, "lease_s": c.lease.total_seconds()})
         self._last_beat = now
 
     # -- the loop ----------------------------------------------------------
     def run(self, *, max_steps: int | None = None) -> None:
         """Loop until ``stop_event`` is set (SIGTERM) or ``max_steps`` steps ran."""
         self.store.add_event(self.clock.now(), "start", f"{len(self.jobs)} jobs, pid {os.getpid()}")
+        if self.collector is not None:
+            self.beat()  # a collector shows in status from its start, not its first sweep
         steps = 0
         failure: BaseException | None = None
         try:
@@ -352,6 +381,10 @@ class Daemon:
                     break
                 now = self.clock.now()
                 upcoming = [d for d in self.due_times(now).values()]
+                if self.collector is not None:
+                    # Still due after this step: claimed by another live collector.
+                    # Look again at the next beat (its lease may lapse), not at once.
+                    upcoming = [d for d in upcoming if d > now]
                 wake = min(upcoming + [now + self.heartbeat_every])
                 self.clock.sleep(max(0.0, (wake - now).total_seconds()), self.stop_event)
         except BaseException as exc:
@@ -363,4 +396,8 @@ class Daemon:
             else:
                 why = "stopped by signal" if self.stop_event.is_set() else "stopped"
             self.store.add_event(self.clock.now(), "stop", why)
+            if self.collector is not None:
+                # Jobs left due (abandoned at shutdown) go to the zone's other collectors now.
+                self.store.release_claims(self.collector.id)
+                self._claims = 0
             self.beat(stopped=True)

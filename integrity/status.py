@@ -10,6 +10,8 @@ from integrity.errors import BaselineInvalidError, NoBaselineError
 from integrity.evidence import SiteWarning, site_warnings
 from integrity.render import short, signer as signer_label
 from integrity.scheduler import HEARTBEAT_NAME
+from integrity.zones import (ZoneStatus, beat_state, scheduled_zones, stalled_since, zone_statuses,
+                             zone_warnings)
 
 
 @dataclass(frozen=True)
@@ -41,39 +43,16 @@ class SiteStatus:
     store_check_at: datetime | None = None
     store_check: str | None = None     # the last store check's summary
     proposals: tuple[dict[str, Any], ...] = ()   # pending, waiting for approvals
+    zones: tuple[ZoneStatus, ...] = ()  # each zone's collectors (integrity.zones)
 
     @property
     def scheduler(self) -> str:
-        """running, STALLED (no beat for three intervals, or checks that stopped
-        completing), stopped or not running.
-
-        The daemon beats at least once per interval, while idle and during long
-        sweeps alike, so no next-due slack is allowed: a daemon hung right
-        after a beat must not look alive until its next job a day later.
-        """
-        if self.heartbeat_at is None:
-            return "not running"
-        info = self.heartbeat_info or {}
-        if info.get("stopped"):
-            return "stopped"
-        allowed = timedelta(seconds=3 * _seconds(info.get("interval_s"), 30))
-        if self.now - self.heartbeat_at > allowed or self.checks_stalled_since is not None:
-            return "STALLED"
-        return "running"
+        """running, STALLED, stopped or not running (see integrity.zones.beat_state)."""
+        return beat_state(self.now, self.heartbeat_at, self.heartbeat_info)
 
     @property
     def checks_stalled_since(self) -> datetime | None:
-        """When a check last completed in a sweep whose checks have since stalled
-        (none completed within the slowest device's check deadline plus a margin)."""
-        info = self.heartbeat_info or {}
-        try:
-            last = datetime.fromisoformat(str(info["last_progress"]))
-            if info.get("stalled") is True and last.tzinfo:
-                return last  # the daemon saw it itself
-            allowed = timedelta(seconds=float(info["stall_after_s"]))
-        except (KeyError, TypeError, ValueError):
-            return None  # idle, or an unreadable (unsigned, operational) row
-        return last if last.tzinfo and self.now - last > allowed else None
+        return stalled_since(self.now, self.heartbeat_info or {})
 
     def to_dict(self) -> dict[str, Any]:
         return {"now": self.now.isoformat(), "scheduler": self.scheduler,
@@ -81,6 +60,7 @@ class SiteStatus:
                 "store_check": ({"at": self.store_check_at.isoformat(), "summary": self.store_check}
                                 if self.store_check_at else None),
                 "warnings": [w.to_dict() for w in self.warnings],
+                "zones": [z.to_dict() for z in self.zones],
                 "checks_stalled_since": (self.checks_stalled_since.isoformat()
                                          if self.checks_stalled_since else None),
                 "proposals": list(self.proposals),
@@ -97,6 +77,10 @@ class SiteStatus:
         if self.store_check_at:
             lines.append(f"store check: {self.store_check} "
                          f"({self.store_check_at:%Y-%m-%d %H:%M:%S} UTC)")
+        for z in self.zones:
+            if z.collectors or len(self.zones) > 1:
+                who = ", ".join(f"{c['id']} {c['state']}" for c in z.collectors) or "no collector"
+                lines.append(f"zone {z.zone}: {z.state} ({who}; {z.devices} device(s))")
         lines += [f"warning: {w.message}" for w in self.warnings]
         for p in self.proposals:
             a = p["approvals"] or {}
@@ -122,13 +106,6 @@ def _recent(at: str, now: datetime) -> bool:
         return datetime.fromisoformat(at) >= now - timedelta(days=1)
     except ValueError:
         return False
-
-
-def _seconds(value: Any, default: float) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return default
 
 
 def _last(d: DeviceStatus) -> str:
@@ -181,11 +158,14 @@ def collect_status(site: Any, store: Any, trust: Any, *, now: datetime) -> SiteS
             baseline_problem=problem, maintenance_until=until))
     beat = store.heartbeat(HEARTBEAT_NAME)
     checked = store.last_store_check()
-    warnings = site_warnings(store, trust, now) + _due_warnings(site, due, store, now)
+    beats = store.collector_beats()
+    zones = zone_statuses(beats, site.devices, scheduled_zones(site), now)
+    warnings = (site_warnings(store, trust, now) + _due_warnings(site, due, store, now)
+                + zone_warnings(zones, bool(beats)))
     return SiteStatus(now, tuple(rows), beat[0] if beat else None, beat[1] if beat else None,
                       warnings=tuple(warnings), store_check_at=checked[0] if checked else None,
                       store_check=checked[1].get("summary") if checked else None,
-                      proposals=tuple(_pending(store, trust)))
+                      proposals=tuple(_pending(store, trust)), zones=tuple(zones))
 
 
 def _pending(store: Any, trust: Any) -> list[dict[str, Any]]:

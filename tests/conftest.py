@@ -17,7 +17,7 @@ import pytest
 from simulators.base import LEDGER, checker_violations, is_attacker
 
 # Shared fixtures (site, inventory, run, peers...) for every test folder.
-pytest_plugins = ["support.fixtures"]
+pytest_plugins = ["support.fixtures", "support.postgres"]
 
 
 def pytest_configure(config: pytest.Config) -> None:

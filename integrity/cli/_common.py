@@ -191,5 +191,12 @@ def selection_args(f: Any = None, *, default_all: bool = False) -> Any:
 
 
 def chosen_devices(site: Site, devices: tuple[str, ...], all_: bool, tags: tuple[str, ...], *,
-                   default_all: bool = False) -> list[Any]:
-    return site.select(devices, all_, tags=tags, default_all=default_all)
+                   default_all: bool = False, zones: tuple[str, ...] = ()) -> list[Any]:
+    return site.select(devices, all_, tags=tags, default_all=default_all, zones=zones)
+
+
+def zone_option(f: Any) -> Any:
+    """--zone ZONE, a selection like --tag: the devices of that network zone."""
+    return click.option("--zone", "zones", multiple=True, metavar="ZONE",
+                        help="Devices of network zone ZONE (repeatable; see `zone =` in the "
+                             "inventory).")(f)

@@ -13,7 +13,7 @@ import click
 
 from integrity.cli._common import (EXIT_CODES_HELP, chosen_devices, emit_json, json_option,
                                    mode_option, open_site, open_store, selection_args,
-                                   signer_names, trust_store)
+                                   signer_names, trust_store, zone_option)
 from integrity.errors import ConfigError
 from integrity.model import Device, Mode
 from integrity.render import in_flight_line, results_table, sweep_log_line, when
@@ -57,22 +57,24 @@ class InFlight:
 
 @click.command("sweep", epilog=EXIT_CODES_HELP)
 @selection_args
+@zone_option
 @mode_option
 @json_option
 @click.pass_context
 def sweep_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, tags: tuple[str, ...],
-              quick: bool, as_json: bool) -> None:
+              zones: tuple[str, ...], quick: bool, as_json: bool) -> None:
     """Check devices concurrently, record every result, and send alerts.
 
     \b
     Examples:
       plc-integrity sweep --all --quick
       plc-integrity sweep --tag crane-3 --deep --json
+      plc-integrity sweep --zone berth-3 --quick
     """
     from integrity.sweep import alerting, run_sweep  # the sinks' libraries load only when used
 
     site = open_site(ctx)
-    chosen = chosen_devices(site, devices, all_, tags)
+    chosen = chosen_devices(site, devices, all_, tags, zones=zones)
     tracker, dispatcher = alerting(site)
     progress = InFlight(chosen, site.settings.concurrency) \
         if sys.stdout.isatty() and not as_json else None
@@ -104,31 +106,50 @@ NO_SCHEDULES = ("no [[schedules]]: nothing to run.  Add one to site.toml, e.g.\n
 @click.option("--grace", type=click.FloatRange(min=0), default=30.0, show_default=True,
               help="Seconds in-flight checks get to finish after SIGTERM before they are "
                    "abandoned (they stay due).")
+@click.option("--zone", metavar="ZONE", default=None,
+              help="Be a collector of this network zone: run only its devices' due jobs "
+                   "(default: every zone).")
+@click.option("--collector-id", metavar="ID", default=None,
+              help="This collector's name in the store and in status (default: host:pid).")
+@click.option("--lease", metavar="DURATION", default="5m", show_default=True,
+              help="How long a claimed job stays this collector's without a heartbeat; "
+                   "after that another collector of the zone takes it over.")
 @click.pass_context
-def run_cmd(ctx: click.Context, once: bool, grace: float) -> None:
+def run_cmd(ctx: click.Context, once: bool, grace: float, zone: str | None,
+            collector_id: str | None, lease: str) -> None:
     """Run the scheduler in the foreground: sweeps per [[schedules]], alerts per [[alerts]].
+
+    Each run is a collector: it claims every due job in the store before
+    checking it, so several collectors of one zone (sharing a PostgreSQL
+    store) never check a device twice at once, and a dead one's jobs are taken
+    over once its lease expires.
 
     Stops gracefully on SIGTERM or Ctrl-C: in-flight checks get a grace period
     to finish, and whether they finished or were abandoned is recorded
     (`plc-integrity events` lists it).
 
     \b
-    Example (see the README for systemd units):
+    Examples (see the README for systemd units):
       plc-integrity --site /srv/plc-integrity run
+      plc-integrity --site /srv/plc-integrity run --zone berth-3
     """
     from integrity.daemon_log import record_sink_failures
     from integrity.scheduler import Daemon, parse_schedules
     from integrity.sweep import alerting  # the sinks' libraries load only when used
+    from integrity.zones import collector_for
 
     site = open_site(ctx)
-    jobs = parse_schedules(site.schedules, site.devices, file=str(site.root / "site.toml"))
-    if not jobs:
+    all_jobs = parse_schedules(site.schedules, site.devices, file=str(site.root / "site.toml"))
+    if not all_jobs:
         raise ConfigError(NO_SCHEDULES, file=str(site.root / "site.toml"), field="schedules")
+    collector, jobs = collector_for(site, all_jobs, zone, collector_id, lease)
     from integrity.evidence import EvidenceWatch
+    from integrity.zones import site_zone_warnings
 
     tracker, dispatcher = alerting(site)
     with open_store(site) as store:
-        store.forget_jobs({j.key for j in jobs})
+        # Every zone's jobs are kept: the other zones' collectors share this store.
+        store.forget_jobs({j.key for j in all_jobs})
         trust = trust_store(site, live=True)
 
         def on_report(report: Any) -> None:
@@ -138,14 +159,18 @@ def run_cmd(ctx: click.Context, once: bool, grace: float) -> None:
 
         daemon = Daemon(site.devices, jobs, store, trust, tracker=tracker,
                         dispatcher=dispatcher, concurrency=site.settings.concurrency,
-                        grace=grace,
+                        grace=grace, collector=collector,
+                        heartbeat_every=collector.heartbeat_every,
                         watch=EvidenceWatch(store, trust, site.settings.store_check,
-                                            dispatcher=dispatcher),
+                                            dispatcher=dispatcher,
+                                            more_warnings=lambda now: site_zone_warnings(
+                                                store, site, now)),
                         on_report=on_report)
         handlers = {s: signal.signal(s, lambda *_: daemon.stop_event.set())
                     for s in (signal.SIGTERM, signal.SIGINT)}
         try:
-            click.echo(f"scheduler started: {len(jobs)} jobs; ready")
+            click.echo(f"scheduler started: {len(jobs)} jobs; collector {collector.id} of "
+                       f"zone(s) {', '.join(collector.zones)}; ready")
             daemon.run(max_steps=1 if once else None)
         finally:
             for s, h in handlers.items():

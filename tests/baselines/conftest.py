@@ -1,5 +1,6 @@
 """Fixtures for the baselines tests: real key files, a real trust/ folder and
-real SQLite files in tmp_path.  Keys come from fixed seeds (fast, reproducible);
+a real database: each test runs twice, on an SQLite file in tmp_path and on a
+fresh database of a real PostgreSQL server (``store_url`` in support/postgres.py).  Keys come from fixed seeds (fast, reproducible);
 only the key-generation tests make random keys."""
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def write_pub(key: SigningKey, path: Path) -> Path:
 @dataclass
 class Site:
     root: Path
-    db: Path
+    db: Path | str  # an SQLite file, or a PostgreSQL URL (support.dbsql takes either)
     heads: Path
     trust: TrustStore
     alice: SigningKey
@@ -62,12 +63,12 @@ def make_capture() -> Callable[..., Capture]:
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> Iterator[Site]:
+def site(tmp_path: Path, store_url: Path | str) -> Iterator[Site]:
     alice, bob = seeded_key(1), seeded_key(2)
     trust = TrustStore(tmp_path / "trust")
     trust.add(write_pub(alice, tmp_path / "keys" / "alice.pub"))
     trust.add(write_pub(bob, tmp_path / "keys" / "bob.pub"))
-    db, heads = tmp_path / "plc-integrity.db", tmp_path / "state" / "heads.json"
+    db, heads = store_url, tmp_path / "state" / "heads.json"
     s = Site(tmp_path, db, heads, trust, alice, bob, Store.open(db, heads_path=heads))
     yield s
     s.store.close()

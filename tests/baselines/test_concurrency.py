@@ -35,3 +35,22 @@ def test_concurrent_appends_from_two_stores_form_one_chain(site, make_capture: C
     assert site.store.latest("vfd-hoist", site.trust).sequence == 16
     assert '"sequence":16' in site.heads.read_text()
     assert len(site.store.checks(limit=100)) == 16
+
+
+def test_collectors_opening_a_fresh_store_at_once_migrate_it_once(store_url) -> None:
+    """Several collectors start together against an empty database: the schema
+    is created once (the migration runs under the write lock), every open succeeds."""
+    from support.dbsql import rows
+
+    errors: list[BaseException] = []
+
+    def open_close(_: int) -> None:
+        try:
+            Store.open(store_url).close()
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(open_close, range(4)))
+    assert errors == []
+    assert len(rows(store_url, "SELECT version_num FROM alembic_version")) == 1

@@ -4,25 +4,16 @@ an edited one by the full re-hash of ``check_contents``."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import timedelta
 
 import pytest
+from support.dbsql import sql
 
 from baselines.manifest import Baseline
 from integrity import canonical
 from integrity.errors import StoreTamperedError
 
 from .conftest import T0
-
-
-def sql(db, statement: str, *args: object) -> int:
-    con = sqlite3.connect(db)
-    try:
-        with con:
-            return con.execute(statement, args).rowcount
-    finally:
-        con.close()
 
 
 def digest_of(site, key: str, device: str = "vfd-hoist") -> str:

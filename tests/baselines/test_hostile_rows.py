@@ -3,10 +3,10 @@ history untrusted (BaselineInvalidError), never crash the check of every device.
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from support.dbsql import is_postgres, sql
 
 from integrity.errors import BaselineInvalidError, ChainBrokenError
 
@@ -14,10 +14,12 @@ T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
 def _insert(db, manifest, *, sequence=4, keyid="ab" * 32, signature=b"\x00" * 64):
-    with sqlite3.connect(db) as conn:
-        conn.execute("INSERT INTO baselines (id, device, sequence, keyid, manifest, signature, "
-                     "created_at) VALUES (?, 'vfd-hoist', ?, ?, ?, ?, '2026')",
-                     ("cd" * 32, sequence, keyid, manifest, signature))
+    if is_postgres(db) and (isinstance(manifest, str) or isinstance(sequence, str)):
+        # SQLite stores any value in any column; PostgreSQL refuses the wrong type itself.
+        pytest.skip("PostgreSQL's column types refuse this row")
+    sql(db, "INSERT INTO baselines (id, device, sequence, keyid, manifest, signature, "
+        "created_at) VALUES (?, 'vfd-hoist', ?, ?, ?, ?, '2026')",
+        "cd" * 32, sequence, keyid, manifest, signature)
 
 
 HOSTILE = [
@@ -52,7 +54,6 @@ def test_deleted_row_is_caught_even_under_a_retired_key(three, make_capture, tmp
         if trusted.keyid == three.bob.keyid:
             trusted.path.unlink()
     assert three.store.latest("vfd-hoist", three.trust).sequence == 6  # rotation is fine
-    with sqlite3.connect(three.db) as conn:
-        conn.execute("DELETE FROM baselines WHERE device = 'vfd-hoist' AND sequence = 4")
+    sql(three.db, "DELETE FROM baselines WHERE device = 'vfd-hoist' AND sequence = 4")
     with pytest.raises(ChainBrokenError, match="#4 is missing"):
         three.store.latest("vfd-hoist", three.trust)

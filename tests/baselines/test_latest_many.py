@@ -1,6 +1,6 @@
 """latest_many (one transaction for a sweep) must agree with latest, device by device."""
 
-import sqlite3
+from support.dbsql import one, sql
 
 from integrity.errors import NoBaselineError, SignatureInvalidError
 
@@ -15,11 +15,10 @@ def test_latest_many_agrees_with_latest(three):
 
 
 def test_latest_many_reports_a_tampered_device_and_keeps_the_others(three):
-    with sqlite3.connect(three.db) as db:
-        (sig,) = db.execute("SELECT signature FROM baselines WHERE device = 'vfd-hoist' "
-                            "AND sequence = 3").fetchone()
-        db.execute("UPDATE baselines SET signature = ? WHERE device = 'vfd-hoist' AND sequence = 3",
-                   (bytes(sig)[:-1] + bytes([sig[-1] ^ 1]),))
+    sig = bytes(one(three.db, "SELECT signature FROM baselines WHERE device = 'vfd-hoist' "
+                              "AND sequence = 3"))
+    sql(three.db, "UPDATE baselines SET signature = ? WHERE device = 'vfd-hoist' AND sequence = 3",
+        sig[:-1] + bytes([sig[-1] ^ 1]))
     got = three.store.latest_many(["vfd-hoist", "vfd-trolley"], three.trust)
     assert isinstance(got["vfd-hoist"], SignatureInvalidError)
     assert "vfd-hoist" in str(got["vfd-hoist"])

@@ -1,4 +1,4 @@
-"""The store on real SQLite files: round trips, content addressing, trust rules,
+"""The store on real SQLite files and a real PostgreSQL server: round trips, content addressing, trust rules,
 check history, migrations and database errors."""
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine
+from sqlalchemy.exc import IntegrityError
+from support.dbsql import is_postgres, rows, sql
 
 from baselines import tables
 from baselines.signing import SigningKey
@@ -21,14 +23,6 @@ from integrity.errors import (ConfigError, NoBaselineError, StoreError, StoreTam
 from integrity.model import Capture, CheckResult, Mode, Status
 
 T0 = datetime(2024, 5, 1, 8, 30, 0, 123456, tzinfo=timezone.utc)
-
-
-def rows(db: Path, query: str) -> list[tuple]:
-    con = sqlite3.connect(db)
-    try:
-        return con.execute(query).fetchall()
-    finally:
-        con.close()
 
 
 def test_append_then_latest_round_trip(site, make_capture: Callable) -> None:
@@ -101,10 +95,7 @@ def test_an_empty_capture_is_refused(site, make_capture: Callable) -> None:
 
 
 def test_a_broken_chain_is_not_extended(three, make_capture: Callable) -> None:
-    con = sqlite3.connect(three.db)
-    with con:
-        con.execute("DELETE FROM baselines WHERE device='vfd-hoist' AND sequence=2")
-    con.close()
+    sql(three.db, "DELETE FROM baselines WHERE device='vfd-hoist' AND sequence=2")
     with pytest.raises(Exception, match="#2 is missing"):
         three.store.append_baseline(make_capture(), three.alice, "paper over it", trust=three.trust)
     assert rows(three.db, "SELECT sequence FROM baselines WHERE device='vfd-hoist' ORDER BY 1") == [
@@ -131,18 +122,12 @@ def test_rollback_anchor_is_optional(tmp_path: Path, site, make_capture: Callabl
     site.store.append_baseline(make_capture(), site.alice, "1", trust=site.trust)
     site.store.append_baseline(make_capture(speed=2), site.alice, "2", trust=site.trust)
     site.heads.unlink()
-    con = sqlite3.connect(site.db)
-    with con:
-        con.execute("DELETE FROM baselines WHERE sequence=2")
-    con.close()
+    sql(site.db, "DELETE FROM baselines WHERE sequence=2")
     assert site.store.latest("vfd-hoist", site.trust).sequence == 1
 
 
 def test_devices_include_anchored_devices_with_no_rows(three) -> None:
-    con = sqlite3.connect(three.db)
-    with con:
-        con.execute("DELETE FROM baselines WHERE device='vfd-trolley'")
-    con.close()
+    sql(three.db, "DELETE FROM baselines WHERE device='vfd-trolley'")
     assert three.store.devices() == ["vfd-hoist", "vfd-trolley"]
     [entry] = three.store.history("vfd-trolley", three.trust)
     assert not entry.ok and entry.problem_kind == "broken-chain" and "rollback" in entry.problem
@@ -171,30 +156,30 @@ def test_check_history(site) -> None:
 # -- migrations and opening ----------------------------------------------------------------
 
 # The newest migration; bump with each new file in baselines/migrations/versions.
-HEAD_REVISION = "0003_approvals"
+HEAD_REVISION = "0004_zones"
 
 
-def test_migrations_create_the_schema_and_are_idempotent(tmp_path: Path) -> None:
-    db = tmp_path / "fresh.db"
+def test_migrations_create_the_schema_and_are_idempotent(store_url) -> None:
+    db = store_url
     Store.open(db).close()
-    names = {r[0] for r in rows(db, "SELECT name FROM sqlite_master WHERE type='table'")}
+    names = {r[0] for r in rows(db, "SELECT table_name FROM information_schema.tables "
+                                    "WHERE table_schema = 'public'")
+             } if is_postgres(db) else {
+        r[0] for r in rows(db, "SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"blobs", "baselines", "checks", "alembic_version"} <= names
     assert rows(db, "SELECT version_num FROM alembic_version") == [(HEAD_REVISION,)]
     Store.open(db).close()  # re-open: nothing to do, nothing breaks
     assert rows(db, "SELECT version_num FROM alembic_version") == [(HEAD_REVISION,)]
     # the migrated schema is exactly what tables.py (the queries) expects
-    engine = create_engine(f"sqlite:///{db}")
+    engine = create_engine(db if is_postgres(db) else f"sqlite:///{db}")
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), tables.metadata) == []
     engine.dispose()
 
 
 def test_unique_device_sequence_is_enforced_by_the_schema(three) -> None:
-    con = sqlite3.connect(three.db)
-    with pytest.raises(sqlite3.IntegrityError):
-        with con:
-            con.execute("UPDATE baselines SET sequence=1 WHERE device='vfd-hoist' AND sequence=2")
-    con.close()
+    with pytest.raises((sqlite3.IntegrityError, IntegrityError)):
+        sql(three.db, "UPDATE baselines SET sequence=1 WHERE device='vfd-hoist' AND sequence=2")
 
 
 def test_open_errors(tmp_path: Path) -> None:
@@ -208,20 +193,24 @@ def test_open_errors(tmp_path: Path) -> None:
         Store.open("nosuchdialect://host/db")
     with pytest.raises(StoreError, match="not a valid SQLAlchemy URL"):
         Store.open("::not a url::/x://")
+    # PostgreSQL down: a StoreError at once, naming the store without its password
+    with pytest.raises(StoreError, match=r"cannot open store postgresql\+psycopg://plc:\*\*\*@"
+                                         r"127.0.0.1:1/plc: connection failed") as caught:
+        Store.open("postgresql+psycopg://plc:hunter2@127.0.0.1:1/plc")
+    assert "hunter2" not in str(caught.value)
 
 
-def test_a_schema_from_a_newer_version_is_refused(tmp_path: Path) -> None:
-    db = tmp_path / "new.db"
+def test_a_schema_from_a_newer_version_is_refused(store_url) -> None:
+    db = store_url
     Store.open(db).close()
-    con = sqlite3.connect(db)
-    with con:
-        con.execute("UPDATE alembic_version SET version_num='9999'")
-    con.close()
+    sql(db, "UPDATE alembic_version SET version_num='9999'")
     with pytest.raises(StoreError, match="cannot upgrade store .*9999.*newer plc-integrity"):
         Store.open(db)
 
 
 def test_read_only_database_gives_store_error(site, make_capture: Callable) -> None:
+    if is_postgres(site.db):
+        pytest.skip("an SQLite read-only URL; PostgreSQL's own permissions are its business")
     # A read-only URL rather than chmod: the tests may run as root.
     store = Store.open(f"sqlite:///file:{site.db}?mode=ro&uri=true", heads_path=site.heads)
     assert store.devices() == []  # reading works
@@ -233,10 +222,7 @@ def test_read_only_database_gives_store_error(site, make_capture: Callable) -> N
 
 def test_blob_tamper_is_caught_by_artifact_content(three) -> None:
     digest = three.store.latest("vfd-hoist", three.trust).manifest.artifacts[0].digest
-    con = sqlite3.connect(three.db)
-    with con:
-        con.execute("UPDATE blobs SET content=x'00' WHERE digest=?", (digest,))
-    con.close()
+    sql(three.db, "UPDATE blobs SET content=? WHERE digest=?", b"\x00", digest)
     with pytest.raises(StoreTamperedError, match="does not hash to its digest"):
         three.store.artifact_content(digest)
     with pytest.raises(StoreTamperedError, match="is missing from the store"):

@@ -7,8 +7,8 @@ from baselines.store import Store
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
 
 
-def test_runtime_state_round_trips_and_survives_reopen(tmp_path):
-    db = tmp_path / "s.db"
+def test_runtime_state_round_trips_and_survives_reopen(store_url):
+    db = store_url
     with Store.open(db) as store:
         assert store.alert_record("vfd-1") is None
         store.save_alert_record("vfd-1", {"state": "OK"}, now=T0)

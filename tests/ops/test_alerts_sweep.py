@@ -12,6 +12,9 @@ import pytest
 from integrity.alerts import AlertRecord, start_maintenance
 from simulators.modbus import attacker_write_register
 
+# Each test runs on SQLite and on a real PostgreSQL server (tests/support/postgres.py).
+pytestmark = pytest.mark.usefixtures("store_backend")
+
 
 @pytest.fixture
 def world(run, site, helpers, drive):

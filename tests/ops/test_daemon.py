@@ -15,6 +15,9 @@ from integrity.status import collect_status
 
 SCHEDULE = {"devices": ["vfd-*"], "quick": "15m", "deep": "0 2 * * *"}
 
+# Each test runs on SQLite and on a real PostgreSQL server (tests/support/postgres.py).
+pytestmark = pytest.mark.usefixtures("store_backend")
+
 
 @pytest.fixture
 def fleet(run, site, helpers, drive):

@@ -5,11 +5,11 @@ and reported; a deleted head file and a new trusted key said out loud."""
 from __future__ import annotations
 
 import random
-import sqlite3
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import pytest
+from support.dbsql import rows, sql
 
 from integrity.alerts.dispatch import Dispatcher
 from integrity.alerts.sinks.jsonl import JsonlSink
@@ -17,6 +17,8 @@ from integrity.evidence import STORE_CHECK_JOB, EvidenceWatch
 from integrity.scheduler import Daemon, parse_schedules
 from integrity.status import collect_status
 
+# Each test runs on SQLite and on a real PostgreSQL server (tests/support/postgres.py).
+pytestmark = pytest.mark.usefixtures("store_backend")
 SCHEDULE = {"devices": ["vfd-*"], "quick": "15m", "deep": "0 2 * * *"}
 FAR = datetime(9999, 1, 1, tzinfo=timezone.utc)
 
@@ -50,10 +52,9 @@ def status(fleet, clock):
     return collect_status(fleet.site, fleet.store, fleet.trust, now=clock.now())
 
 
-def edit_a_blob(root) -> None:
-    with sqlite3.connect(root / "plc-integrity.db") as db:
-        digest, content = db.execute("SELECT digest, content FROM blobs LIMIT 1").fetchone()
-        db.execute("UPDATE blobs SET content = ? WHERE digest = ?", (bytes(content) + b"!", digest))
+def edit_a_blob(url: str) -> None:
+    [(digest, content)] = rows(url, "SELECT digest, content FROM blobs LIMIT 1")
+    sql(url, "UPDATE blobs SET content = ? WHERE digest = ?", bytes(content) + b"!", digest)
 
 
 # -- item 5 ------------------------------------------------------------------------------------
@@ -104,7 +105,7 @@ def test_store_check_runs_on_its_schedule_and_alerts_on_damage(fleet, clock, hel
     assert at == first and info["ok"] is True
     assert fleet.store.due(STORE_CHECK_JOB) == first + timedelta(days=7)
 
-    edit_a_blob(fleet.root)
+    edit_a_blob(fleet.site.store_url)
     clock.advance(days=6)
     d.step()
     assert fleet.store.last_store_check()[0] == first  # not due yet: not re-read
