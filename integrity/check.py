@@ -16,6 +16,7 @@ import dataclasses
 import logging
 import queue
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,6 +39,9 @@ from integrity.model import Capture, CheckResult, Device, Difference, Mode, Stat
 log = logging.getLogger(__name__)
 DriverFactory = Callable[[Device], Driver]
 RECORD_BATCH = 32
+# Called as observer(device, mode, seconds, ok) after every read in read_many:
+# integrity.metrics registers one for the check-duration histograms of /metrics.
+READ_OBSERVERS: list[Callable[[Device, Mode, float, bool], None]] = []
 
 
 def default_driver_factory(device: Device) -> Driver:
@@ -84,11 +88,12 @@ def read_many(devices: Iterable[Device], mode: Mode, *, concurrency: int = 16,
     devices = list(devices)
 
     def on_thread(device: Device) -> ReadOutcome:
+        started = time.monotonic()
         try:
-            return ReadOutcome(device, read_device(device, mode, now=now,
-                                                   driver_factory=driver_factory), None)
+            return _timed(started, mode, ReadOutcome(device, read_device(
+                device, mode, now=now, driver_factory=driver_factory), None))
         except (DeviceError, ReadOnlyViolationError) as exc:
-            return ReadOutcome(device, None, exc)
+            return _timed(started, mode, ReadOutcome(device, None, exc))
         except Exception as exc:  # noqa: BLE001 - one driver's bug must not cost the sweep
             return ReadOutcome(device, None, _driver_failure(device, exc))
 
@@ -101,13 +106,14 @@ def read_many(devices: Iterable[Device], mode: Mode, *, concurrency: int = 16,
     finished: queue.SimpleQueue[tuple[int, ReadOutcome | BaseException]] = queue.SimpleQueue()
 
     async def on_loop(device: Device) -> ReadOutcome:
+        started = time.monotonic()
         try:
             async with driver_class(device.protocol)(device) as driver:
                 capture = await driver.collect_async(mode, now=now)
             _check_capture(device, capture)
-            return ReadOutcome(device, capture, None)
+            return _timed(started, mode, ReadOutcome(device, capture, None))
         except (DeviceError, ReadOnlyViolationError) as exc:
-            return ReadOutcome(device, None, exc)
+            return _timed(started, mode, ReadOutcome(device, None, exc))
         except Exception as exc:  # noqa: BLE001 - one driver's bug must not cost the sweep
             return ReadOutcome(device, None, _driver_failure(device, exc))
 
@@ -151,6 +157,12 @@ def read_many(devices: Iterable[Device], mode: Mode, *, concurrency: int = 16,
             yield item
 
     return hand_over()
+
+
+def _timed(started: float, mode: Mode, outcome: ReadOutcome) -> ReadOutcome:
+    for observe in READ_OBSERVERS:
+        observe(outcome.device, mode, time.monotonic() - started, outcome.error is None)
+    return outcome
 
 
 def _driver_failure(device: Device, exc: Exception) -> DriverFailureError:

@@ -34,7 +34,7 @@ NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 COMMON_KEYS = {"name", "protocol", "host", "port", "timeout", "retries", "tags", "profile",
                "max_rps", "labels"}
 SETTINGS_KEYS = {"store", "timeout", "retries", "concurrency", "remind_after", "max_rps"}
-SITE_TOP_KEYS = {"settings", "profiles", "devices", "alerts", "schedules", "store"}
+SITE_TOP_KEYS = {"settings", "profiles", "devices", "alerts", "schedules", "store", "suppliers"}
 STORE_CHECK_WORDS = {"daily": timedelta(days=1), "weekly": timedelta(days=7), "off": None}
 
 DEFAULT_TIMEOUT = 3.0
@@ -65,6 +65,7 @@ class Site:
     devices: tuple[Device, ...]
     alerts: tuple[Mapping[str, Any], ...] = ()
     schedules: tuple[Mapping[str, Any], ...] = ()
+    suppliers: Any = None  # integrity.assets.SupplierPolicy ([suppliers])
 
     @property
     def trust_dir(self) -> Path:
@@ -303,8 +304,10 @@ def load_site(root: str | Path) -> Site:
     if not isinstance(schedules, list) or not all(isinstance(s, dict) for s in schedules):
         raise ConfigError("schedules must be written as [[schedules]] tables", file=str(site_file),
                           field="schedules")
+    from integrity.assets import parse_policy
     site = Site(root=root, settings=settings, devices=tuple(devices), alerts=tuple(alerts),
-                schedules=tuple(schedules))
+                schedules=tuple(schedules),
+                suppliers=parse_policy(doc.get("suppliers"), file=str(site_file)))
     # Schedules are validated now, so a bad one fails every command the same
     # way instead of surfacing only when the daemon starts.  Alert sinks are
     # built by the commands that send (they need secrets from the environment,

@@ -1,0 +1,48 @@
+"""The dashboard served for tests: real uvicorn on 127.0.0.1 port 0, asked with urllib."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+TOKEN = "test-token-0123456789abcdef"
+
+
+@contextmanager
+def serving(site_root: Path, *, token: str | None = None, proxy_header: str | None = None,
+            cache_seconds: float = 0.0) -> Iterator[str]:
+    """The dashboard over the site's store; yields its base URL."""
+    from baselines.signing import TrustStore
+    from baselines.store import Store
+    from integrity.inventory import load_site
+    from integrity.metrics import make_registry
+    from integrity.web.app import Auth, create_app
+    from integrity.web.server import LOOPBACK_HOSTS, Bind, Server
+
+    site = load_site(site_root)
+    with Store.open(site.store_url, heads_path=site.heads_path) as store:
+        trust = TrustStore(site.trust_dir)
+        registry, _ = make_registry(site, store, trust)
+        app = create_app(site, store, trust, auth=Auth(token, proxy_header),
+                         allowed_hosts=LOOPBACK_HOSTS, metrics=registry,
+                         cache_seconds=cache_seconds)
+        server = Server(app, Bind("127.0.0.1", 0)).start()
+        try:
+            yield f"http://127.0.0.1:{server.port}"
+        finally:
+            server.stop()
+
+
+def get(url: str, *, method: str = "GET", headers: dict[str, str] | None = None,
+        timeout: float = 60.0) -> tuple[int, Any, str]:
+    """(status, headers, body) for any answer, errors included."""
+    req = urllib.request.Request(url, method=method, headers=headers or {},
+                                 data=b"" if method not in ("GET", "HEAD") else None)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, resp.headers, resp.read().decode("utf-8")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read().decode("utf-8")
