@@ -26,9 +26,9 @@ def cli() -> None:
 
 
 from integrity.cli import baseline, demo, keys, ops, sim, site, store, verify  # noqa: E402  (register commands)
-from integrity.cli import assets, web  # noqa: E402  (issue 15)
+from integrity.cli import assets, report, web  # noqa: E402  (issue 15)
 
-for module in (site, keys, baseline, verify, ops, sim, demo, store, assets, web):
+for module in (site, keys, baseline, verify, ops, sim, demo, store, assets, report, web):
     module.register(cli)
 
 
