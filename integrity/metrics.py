@@ -160,14 +160,14 @@ def start_metrics_server(site: Any, bind_text: str, *, auth: Any = None) -> tupl
     only).  The store is opened separately (the exporter's thread must not
     share the daemon's connection).  Returns (server, RunMetrics); ConfigError
     for a bad bind or an off-loopback bind without auth."""
-    from integrity.web.app import Auth, create_app
-    from integrity.web.server import Server, check_exposure, parse_bind
+    from integrity.web.app import create_app
+    from integrity.web.server import Server, check_exposure, load_auth, parse_bind
 
     from baselines.signing import TrustStore
     from baselines.store import Store
 
     bind = parse_bind(bind_text, option="--metrics-bind")
-    auth = auth or Auth()
+    auth = auth or load_auth(None, None)  # $PLC_INTEGRITY_TOKEN, as serve
     hosts = check_exposure(bind, auth, option="--metrics-bind")
     store = Store.open(site.store_url, heads_path=site.heads_path)
     trust = TrustStore(site.trust_dir)  # live: read afresh, as the daemon does

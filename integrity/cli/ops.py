@@ -72,8 +72,10 @@ def sweep_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, tag: str
 @click.option("--grace", type=click.FloatRange(min=0), default=30.0, show_default=True,
               help="Seconds in-flight checks get to finish after SIGTERM before they are "
                    "abandoned (they stay due).")
+@click.option("--metrics-bind", metavar="HOST:PORT", help="Serve Prometheus /metrics here "
+              "(off loopback only with $PLC_INTEGRITY_TOKEN set).")
 @click.pass_context
-def run_cmd(ctx: click.Context, once: bool, grace: float) -> None:
+def run_cmd(ctx: click.Context, once: bool, grace: float, metrics_bind: str | None) -> None:
     """Run the scheduler in the foreground: sweeps per [[schedules]], alerts per [[alerts]].
 
     Stops gracefully on SIGTERM or Ctrl-C: in-flight checks get a grace period
@@ -94,6 +96,10 @@ def run_cmd(ctx: click.Context, once: bool, grace: float) -> None:
     from integrity.evidence import EvidenceWatch
 
     tracker, dispatcher = alerting(site)
+    exporter = metrics = None
+    if metrics_bind:  # issue 15: /metrics of the daemon, in its own thread and store handle
+        from integrity.metrics import start_metrics_server
+        exporter, metrics = start_metrics_server(site, metrics_bind)
     with open_store(site) as store:
         store.forget_jobs({j.key for j in jobs})
         trust = trust_store(site, live=True)
@@ -102,9 +108,9 @@ def run_cmd(ctx: click.Context, once: bool, grace: float) -> None:
                         grace=grace,
                         watch=EvidenceWatch(store, trust, site.settings.store_check,
                                             dispatcher=dispatcher),
-                        on_report=lambda r: click.echo(
+                        on_report=lambda r: (metrics and metrics.observe_report(r), click.echo(
                             f"{r.started_at:%Y-%m-%dT%H:%M:%SZ} {r.mode.value} sweep of "
-                            f"{len(r.results)}: exit {r.exit_code}, {len(r.alerts)} alert(s)"))
+                            f"{len(r.results)}: exit {r.exit_code}, {len(r.alerts)} alert(s)")))
         handlers = {s: signal.signal(s, lambda *_: daemon.stop_event.set())
                     for s in (signal.SIGTERM, signal.SIGINT)}
         try:
@@ -113,6 +119,8 @@ def run_cmd(ctx: click.Context, once: bool, grace: float) -> None:
         finally:
             for s, h in handlers.items():
                 signal.signal(s, h)
+            if exporter is not None:
+                exporter.stop()
         click.echo("scheduler stopped" + (" (in-flight checks abandoned)" if daemon.abandoned
                                           else ""))
     if daemon.abandoned:
