@@ -24,22 +24,23 @@ DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
 class StoreCollector:
-    """Reads the store at each scrape (a custom collector: nothing is cached
-    between scrapes, so two processes never disagree about the store)."""
+    """Reads the store at each scrape.  ``fleet`` gives the fleet snapshot
+    (integrity.web.views.fleet_snapshot), which the dashboard caches for a few
+    seconds, so a scrape and a page reload share one computation."""
 
-    def __init__(self, site: Any, store: Any, trust: Any, *,
+    def __init__(self, store: Any, fleet: Callable[[], dict[str, Any]], *,
                  clock: Callable[[], datetime] | None = None) -> None:
-        self.site, self.store, self.trust = site, store, trust
+        self.store, self.fleet = store, fleet
         self.clock = clock or (lambda: datetime.now(timezone.utc))
 
     def describe(self) -> list[Metric]:
         return []  # registering must not read the store
 
     def collect(self) -> Iterator[Metric]:
-        from integrity.web.views import STATES, WATCHER_HEARTBEAT, fleet
+        from integrity.web.views import STATES, WATCHER_HEARTBEAT
 
         now = self.clock()
-        doc = fleet(self.site, self.store, self.trust, now=now)
+        doc = self.fleet()
         states = GaugeMetricFamily(f"{PREFIX}_devices", "Devices by state (as the fleet page "
                                    "shows it)", labels=["state"])
         for state in STATES:
@@ -139,12 +140,11 @@ class RunMetrics:
                 self.sink_failures.labels(f.sink).inc()
 
 
-def make_registry(site: Any, store: Any, trust: Any, *, run: bool = False
-                  ) -> tuple[CollectorRegistry, RunMetrics | None]:
-    """A registry with the store's metrics and, with ``run``, the daemon's own
-    (read durations hooked into integrity.check.READ_OBSERVERS)."""
+def make_registry(*, run: bool = False) -> tuple[CollectorRegistry, RunMetrics | None]:
+    """A registry for /metrics (``create_app`` adds the store's collectors)
+    and, with ``run``, the daemon's own metrics, its read durations hooked into
+    integrity.check.READ_OBSERVERS."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(site, store, trust))
     if not run:
         return registry, None
     from integrity import check
@@ -171,7 +171,7 @@ def start_metrics_server(site: Any, bind_text: str, *, auth: Any = None) -> tupl
     hosts = check_exposure(bind, auth, option="--metrics-bind")
     store = Store.open(site.store_url, heads_path=site.heads_path)
     trust = TrustStore(site.trust_dir)  # live: read afresh, as the daemon does
-    registry, metrics = make_registry(site, store, trust, run=True)
+    registry, metrics = make_registry(run=True)
     assert metrics is not None
     app = create_app(site, store, trust, auth=auth, allowed_hosts=hosts, metrics=registry,
                      pages=False)

@@ -50,7 +50,7 @@ def serve_cmd(ctx: click.Context, bind: str, token_file: Path | None,
     site = open_site(ctx)
     with open_store(site) as store:
         trust = trust_store(site, live=True)
-        registry, _ = make_registry(site, store, trust)
+        registry, _ = make_registry()
         app = create_app(site, store, trust, auth=auth, allowed_hosts=hosts, metrics=registry,
                          cache_seconds=cache_seconds)
         server = Server(app, where).start()

@@ -138,7 +138,8 @@ def create_app(site: Any, store: Any, trust: Any, *, auth: Auth = Auth(),
                pages: bool = True) -> Starlette:
     """The dashboard over ``store`` (opened by the caller, who closes it).
 
-    ``metrics``: a prometheus_client registry for /metrics (None: 404).
+    ``metrics``: a prometheus_client registry for /metrics (None: 404); the
+    store's metrics are registered on it, read from the same cached snapshot.
     ``allowed_hosts``: Host header values accepted (a DNS-rebinding page
     cannot then read a loopback dashboard); None accepts any.  ``pages``
     False: only /metrics and /healthz (the daemon's exporter).
@@ -151,6 +152,7 @@ def create_app(site: Any, store: Any, trust: Any, *, auth: Auth = Auth(),
         return {a.device: a for a in collect_assets(site, store, trust, history=False)}
 
     assets = Snapshot(all_assets, cache_seconds)
+    status = Snapshot(lambda: views.fleet_snapshot(site, store, trust, now=now()), cache_seconds)
 
     def flags() -> dict[str, list[dict[str, str]]]:
         return {name: [f.to_dict() for f in a.flags] for name, a in assets.get().items()}
@@ -162,13 +164,15 @@ def create_app(site: Any, store: Any, trust: Any, *, auth: Auth = Auth(),
                 counts[f.rule] = counts.get(f.rule, 0) + 1
         return counts
 
-    if metrics is not None and pages:
-        from integrity.metrics import FlagsCollector
-        metrics.register(FlagsCollector(flag_counts))
+    if metrics is not None:
+        from integrity.metrics import FlagsCollector, StoreCollector
+        metrics.register(StoreCollector(store, status.get, clock=now))
+        if pages:
+            metrics.register(FlagsCollector(flag_counts))
 
     def fleet_doc(request: Request) -> dict[str, Any]:
         q = request.query_params
-        return views.fleet(site, store, trust, now=now(), flags=flags(),
+        return views.fleet(status.get(), flags=flags(),
                            **{k: q.get(k) or None for k in ("tag", "zone", "protocol", "state")})
 
     def page(name: str, **context: Any) -> HTMLResponse:
@@ -190,9 +194,9 @@ def create_app(site: Any, store: Any, trust: Any, *, auth: Auth = Auth(),
             doc["checks"], title=f"checks of {doc['device']}"))
 
     def health_doc() -> dict[str, Any]:
-        status = views.fleet(site, store, trust, now=now())
-        return views.health(store, now=now(), scheduler=status["scheduler"],
-                            heartbeat_at=status["heartbeat_at"])
+        snapshot = status.get()
+        return views.health(store, now=now(), scheduler=snapshot["scheduler"],
+                            heartbeat_at=snapshot["heartbeat_at"])
 
     def assets_doc() -> dict[str, Any]:
         rows = [a.to_dict() for a in assets.get().values()]

@@ -42,32 +42,40 @@ def zone_of(device: Any) -> str | None:
     return getattr(device, "zone", None)  # zones arrive with issue 13
 
 
-def fleet(site: Any, store: Any, trust: Any, *, now: datetime,
-          flags: dict[str, list[dict[str, str]]] | None = None, tag: str | None = None,
-          zone: str | None = None, protocol: str | None = None,
-          state: str | None = None) -> dict[str, Any]:
-    """The ``status --json`` document, each device with its tags, zone, shown
-    state and supplier flags, filtered by tag, zone, protocol and state."""
+def fleet_snapshot(site: Any, store: Any, trust: Any, *, now: datetime) -> dict[str, Any]:
+    """The ``status --json`` document, each device with its tags, zone and
+    shown state, and the count of devices per shown state (unfiltered: the
+    dashboard keeps one and filters it per request)."""
     status = collect_status(site, store, trust, now=now)
     doc = {"schema": SCHEMA, **status.to_dict()}
     by_name = {d.name: d for d in site.devices}
-    rows, counts = [], dict.fromkeys(STATES, 0)
+    counts = dict.fromkeys(STATES, 0)
+    rows = []
     for row in doc["devices"]:
         dev = by_name[row["device"]]
-        row = {**row, "tags": list(dev.tags), "zone": zone_of(dev), "shown": display_state(row),
-               "flags": (flags or {}).get(dev.name, [])}
+        row = {**row, "tags": list(dev.tags), "zone": zone_of(dev), "shown": display_state(row)}
         counts[row["shown"]] = counts.get(row["shown"], 0) + 1
-        if ((tag and tag not in row["tags"]) or (zone and row["zone"] != zone)
-                or (protocol and row["protocol"] != protocol) or (state and row["shown"] != state)):
-            continue
         rows.append(row)
-    doc.update(devices=rows, counts=counts, total=len(site.devices),
-               filters={"tag": tag, "zone": zone, "protocol": protocol, "state": state},
+    doc.update(devices=rows, counts=counts, total=len(rows),
                choices={"tags": sorted({t for d in site.devices for t in d.tags}),
                         "zones": sorted({z for d in site.devices if (z := zone_of(d))}),
                         "protocols": sorted({d.protocol for d in site.devices}),
                         "states": list(STATES)})
     return doc
+
+
+def fleet(snapshot: dict[str, Any], *, flags: dict[str, list[dict[str, str]]] | None = None,
+          tag: str | None = None, zone: str | None = None, protocol: str | None = None,
+          state: str | None = None) -> dict[str, Any]:
+    """A fleet snapshot filtered by tag, zone, protocol and shown state, each
+    device with its supplier flags (the fleet page and /api/status)."""
+    rows = [{**row, "flags": (flags or {}).get(row["device"], [])}
+            for row in snapshot["devices"]
+            if not ((tag and tag not in row["tags"]) or (zone and row["zone"] != zone)
+                    or (protocol and row["protocol"] != protocol)
+                    or (state and row["shown"] != state))]
+    return {**snapshot, "devices": rows,
+            "filters": {"tag": tag, "zone": zone, "protocol": protocol, "state": state}}
 
 
 def result_from_dict(doc: dict[str, Any]) -> CheckResult:

@@ -25,7 +25,7 @@ def serving(site_root: Path, *, token: str | None = None, proxy_header: str | No
     site = load_site(site_root)
     with Store.open(site.store_url, heads_path=site.heads_path) as store:
         trust = TrustStore(site.trust_dir)
-        registry, _ = make_registry(site, store, trust)
+        registry, _ = make_registry()
         app = create_app(site, store, trust, auth=Auth(token, proxy_header),
                          allowed_hosts=LOOPBACK_HOSTS, metrics=registry,
                          cache_seconds=cache_seconds)
