@@ -4,7 +4,7 @@ from uvicorn on 127.0.0.1, dumps the DOM it built and takes screenshots.
 Nothing may leave the loopback: Chromium runs with background networking
 off, no name resolution but 127.0.0.1, and a proxy that is a recording
 listener on 127.0.0.1 (loopback itself is never proxied), so any request for
-another host reaches the listener, which answers nothing and closes.  Chromium
+another host reaches the listener, which never answers.  Chromium
 still tries its own services (component updates, account and time checks)
 despite the flags; the test asserts those are the only hosts asked for, so
 no page of ours made a request off loopback, and none of them left the machine.
@@ -12,14 +12,13 @@ no page of ours made a request off loopback, and none of them left the machine.
 
 from __future__ import annotations
 
-import socket
 import struct
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
 
+from support.peers import Peer
 from support.web import serving
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -34,44 +33,26 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 CHROMIUM_OWN = (".google.com", ".googleapis.com", ".gstatic.com")
 
 
-class RecordingProxy:
-    """A loopback "proxy" that records the first line of every request and
-    closes: whatever the browser sends it goes nowhere."""
+def first_lines(peer: Peer) -> list[str]:
+    """The request line of every connection the silent peer accepted (what
+    the browser asked its "proxy" for; the peer never answered)."""
+    out = []
+    for conn in list(peer.conns):
+        conn.settimeout(2)
+        try:
+            out.append(conn.recv(1024).split(b"\r\n")[0].decode("latin-1"))
+        except OSError:
+            out.append("(nothing sent)")
+    return out
 
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.requests: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
 
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            with conn:
-                conn.settimeout(2)
-                try:
-                    self.requests.append(conn.recv(1024).split(b"\r\n")[0].decode("latin-1"))
-                except OSError:
-                    self.requests.append("(nothing sent)")
-
-    def hosts(self) -> set[str]:
-        out = set()
-        for line in self.requests:
-            parts = line.split()
-            target = parts[1] if len(parts) > 1 else line
-            out.add(target.split("://")[-1].split("/")[0].split(":")[0])
-        return out
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.sock.close()
+def hosts(lines: list[str]) -> set[str]:
+    out = set()
+    for line in lines:
+        parts = line.split()
+        target = parts[1] if len(parts) > 1 else line
+        out.add(target.split("://")[-1].split("/")[0].split(":")[0])
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +60,7 @@ def browser(crane_week, tmp_path_factory):
     """run(url, *args) -> stdout of one headless Chromium run; ``proxy`` records
     every connection that tried to leave loopback."""
     profile = tmp_path_factory.mktemp("chromium-profile")
-    proxy = RecordingProxy()
-    with serving(crane_week.root) as base:
+    with serving(crane_week.root) as base, Peer() as proxy:
         def run(path: str, *args: str) -> str:
             done = subprocess.run(
                 [str(CHROMIUM), *FLAGS, f"--user-data-dir={profile}",
@@ -90,9 +70,9 @@ def browser(crane_week, tmp_path_factory):
             return done.stdout
 
         yield run
-    proxy.close()
-    strangers = {h for h in proxy.hosts() if not h.endswith(CHROMIUM_OWN)}
-    assert not strangers, f"requests off loopback: {proxy.requests}"
+        asked = first_lines(proxy)
+    strangers = {h for h in hosts(asked) if not h.endswith(CHROMIUM_OWN)}
+    assert not strangers, f"requests off loopback: {asked}"
 
 
 def png_size(path: Path) -> tuple[int, int]:
