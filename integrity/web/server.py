@@ -2,7 +2,7 @@
 
 The rule: off the loopback address nothing starts without authentication,
 either a bearer token (``PLC_INTEGRITY_TOKEN`` or a token file) or a reverse
-proxy's auth header.  On loopback, without auth, the Host header must name
+proxy's auth header.  Without auth (loopback only), the Host header must name
 the loopback address, so a web page that rebinds its own DNS name to
 127.0.0.1 still cannot read the dashboard.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,18 +74,22 @@ def load_auth(token_file: Path | None, proxy_header: str | None, *,
 
 def check_exposure(bind: Bind, auth: Auth, *, option: str = "--bind") -> list[str] | None:
     """Refuse (ConfigError) an off-loopback bind without auth.  Returns the
-    Host header values to accept (None: any)."""
-    if not bind.loopback and auth.token is None and auth.proxy_header is None:
+    Host header values to accept (None: any): without auth, only loopback
+    names, against DNS rebinding.  With auth a rebound page has no
+    credentials, and a reverse proxy on the same host may pass its own name."""
+    open_ = auth.token is None and auth.proxy_header is None
+    if not bind.loopback and open_:
         raise ConfigError(f"refusing to listen on {bind.host}:{bind.port} without "
                           f"authentication: set {TOKEN_ENV} or --token-file, or "
                           "--proxy-auth-header behind an authenticating reverse proxy "
                           "(or bind to 127.0.0.1)", field=option)
-    return LOOPBACK_HOSTS if bind.loopback else None
+    return LOOPBACK_HOSTS if open_ else None
 
 
 class Server:
-    """uvicorn serving ``app`` on ``bind``, in this thread (``run``) or a
-    background one (``start``).  ``port`` is the bound port (0 picks one)."""
+    """uvicorn serving ``app`` on ``bind``, in a background thread.  The socket
+    is bound here first, so a port in use is a clear ConfigError rather than a
+    dying thread, and ``port`` is known at once (0 picks one)."""
 
     def __init__(self, app: Any, bind: Bind, *, on_stop: Any = None) -> None:
         import uvicorn
@@ -92,32 +97,44 @@ class Server:
         config = uvicorn.Config(app, host=bind.host, port=bind.port, log_level="warning",
                                 access_log=False, server_header=False, lifespan="off")
         self._server = uvicorn.Server(config)
+        self._bind = bind
+        self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._on_stop = on_stop
 
     @property
     def port(self) -> int:
-        return self._server.servers[0].sockets[0].getsockname()[1]
+        assert self._sock is not None, "not started"
+        return self._sock.getsockname()[1]
 
-    def run(self) -> None:
-        self._server.run()
-
-    def start(self, timeout: float = 20.0) -> "Server":
-        self._thread = threading.Thread(target=self._server.run, name="plc-web", daemon=True)
+    def start(self, timeout: float = 30.0) -> "Server":
+        """Bind and serve.  ConfigError if the address cannot be bound."""
+        family = socket.AF_INET6 if ":" in self._bind.host else socket.AF_INET
+        try:
+            self._sock = socket.create_server((self._bind.host, self._bind.port), family=family,
+                                              backlog=128)
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {self._bind.host}:{self._bind.port}: "
+                              f"{exc.strerror or exc}; the web server did not start",
+                              field="--bind") from None
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
+                                        name="plc-web", daemon=True)
         self._thread.start()
-        ready = threading.Event()
-        while not self._server.started and self._thread.is_alive():
-            ready.wait(0.02)
-            timeout -= 0.02
-            if timeout <= 0:
-                break
+        waited = threading.Event()
+        deadline = timeout
+        while not self._server.started and self._thread.is_alive() and deadline > 0:
+            waited.wait(0.02)
+            deadline -= 0.02
         if not self._server.started:
-            raise ConfigError("the web server did not start (port in use?)")
+            self.stop()
+            raise ConfigError("the web server did not start")
         return self
 
     def stop(self) -> None:
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if self._sock is not None:
+            self._sock.close()
         if self._on_stop is not None:
             self._on_stop()

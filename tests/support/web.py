@@ -20,16 +20,17 @@ def serving(site_root: Path, *, token: str | None = None, proxy_header: str | No
     from integrity.inventory import load_site
     from integrity.metrics import make_registry
     from integrity.web.app import Auth, create_app
-    from integrity.web.server import LOOPBACK_HOSTS, Bind, Server
+    from integrity.web.server import Bind, Server, check_exposure
 
     site = load_site(site_root)
     with Store.open(site.store_url, heads_path=site.heads_path) as store:
         trust = TrustStore(site.trust_dir)
         registry, _ = make_registry()
-        app = create_app(site, store, trust, auth=Auth(token, proxy_header),
-                         allowed_hosts=LOOPBACK_HOSTS, metrics=registry,
+        bind, auth = Bind("127.0.0.1", 0), Auth(token, proxy_header)
+        app = create_app(site, store, trust, auth=auth,
+                         allowed_hosts=check_exposure(bind, auth), metrics=registry,
                          cache_seconds=cache_seconds)
-        server = Server(app, Bind("127.0.0.1", 0)).start()
+        server = Server(app, bind).start()
         try:
             yield f"http://127.0.0.1:{server.port}"
         finally:

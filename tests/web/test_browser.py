@@ -40,9 +40,11 @@ def first_lines(peer: Peer) -> list[str]:
     for conn in list(peer.conns):
         conn.settimeout(2)
         try:
-            out.append(conn.recv(1024).split(b"\r\n")[0].decode("latin-1"))
+            line = conn.recv(1024).split(b"\r\n")[0].decode("latin-1")
         except OSError:
-            out.append("(nothing sent)")
+            continue  # a connection the browser gave up before asking anything
+        if line:
+            out.append(line)
     return out
 
 

@@ -158,3 +158,20 @@ def test_no_secrets_on_any_page(open_server, crane_week):
     for path in PAGES + JSON + ["/metrics"]:
         body = get(open_server + path)[2]
         assert "PRIVATE KEY" not in body and marker not in body
+
+
+def test_with_a_token_a_proxy_may_pass_its_own_host_name(token_server):
+    status, _, _ = get(token_server + "/api/status", headers={
+        "Host": "plc-mon.example", "Authorization": f"Bearer {TOKEN}"})
+    assert status == 200
+
+
+def test_port_in_use_is_a_clear_error(crane_week, open_server):
+    from click.testing import CliRunner
+
+    from integrity.cli import cli
+
+    port = open_server.rsplit(":", 1)[1]
+    r = CliRunner().invoke(cli, ["--site", str(crane_week.root), "serve", "--bind",
+                                 f"127.0.0.1:{port}"], catch_exceptions=False)
+    assert r.exit_code == 2 and "did not start" in r.stderr
