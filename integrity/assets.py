@@ -248,13 +248,15 @@ def _firmware_changes(store: Any, device: Any, trust: Any) -> tuple[FirmwareChan
 
 
 def collect_assets(site: Any, store: Any, trust: Any, devices: Iterable[Any] | None = None, *,
-                   history: bool = True) -> list[Asset]:
+                   history: bool = True, latest: dict[str, Any] | None = None) -> list[Asset]:
     """Every chosen device's asset row.  ``history``: also walk every baseline
     for firmware changes (one verified read per baseline; the fleet page skips it).
+    ``latest``: store.latest_many of the devices, when the caller has it.
     A device without a verified baseline has no identity and says why."""
     chosen = list(site.devices if devices is None else devices)
     policy = getattr(site, "suppliers", None) or SupplierPolicy()
-    latest = store.latest_many([d.name for d in chosen], trust)
+    if latest is None:
+        latest = store.latest_many([d.name for d in chosen], trust)
     out = []
     for d in chosen:
         b = latest[d.name]

@@ -104,11 +104,14 @@ def _t(iso: str | None) -> str:
     return iso[:19].replace("T", " ") if iso else "-"
 
 
-def collect_status(site: Any, store: Any, trust: Any, *, now: datetime) -> SiteStatus:
+def collect_status(site: Any, store: Any, trust: Any, *, now: datetime,
+                   latest: dict[str, Any] | None = None) -> SiteStatus:
+    """``latest``: store.latest_many of every device, when the caller already has it."""
     records = store.alert_records()
     due = store.schedule_rows()
     # Every device's baseline verified in one transaction, exactly as latest() would.
-    latest = store.latest_many([d.name for d in site.devices], trust)
+    if latest is None:
+        latest = store.latest_many([d.name for d in site.devices], trust)
     lasts = store.last_checks()  # one query for the fleet, not one per device
     next_due: dict[str, datetime] = {}  # per device, not a scan of every job per device
     for job, (n, _) in due.items():

@@ -20,7 +20,7 @@ from integrity.cli._common import open_site, open_store, trust_store
               help="Behind an authenticating reverse proxy: refuse requests without this "
                    "header (e.g. X-Forwarded-User).  The proxy must set it and strip it from "
                    "clients.")
-@click.option("--cache", "cache_seconds", type=click.FloatRange(min=0), default=5.0,
+@click.option("--cache", "cache_seconds", type=click.FloatRange(min=0), default=15.0,
               show_default=True, help="Seconds a computed fleet view is reused.")
 @click.pass_context
 def serve_cmd(ctx: click.Context, bind: str, token_file: Path | None,

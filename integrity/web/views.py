@@ -42,11 +42,13 @@ def zone_of(device: Any) -> str | None:
     return getattr(device, "zone", None)  # zones arrive with issue 13
 
 
-def fleet_snapshot(site: Any, store: Any, trust: Any, *, now: datetime) -> dict[str, Any]:
+def fleet_snapshot(site: Any, store: Any, trust: Any, *, now: datetime,
+                   latest: dict[str, Any] | None = None) -> dict[str, Any]:
     """The ``status --json`` document, each device with its tags, zone and
     shown state, and the count of devices per shown state (unfiltered: the
-    dashboard keeps one and filters it per request)."""
-    status = collect_status(site, store, trust, now=now)
+    dashboard keeps one and filters it per request).  ``latest``: as for
+    collect_status."""
+    status = collect_status(site, store, trust, now=now, latest=latest)
     doc = {"schema": SCHEMA, **status.to_dict()}
     by_name = {d.name: d for d in site.devices}
     counts = dict.fromkeys(STATES, 0)
