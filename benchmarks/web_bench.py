@@ -34,10 +34,8 @@ import tomli_w  # noqa: E402
 from baselines.signing import SigningKey, TrustStore, generate_keypair  # noqa: E402
 from baselines.store import Store  # noqa: E402
 from integrity.inventory import load_site  # noqa: E402
-from integrity.model import (Artifact, Capture, Change, CheckResult, Difference, Kind,  # noqa: E402
-                             Mode, Status, ValueChange)
 from integrity.site import init_site  # noqa: E402
-from support.web import get, serving  # noqa: E402
+from support.web import drift_result, drive_capture, get, serving  # noqa: E402
 
 PAGES = ["/", "/api/status", "/devices/vfd-00042", "/assets", "/metrics"]
 
@@ -57,25 +55,12 @@ def build(root: Path, devices: int, checks: int) -> None:
     # baseline.  The dashboard then reports the anchor missing (a warning).
     with Store.open(site.store_url, heads_path=None) as store:
         for i, n in enumerate(names):
-            ident = {"supported": True, "conformity": "0x83", "objects": {
-                "0x00": {"name": "vendor_name", "text": "Nordwind Antriebe", "hex": ""},
-                "0x02": {"name": "major_minor_revision", "text": f"V4.{i % 20:02d}", "hex": ""}}}
-            cap = Capture(n, "modbus", Mode.DEEP, start, (
-                Artifact.from_value("identity", Kind.IDENTITY, ident),
-                Artifact.from_value("holding/0-99", Kind.CONFIG,
-                                    {"start": 0, "values": [i % 7] * 100})))
-            b = store.append_baseline(cap, key, "commissioning", trust=trust, now=start)
-            results = []
-            for c in range(checks):
-                drift = c == checks - 1 and i % 50 == 0
-                results.append(CheckResult(
-                    n, "modbus", Status.DRIFT if drift else Status.OK,
-                    start + timedelta(hours=12 * (c + 1)), Mode.DEEP, baseline_id=b.id,
-                    baseline_sequence=1, signer=key.keyid,
-                    differences=(Difference("holding/0-99", Change.MODIFIED, Kind.CONFIG, "a" * 64,
-                                            "b" * 64, (ValueChange("holding[22]", 1500, 2250),)),)
-                    if drift else ()))
-            store.record_checks(results)
+            b = store.append_baseline(drive_capture(n, start, firmware=f"V4.{i % 20:02d}",
+                                                    value=i % 7),
+                                      key, "commissioning", trust=trust, now=start)
+            store.record_checks([drift_result(n, start + timedelta(hours=12 * (c + 1)), b,
+                                              drift=c == checks - 1 and i % 50 == 0,
+                                              signer=key.keyid) for c in range(checks)])
             if i % 1000 == 999:
                 print(f"  built {i + 1} devices", file=sys.stderr)
         store.save_alert_records({n: {"state": "DRIFT" if i % 50 == 0 else "OK",

@@ -47,3 +47,28 @@ def get(url: str, *, method: str = "GET", headers: dict[str, str] | None = None,
             return resp.status, resp.headers, resp.read().decode("utf-8")
     except urllib.error.HTTPError as exc:
         return exc.code, exc.headers, exc.read().decode("utf-8")
+
+
+def drive_capture(name: str, at: Any, *, vendor: str = "Nordwind Antriebe",
+                  firmware: str = "V4.12", value: int = 0) -> Any:
+    """A Modbus drive's capture made up in memory (identity and 100 holding
+    registers), for stores whose devices are never contacted."""
+    from integrity.model import Artifact, Capture, Kind, Mode
+
+    ident = {"supported": True, "conformity": "0x83", "objects": {
+        "0x00": {"name": "vendor_name", "text": vendor, "hex": ""},
+        "0x02": {"name": "major_minor_revision", "text": firmware, "hex": ""}}}
+    return Capture(name, "modbus", Mode.DEEP, at, (
+        Artifact.from_value("identity", Kind.IDENTITY, ident),
+        Artifact.from_value("holding/0-99", Kind.CONFIG, {"start": 0, "values": [value] * 100})))
+
+
+def drift_result(name: str, at: Any, baseline: Any, *, drift: bool, signer: str) -> Any:
+    """A recorded check of ``drive_capture``'s device: OK, or a drift of holding[22]."""
+    from integrity.model import Change, CheckResult, Difference, Kind, Mode, Status, ValueChange
+
+    return CheckResult(
+        name, "modbus", Status.DRIFT if drift else Status.OK, at, Mode.DEEP,
+        baseline_id=baseline.id, baseline_sequence=baseline.sequence, signer=signer,
+        differences=(Difference("holding/0-99", Change.MODIFIED, Kind.CONFIG, "a" * 64, "b" * 64,
+                                (ValueChange("holding[22]", 1500, 2250),)),) if drift else ())

@@ -1,0 +1,59 @@
+"""What the store holds is shown, never obeyed: markup in a reason or a value
+is escaped, and a tampered baseline shows as INVALID without breaking a page."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from support.web import drift_result, drive_capture, get, serving
+
+EVIL = '<script>alert("x")</script><img src=http://evil.example/x>'
+
+
+@pytest.fixture
+def hostile_site(site, inventory):
+    from baselines.signing import SigningKey, TrustStore
+    from baselines.store import Store
+    from integrity.inventory import load_site
+
+    inventory.write(*({"name": n, "protocol": "modbus", "host": "127.0.0.1", "port": 1,
+                       "unit": 1, "holding": ["0-99"]} for n in ("vfd-a", "vfd-b")))
+    s = load_site(site.root)
+    at = datetime.now(timezone.utc) - timedelta(days=1)
+    key = SigningKey.load(site.key, None)
+    with Store.open(s.store_url, heads_path=s.heads_path) as store:
+        trust = TrustStore(s.trust_dir)
+        for name in ("vfd-a", "vfd-b"):
+            b = store.append_baseline(drive_capture(name, at, vendor=EVIL), key, EVIL,
+                                      trust=trust, now=at)
+            store.record_checks([drift_result(name, at + timedelta(hours=1), b, drift=True,
+                                              signer=key.keyid)])
+        store.add_event(at, "restore-drill", EVIL)
+    db = sqlite3.connect(s.root / "plc-integrity.db")
+    db.execute("UPDATE baselines SET signature = zeroblob(64) WHERE device = 'vfd-b'")
+    db.commit()
+    db.close()
+    return site
+
+
+@pytest.mark.parametrize("path", ["/", "/devices/vfd-a", "/devices/vfd-b", "/health", "/assets"])
+def test_markup_from_the_store_is_escaped(hostile_site, path):
+    with serving(hostile_site.root) as base:
+        status, _, body = get(base + path)
+    assert status == 200
+    assert "<script>" not in body and "<img" not in body
+    if path in ("/devices/vfd-a", "/health", "/assets"):
+        assert "&lt;script&gt;" in body
+
+
+def test_tampered_baseline_shows_invalid(hostile_site):
+    with serving(hostile_site.root) as base:
+        doc = json.loads(get(base + "/api/status")[2])
+        shown = {d["device"]: d["shown"] for d in doc["devices"]}
+        assert shown == {"vfd-a": "DRIFT", "vfd-b": "INVALID"}
+        status, _, body = get(base + "/devices/vfd-b")
+    assert status == 200 and "INVALID" in body and "signature" in body
