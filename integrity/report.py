@@ -85,6 +85,7 @@ def build_report(site: Any, store: Any, trust: Any, period: Period, *, now: date
                  devices: Iterable[Any] | None = None) -> dict[str, Any]:
     """The report as one JSON-able document (every format renders this)."""
     from integrity.assets import collect_assets
+    from integrity.web.views import pending_approvals
 
     chosen = list(site.devices if devices is None else devices)
     assets = {a.device: a for a in collect_assets(site, store, trust, chosen, history=False)}
@@ -112,6 +113,7 @@ def build_report(site: Any, store: Any, trust: Any, period: Period, *, now: date
             "baselines": signed,
             "baselines_valid": all(e["ok"] for e in history),
             "flags": [f.to_dict() for f in assets[d.name].flags],
+            "pending_approvals": pending_approvals(store, d.name),
         })
     events = [e for e in store.events(limit=10000)
               if period.since.isoformat() <= _iso(e["at"]) < period.until.isoformat()]
@@ -119,7 +121,7 @@ def build_report(site: Any, store: Any, trust: Any, period: Period, *, now: date
             "from": period.since.isoformat(), "to": period.until.isoformat(),
             "site": str(site.root), "devices": rows,
             "backups": [e for e in events if e["kind"].startswith(BACKUP_KINDS)],
-            "approvals_pending": [],  # issue 14's proposals, once the store keeps them
+            "approvals_pending": [p for d in rows for p in d["pending_approvals"]],
             "events": len(events)}
 
 
@@ -220,7 +222,9 @@ def _html(doc: dict[str, Any]) -> str:
     parts.append("<h2>Backups and restore drills</h2>" + _table(
         ["at", "kind", "detail"], [[e["at"], e["kind"], e["detail"]] for e in doc["backups"]],
         "none recorded"))
-    parts.append("<h2>Pending approvals</h2><p class=\"none\">none recorded</p></body></html>")
+    parts.append("<h2>Pending approvals</h2>" + _table(
+        ["proposal"], [[json.dumps(p, sort_keys=True)] for p in doc["approvals_pending"]],
+        "none recorded") + "</body></html>")
     return "".join(parts)
 
 

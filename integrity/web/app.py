@@ -215,8 +215,8 @@ def create_app(site: Any, store: Any, trust: Any, *, auth: Auth = Auth(),
 
     def drift_doc(request: Request) -> dict[str, Any]:
         doc = device_doc(request)
-        return doc["drift"] or {"schema": views.SCHEMA, "check": None, "current": False,
-                                "text": f"{doc['device']}: no drift recorded"}
+        return doc["drift"] or {"schema": views.SCHEMA, "device": doc["device"], "status": None,
+                                "current": False, "text": f"{doc['device']}: no drift recorded"}
 
     def metrics_endpoint(_request: Request) -> Response:
         if metrics is None:

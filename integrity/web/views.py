@@ -93,12 +93,13 @@ def result_from_dict(doc: dict[str, Any]) -> CheckResult:
 
 
 def latest_drift(checks: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
-    """The newest DRIFT among ``checks`` (newest first), with the CLI's diff text,
-    or None.  ``current`` says whether no later check has cleared it."""
+    """The newest DRIFT among ``checks`` (newest first) as ``diff --json`` shows
+    a check, plus ``text`` (the CLI's diff) and ``current`` (no later check
+    has cleared it); or None."""
     cleared = False
     for c in checks:
         if c["status"] == Status.DRIFT.value:
-            return {"schema": SCHEMA, "check": c, "current": not cleared,
+            return {**c, "schema": SCHEMA, "current": not cleared,
                     "text": diff_report(result_from_dict(c))}
         if c["status"] == Status.OK.value:
             cleared = True

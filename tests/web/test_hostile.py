@@ -57,3 +57,17 @@ def test_tampered_baseline_shows_invalid(hostile_site):
         assert shown == {"vfd-a": "DRIFT", "vfd-b": "INVALID"}
         status, _, body = get(base + "/devices/vfd-b")
     assert status == 200 and "INVALID" in body and "signature" in body
+
+
+@pytest.mark.parametrize("row, shown", [
+    ({"state": "DRIFT", "last_status": "OK"}, "DRIFT"),
+    ({"state": None, "last_status": "OK"}, "OK"),
+    ({"state": "DRIFT", "maintenance_until": "2026-12-01T18:00:00+00:00"}, "MAINTENANCE"),
+    ({"state": "OK", "baseline_problem": "INVALID (bad-signature)"}, "INVALID"),
+    ({"state": "BASELINE_INVALID"}, "INVALID"),
+    ({}, "NEVER_CHECKED"),
+], ids=["alert-state-first", "last-check", "maintenance", "invalid-now", "invalid-state", "never"])
+def test_display_state(row, shown):
+    from integrity.web.views import display_state
+
+    assert display_state(row) == shown

@@ -81,7 +81,8 @@ def test_device_page_has_timeline_baselines_and_the_diff(open_server):
 
 def test_diff_endpoint_is_the_clis_rendering(open_server):
     doc = json.loads(get(open_server + "/api/devices/vfd-hoist/diff")[2])
-    assert doc["current"] is True and doc["check"]["status"] == "DRIFT"
+    assert doc["current"] is True and doc["status"] == "DRIFT" and doc["exit_code"] == 1
+    assert doc["differences"][0]["values"][0]["current"] == 2250
     assert doc["text"].startswith("vfd-hoist: DRIFT against baseline #1")
     assert "holding[22]" in doc["text"]
 
@@ -175,3 +176,9 @@ def test_port_in_use_is_a_clear_error(crane_week, open_server):
     r = CliRunner().invoke(cli, ["--site", str(crane_week.root), "serve", "--bind",
                                  f"127.0.0.1:{port}"], catch_exceptions=False)
     assert r.exit_code == 2 and "did not start" in r.stderr
+
+
+def test_diff_endpoint_without_drift(open_server):
+    doc = json.loads(get(open_server + "/api/devices/plc-hoist/diff")[2])
+    assert doc == {"schema": 1, "device": "plc-hoist", "status": None, "current": False,
+                   "text": "plc-hoist: no drift recorded"}
