@@ -194,6 +194,13 @@ def _html(doc: dict[str, Any]) -> str:
              f"<h1>plc-integrity audit report</h1><p>Period {escape(doc['from'])} to "
              f"{escape(doc['to'])} · generated {escape(doc['generated_at'])} · site "
              f"{escape(doc['site'])} · {len(doc['devices'])} devices</p>"]
+    parts.append("<h2>Summary</h2>" + _table(
+        ["device", "checks", "drifts", "how they ended", "unreachable periods",
+         "baselines signed", "supplier flags"],
+        [[d["device"], d["checks"], len(d["drifts"]),
+          ", ".join(x["ended"] for x in d["drifts"]) or "-", len(d["unreachable"]),
+          len(d["baselines"]), ", ".join(f["rule"] for f in d["flags"]) or "-"]
+         for d in doc["devices"]], "no devices"))
     for d in doc["devices"]:
         parts.append(f'<div class="device" id="device-{escape(d["device"])}">'
                      f"<h2>{escape(d['device'])} ({escape(d['protocol'])})</h2>"
