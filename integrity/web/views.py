@@ -51,11 +51,13 @@ def fleet_snapshot(site: Any, store: Any, trust: Any, *, now: datetime,
     status = collect_status(site, store, trust, now=now, latest=latest)
     doc = {"schema": SCHEMA, **status.to_dict()}
     by_name = {d.name: d for d in site.devices}
+    names = trust.snapshot()  # signer names for people; the key id stays the evidence
     counts = dict.fromkeys(STATES, 0)
     rows = []
     for row in doc["devices"]:
         dev = by_name[row["device"]]
-        row = {**row, "tags": list(dev.tags), "zone": zone_of(dev), "shown": display_state(row)}
+        row = {**row, "tags": list(dev.tags), "zone": zone_of(dev), "shown": display_state(row),
+               "signer_name": names.name_of(row["signer"]) if row["signer"] else None}
         counts[row["shown"]] = counts.get(row["shown"], 0) + 1
         rows.append(row)
     doc.update(devices=rows, counts=counts, total=len(rows),

@@ -52,7 +52,8 @@ def test_fleet_shows_the_drift_and_the_unreachable_spare(open_server):
     assert shown["vfd-hoist"] == "DRIFT" and shown["vfd-spare"] == "UNREACHABLE"
     assert shown["plc-hoist"] == "OK"
     hoist = next(d for d in doc["devices"] if d["device"] == "vfd-hoist")
-    assert hoist["signer"] and hoist["baseline_sequence"] == 1 and hoist["since"]
+    assert hoist["signer"] and hoist["signer_name"] == "tester"
+    assert hoist["baseline_sequence"] == 1 and hoist["since"]
     body = get(open_server + "/")[2]
     assert 'data-device="vfd-hoist" data-state="DRIFT"' in body
 
