@@ -37,7 +37,7 @@ class StoreCollector:
         return []  # registering must not read the store
 
     def collect(self) -> Iterator[Metric]:
-        from integrity.web.views import STATES, WATCHER_HEARTBEAT
+        from integrity.web.views import SINK_FAILURES, STATES, WATCH_EVENTS, WATCHER_HEARTBEAT
 
         now = self.clock()
         doc = self.fleet()
@@ -84,10 +84,11 @@ class StoreCollector:
             events.add_metric([kind], n)
         yield events
         yield GaugeMetricFamily(f"{PREFIX}_recent_sink_failures", "Alert-sink failures "
-                                "recorded in the last 24 h", value=kinds.get("sink-failure", 0))
+                                "recorded in the last 24 h", value=sum(
+                                    n for k, n in kinds.items() if k.startswith(SINK_FAILURES)))
         yield GaugeMetricFamily(f"{PREFIX}_recent_watcher_events", "Watcher events recorded in "
-                                "the last 24 h", value=sum(n for k, n in kinds.items()
-                                                           if k.startswith("watch")))
+                                "the last 24 h", value=sum(
+                                    n for k, n in kinds.items() if k.startswith(WATCH_EVENTS)))
 
 
 class FlagsCollector:

@@ -19,9 +19,11 @@ from integrity.status import collect_status
 
 SCHEMA = 1
 STATES = ("OK", "DRIFT", "UNREACHABLE", "NO_BASELINE", "INVALID", "MAINTENANCE", "NEVER_CHECKED")
-WATCHER_HEARTBEAT = "watcher"       # the name issue 12's watcher beats under
+WATCHER_HEARTBEAT = "watcher"       # a heartbeat the watcher may write (none on main yet)
 TIMELINE_CHECKS = 500               # checks drawn on a device's timeline
-EVENT_KINDS_BACKUP = ("backup", "restore", "drill")
+EVENT_KINDS_BACKUP = ("backup", "restore", "drill")   # event kinds of backups and drills
+WATCH_EVENTS = "watch"              # the watcher's event kinds (watch, watch-check)
+SINK_FAILURES = "sink-fail"         # sink-failure (evidence), sink-failed (daemon)
 
 
 def display_state(row: dict[str, Any]) -> str:
@@ -141,15 +143,20 @@ def health(store: Any, *, now: datetime, scheduler: str | None = None,
     watcher = store.heartbeat(WATCHER_HEARTBEAT)
     records = store.alert_records()
     recent = store.events(limit=events)
+    # The watcher records what it sees as "watch..." events; without a
+    # heartbeat of its own, its newest event is the sign of life shown.
+    seen = next((e for e in recent if e["kind"].startswith(WATCH_EVENTS)), None)
     return {
         "schema": SCHEMA, "now": now.isoformat(),
         "scheduler": {"state": scheduler, "heartbeat_at": heartbeat_at},
-        "watcher": ({"heartbeat_at": watcher[0].isoformat(), "info": watcher[1]}
-                    if watcher else None),
+        "watcher": None if watcher is None and seen is None else {
+            "heartbeat_at": watcher[0].isoformat() if watcher else None,
+            "info": watcher[1] if watcher else None,
+            "last_event_at": seen["at"] if seen else None},
         "alerts": sorted(({"device": d, "state": r.get("state"), "since": r.get("since")}
                           for d, r in records.items() if r.get("state") not in (None, "OK")),
                          key=lambda a: a["device"]),
         "events": recent,
-        "sink_failures": [e for e in recent if e["kind"] == "sink-failure"],
+        "sink_failures": [e for e in recent if e["kind"].startswith(SINK_FAILURES)],
         "backups": [e for e in recent if e["kind"].startswith(EVENT_KINDS_BACKUP)],
     }

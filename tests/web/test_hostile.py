@@ -71,3 +71,20 @@ def test_display_state(row, shown):
     from integrity.web.views import display_state
 
     assert display_state(row) == shown
+
+
+def test_watcher_and_sink_failures_from_events(site):
+    from baselines.store import Store
+    from integrity.inventory import load_site
+    from integrity.web.views import health
+
+    s = load_site(site.root)
+    at = datetime.now(timezone.utc)
+    with Store.open(s.store_url, heads_path=s.heads_path) as store:
+        assert health(store, now=at)["watcher"] is None
+        store.add_event(at, "watch", '{"device": "vfd-a"}')
+        store.add_event(at, "sink-failed", "webhook: 503")
+        store.add_event(at, "sink-failure", "syslog: refused")
+        doc = health(store, now=at)
+    assert doc["watcher"]["heartbeat_at"] is None and doc["watcher"]["last_event_at"]
+    assert [e["kind"] for e in doc["sink_failures"]] == ["sink-failure", "sink-failed"]
