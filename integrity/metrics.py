@@ -155,25 +155,29 @@ def make_registry(*, run: bool = False) -> tuple[CollectorRegistry, RunMetrics |
     return registry, metrics
 
 
-def start_metrics_server(site: Any, bind_text: str, *, auth: Any = None) -> tuple[Any, RunMetrics]:
+def start_metrics_server(site: Any, bind_text: str, *, open_store: Callable[[Any], Any],
+                         trust: Any, auth: Any = None) -> tuple[Any, RunMetrics]:
     """For ``run --metrics-bind``: /metrics and /healthz on their own port, in
     a background thread, with the dashboard's rules (auth off loopback, GET
-    only).  The store is opened separately (the exporter's thread must not
-    share the daemon's connection).  Returns (server, RunMetrics); ConfigError
-    for a bad bind or an off-loopback bind without auth."""
+    only).  ``open_store(site)``: the CLI's context manager; the exporter
+    opens a store of its own (its thread must not share the daemon's
+    connection).  ``trust``: the daemon's live trust store.  Returns (server, RunMetrics); ConfigError for a bad bind or
+    an off-loopback bind without auth."""
     from integrity.web.app import create_app
     from integrity.web.server import Server, check_exposure, load_auth, parse_bind
-
-    from baselines.signing import TrustStore
-    from baselines.store import Store
 
     bind = parse_bind(bind_text, option="--metrics-bind")
     auth = auth or load_auth(None, None)  # $PLC_INTEGRITY_TOKEN, as serve
     hosts = check_exposure(bind, auth, option="--metrics-bind")
-    store = Store.open(site.store_url, heads_path=site.heads_path)
-    trust = TrustStore(site.trust_dir)  # live: read afresh, as the daemon does
-    registry, metrics = make_registry(run=True)
-    assert metrics is not None
-    app = create_app(site, store, trust, auth=auth, allowed_hosts=hosts, metrics=registry,
-                     pages=False)
-    return Server(app, bind, on_stop=store.close).start(), metrics
+    opened = open_store(site)
+    store = opened.__enter__()
+    try:
+        registry, metrics = make_registry(run=True)
+        assert metrics is not None
+        app = create_app(site, store, trust, auth=auth, allowed_hosts=hosts, metrics=registry,
+                         pages=False)
+        server = Server(app, bind, on_stop=lambda: opened.__exit__(None, None, None))
+        return server.start(), metrics
+    except BaseException:
+        opened.__exit__(None, None, None)
+        raise

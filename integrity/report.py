@@ -113,7 +113,7 @@ def build_report(site: Any, store: Any, trust: Any, period: Period, *, now: date
             "baselines": signed,
             "baselines_valid": all(e["ok"] for e in history),
             "flags": [f.to_dict() for f in assets[d.name].flags],
-            "pending_approvals": pending_approvals(store, d.name),
+            "pending_approvals": pending_approvals(store, trust, d.name),
         })
     events = [e for e in store.events(limit=10000)
               if period.since.isoformat() <= _iso(e["at"]) < period.until.isoformat()]

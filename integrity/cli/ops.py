@@ -99,7 +99,8 @@ def run_cmd(ctx: click.Context, once: bool, grace: float, metrics_bind: str | No
     exporter = metrics = None
     if metrics_bind:  # issue 15: /metrics of the daemon, in its own thread and store handle
         from integrity.metrics import start_metrics_server
-        exporter, metrics = start_metrics_server(site, metrics_bind)
+        exporter, metrics = start_metrics_server(site, metrics_bind, open_store=open_store,
+                                                 trust=trust_store(site, live=True))
     with open_store(site) as store:
         store.forget_jobs({j.key for j in jobs})
         trust = trust_store(site, live=True)

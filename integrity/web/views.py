@@ -110,12 +110,13 @@ def latest_drift(checks: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
     return None
 
 
-def pending_approvals(store: Any, device: str) -> list[dict[str, Any]]:
-    """Proposals awaiting approval (issue 14), or [] while the store keeps none."""
-    lookup = getattr(store, "pending_approvals", None)
+def pending_approvals(store: Any, trust: Any, device: str) -> list[dict[str, Any]]:
+    """Proposals awaiting approval (``Store.proposals``, with the multi-party
+    approvals of issue 14), or [] from a store that keeps none."""
+    lookup = getattr(store, "proposals", None)
     if lookup is None:
         return []
-    return [p if isinstance(p, dict) else p.to_dict() for p in lookup(device)]
+    return [p.to_dict() for p in lookup(trust, device=device)]
 
 
 def device_page(site: Any, store: Any, trust: Any, name: str, *, now: datetime,
@@ -129,7 +130,7 @@ def device_page(site: Any, store: Any, trust: Any, name: str, *, now: datetime,
         "checks": [{k: c.get(k) for k in ("check_id", "checked_at", "status", "mode", "reason",
                                           "baseline_sequence")} for c in checks],
         "baselines": [e.to_dict() for e in store.history(name, trust)],
-        "pending_approvals": pending_approvals(store, name),
+        "pending_approvals": pending_approvals(store, trust, name),
         "drift": latest_drift(checks),
         "asset": asset.to_dict() if asset is not None else None,
         "events": [e for e in store.events(limit=500) if name in e["detail"].split()

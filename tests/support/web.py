@@ -15,16 +15,15 @@ TOKEN = "test-token-0123456789abcdef"
 def serving(site_root: Path, *, token: str | None = None, proxy_header: str | None = None,
             cache_seconds: float = 0.0) -> Iterator[str]:
     """The dashboard over the site's store; yields its base URL."""
-    from baselines.signing import TrustStore
-    from baselines.store import Store
+    from integrity.cli._common import open_store, trust_store
     from integrity.inventory import load_site
     from integrity.metrics import make_registry
     from integrity.web.app import Auth, create_app
     from integrity.web.server import Bind, Server, check_exposure
 
     site = load_site(site_root)
-    with Store.open(site.store_url, heads_path=site.heads_path) as store:
-        trust = TrustStore(site.trust_dir)
+    with open_store(site) as store:  # as the CLI opens it
+        trust = trust_store(site, live=True)
         registry, _ = make_registry()
         bind, auth = Bind("127.0.0.1", 0), Auth(token, proxy_header)
         app = create_app(site, store, trust, auth=auth,

@@ -37,9 +37,9 @@ def _register(sim, address: int) -> int:
 
 @pytest.fixture(scope="session")
 def crane_week(tmp_path_factory) -> SimpleNamespace:
-    from baselines.signing import SigningKey, TrustStore
-    from baselines.store import Store
+    from baselines.signing import SigningKey
     from integrity import check
+    from integrity.cli._common import open_store, trust_store
     from integrity.alerts import AlertTracker
     from integrity.inventory import load_site
     from integrity.sweep import run_sweep
@@ -65,10 +65,10 @@ def crane_week(tmp_path_factory) -> SimpleNamespace:
         doc["devices"].append(spare)
         inv.write_text(tomli_w.dumps(doc))
         site = load_site(made.root)
-        trust = TrustStore(site.trust_dir)
+        trust = trust_store(site)
         key = SigningKey.load(made.key, None)
         tracker = AlertTracker()
-        with Store.open(site.store_url, heads_path=site.heads_path) as store:
+        with open_store(site) as store:
             def sweep(at: datetime):
                 return {r.device: r.status.value for r in run_sweep(
                     site.devices, store, trust, tracker=tracker, now=at).results}

@@ -14,8 +14,8 @@ from support.web import drive_capture
 
 
 def _history(site, inventory, firmwares: list[str]) -> None:
-    from baselines.signing import SigningKey, TrustStore
-    from baselines.store import Store
+    from baselines.signing import SigningKey
+    from integrity.cli._common import open_store, trust_store
     from integrity.inventory import load_site
 
     inventory.write({"name": "vfd-a", "protocol": "modbus", "host": "127.0.0.1", "port": 1,
@@ -23,10 +23,10 @@ def _history(site, inventory, firmwares: list[str]) -> None:
     s = load_site(site.root)
     at = datetime.now(timezone.utc) - timedelta(days=len(firmwares))
     key = SigningKey.load(site.key, None)
-    with Store.open(s.store_url, heads_path=s.heads_path) as store:
+    with open_store(s) as store:
         for i, fw in enumerate(firmwares):
             store.append_baseline(drive_capture("vfd-a", at + timedelta(days=i), firmware=fw),
-                                  key, f"firmware {fw}", trust=TrustStore(s.trust_dir),
+                                  key, f"firmware {fw}", trust=trust_store(s),
                                   now=at + timedelta(days=i))
 
 

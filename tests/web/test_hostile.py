@@ -16,8 +16,8 @@ EVIL = '<script>alert("x")</script><img src=http://evil.example/x>'
 
 @pytest.fixture
 def hostile_site(site, inventory):
-    from baselines.signing import SigningKey, TrustStore
-    from baselines.store import Store
+    from baselines.signing import SigningKey
+    from integrity.cli._common import open_store, trust_store
     from integrity.inventory import load_site
 
     inventory.write(*({"name": n, "protocol": "modbus", "host": "127.0.0.1", "port": 1,
@@ -25,8 +25,8 @@ def hostile_site(site, inventory):
     s = load_site(site.root)
     at = datetime.now(timezone.utc) - timedelta(days=1)
     key = SigningKey.load(site.key, None)
-    with Store.open(s.store_url, heads_path=s.heads_path) as store:
-        trust = TrustStore(s.trust_dir)
+    with open_store(s) as store:
+        trust = trust_store(s)
         for name in ("vfd-a", "vfd-b"):
             b = store.append_baseline(drive_capture(name, at, vendor=EVIL), key, EVIL,
                                       trust=trust, now=at)
@@ -74,13 +74,13 @@ def test_display_state(row, shown):
 
 
 def test_watcher_and_sink_failures_from_events(site):
-    from baselines.store import Store
+    from integrity.cli._common import open_store
     from integrity.inventory import load_site
     from integrity.web.views import health
 
     s = load_site(site.root)
     at = datetime.now(timezone.utc)
-    with Store.open(s.store_url, heads_path=s.heads_path) as store:
+    with open_store(s) as store:
         assert health(store, now=at)["watcher"] is None
         store.add_event(at, "watch", '{"device": "vfd-a"}')
         store.add_event(at, "sink-failed", "webhook: 503")

@@ -18,9 +18,8 @@ def families(text: str) -> dict:
 
 
 def test_run_exporter_counts_reads_and_sweeps(site, inventory, closed_port):
-    from baselines.signing import TrustStore
-    from baselines.store import Store
     from integrity import check
+    from integrity.cli._common import open_store, trust_store
     from integrity.inventory import load_site
     from integrity.metrics import start_metrics_server
     from integrity.sweep import run_sweep
@@ -29,10 +28,11 @@ def test_run_exporter_counts_reads_and_sweeps(site, inventory, closed_port):
                      "port": closed_port, "unit": 1, "holding": ["0-9"], "timeout": 0.5,
                      "retries": 0})
     s = load_site(site.root)
-    server, metrics = start_metrics_server(s, "127.0.0.1:0")
+    server, metrics = start_metrics_server(s, "127.0.0.1:0", open_store=open_store,
+                                           trust=trust_store(s, live=True))
     try:
-        with Store.open(s.store_url, heads_path=s.heads_path) as store:
-            report = run_sweep(s.devices, store, TrustStore(s.trust_dir))
+        with open_store(s) as store:
+            report = run_sweep(s.devices, store, trust_store(s))
         metrics.observe_report(report)
         status, headers, body = get(f"http://127.0.0.1:{server.port}/metrics")
         assert status == 200
