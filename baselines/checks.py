@@ -7,7 +7,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 from integrity.errors import ConfigError, StoreError
 from integrity.model import CheckResult
@@ -50,7 +50,11 @@ class CheckHistoryMixin:
         if device is not None:
             query = query.where(t.c.device == device)
         with self._tx("reading check history") as conn:
-            rows = conn.execute(query).all()
+            return self._docs(conn.execute(query).all())
+
+    # -- read in bulk: the dashboard, reports and /metrics (issue 15) ----------------------
+
+    def _docs(self, rows: Any) -> list[dict[str, Any]]:
         out = []
         for ident, text in rows:
             try:
@@ -60,6 +64,34 @@ class CheckHistoryMixin:
             doc["check_id"] = ident
             out.append(doc)
         return out
+
+    def last_checks(self) -> dict[str, dict[str, Any]]:
+        """Every device's newest recorded check, in one query (not one per device)."""
+        t = tables.checks
+        newest = select(func.max(t.c.id)).group_by(t.c.device).scalar_subquery()
+        with self._tx("reading the last checks") as conn:
+            rows = conn.execute(select(t.c.id, t.c.result).where(t.c.id.in_(newest))).all()
+        return {doc["device"]: doc for doc in self._docs(rows)}
+
+    def checks_between(self, since: datetime, until: datetime,
+                       device: str | None = None) -> list[dict[str, Any]]:
+        """Recorded checks with since <= checked_at < until, oldest first."""
+        t = tables.checks
+        query = (select(t.c.id, t.c.result)
+                 .where(t.c.checked_at >= format_time(since), t.c.checked_at < format_time(until))
+                 .order_by(t.c.checked_at, t.c.id))
+        if device is not None:
+            query = query.where(t.c.device == device)
+        with self._tx("reading check history") as conn:
+            return self._docs(conn.execute(query).all())
+
+    def check_counts(self) -> dict[tuple[str, str | None], int]:
+        """How many checks were recorded, by (status, mode)."""
+        t = tables.checks
+        with self._tx("counting checks") as conn:
+            rows = conn.execute(select(t.c.status, t.c.mode, func.count())
+                                .group_by(t.c.status, t.c.mode)).all()
+        return {(status, mode): int(n) for status, mode, n in rows}
 
 
 

@@ -16,6 +16,7 @@ import dataclasses
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Iterable, Iterator, Mapping
@@ -38,6 +39,9 @@ from integrity.model import Capture, CheckResult, Device, Difference, Mode, Stat
 log = logging.getLogger(__name__)
 DriverFactory = Callable[[Device], Driver]
 RECORD_BATCH = 32
+# Called as observer(device, mode, seconds, ok) after every read in read_many:
+# integrity.metrics registers one for the check-duration histograms of /metrics.
+READ_OBSERVERS: list[Callable[[Device, Mode, float, bool], None]] = []
 
 
 def default_driver_factory(device: Device) -> Driver:
@@ -161,7 +165,10 @@ def read_many(devices: Iterable[Device], mode: Mode, *, concurrency: int = 16,
     devices = list(devices)
 
     if len(devices) <= 1 or concurrency <= 1:
-        return (read_device(d, mode, now=now, driver_factory=driver_factory) for d in devices)
+        # (arguments run left to right: the clock is read before the device)
+        return (_timed(time.monotonic(), mode, read_device(d, mode, now=now,
+                                                           driver_factory=driver_factory))
+                for d in devices)
 
     # Finished reads arrive here as (position, outcome or exception).  Nothing
     # else keeps a capture: once handed over it is the caller's alone, so a
@@ -210,11 +217,13 @@ def read_many(devices: Iterable[Device], mode: Mode, *, concurrency: int = 16,
 
         async def one(position: int, device: Device) -> None:
             async with gate:
+                started = time.monotonic()
                 try:
                     if _reads_async(device, driver_factory):
-                        finished.put((position, await bounded_on_loop(device)))
+                        outcome = await bounded_on_loop(device)
                     else:
-                        finished.put((position, await in_thread(device)))
+                        outcome = await in_thread(device)
+                    finished.put((position, _timed(started, mode, outcome)))
                 except BaseException as exc:  # a bug, not a device problem: to the caller
                     finished.put((position, exc))
 
@@ -239,6 +248,12 @@ def read_many(devices: Iterable[Device], mode: Mode, *, concurrency: int = 16,
             yield item
 
     return hand_over()
+
+
+def _timed(started: float, mode: Mode, outcome: ReadOutcome) -> ReadOutcome:
+    for observe in READ_OBSERVERS:
+        observe(outcome.device, mode, time.monotonic() - started, outcome.error is None)
+    return outcome
 
 
 def _driver_failure(device: Device, exc: Exception) -> DriverFailureError:

@@ -41,7 +41,8 @@ STORE_KEYS = {"check", "url"}
 # Overrides [store] url and [settings] store: the password stays out of site.toml.
 STORE_URL_ENV = "PLC_INTEGRITY_STORE_URL"
 DEFAULT_ZONE = "default"
-SITE_TOP_KEYS = {"settings", "profiles", "devices", "alerts", "schedules", "store", "watch"}
+SITE_TOP_KEYS = {"settings", "profiles", "devices", "alerts", "schedules", "store", "watch",
+                 "suppliers"}
 STORE_CHECK_WORDS = {"daily": timedelta(days=1), "weekly": timedelta(days=7), "off": None}
 
 DEFAULT_TIMEOUT = 3.0
@@ -76,6 +77,7 @@ class Site:
     alerts: tuple[Mapping[str, Any], ...] = ()
     schedules: tuple[Mapping[str, Any], ...] = ()
     watch: Any = None  # the [watch] table, validated by integrity.watch.config.parse_watch
+    suppliers: Any = None  # integrity.assets.SupplierPolicy ([suppliers])
 
     @property
     def trust_dir(self) -> Path:
@@ -333,8 +335,10 @@ def load_site(root: str | Path) -> Site:
     if not isinstance(schedules, list) or not all(isinstance(s, dict) for s in schedules):
         raise ConfigError("schedules must be written as [[schedules]] tables", file=str(site_file),
                           field="schedules")
+    from integrity.assets import parse_policy
     site = Site(root=root, settings=settings, devices=tuple(devices), alerts=tuple(alerts),
-                schedules=tuple(schedules), watch=doc.get("watch"))
+                schedules=tuple(schedules), watch=doc.get("watch"),
+                suppliers=parse_policy(doc.get("suppliers"), file=str(site_file)))
     from integrity.watch.config import parse_watch
     parse_watch(site.watch, file=str(site_file))  # a bad [watch] fails every command alike
     # Schedules are validated now, so a bad one fails every command the same

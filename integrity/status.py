@@ -126,16 +126,23 @@ def _drift_baseline(check: dict[str, Any], *latest: Any) -> tuple[Any, Any, Any]
     return latest  # type: ignore[return-value]
 
 
-def collect_status(site: Any, store: Any, trust: Any, *, now: datetime) -> SiteStatus:
+def collect_status(site: Any, store: Any, trust: Any, *, now: datetime,
+                   latest: dict[str, Any] | None = None) -> SiteStatus:
+    """``latest``: store.latest_many of every device, when the caller already has it."""
     records = store.alert_records()
     due = store.schedule_rows()
     # Every device's baseline verified in one transaction, exactly as latest() would.
-    latest = store.latest_many([d.name for d in site.devices], trust)
+    if latest is None:
+        latest = store.latest_many([d.name for d in site.devices], trust)
+    lasts = store.last_checks()  # one query for the fleet, not one per device
+    next_due: dict[str, datetime] = {}  # per device, not a scan of every job per device
+    for job, (n, _) in due.items():
+        name = job.split("/")[0]
+        next_due[name] = min(n, next_due.get(name, n))
     rows = []
     for d in site.devices:
         rec = records.get(d.name) or {}
-        last = store.checks(d.name, limit=1)
-        nexts = [n for job, (n, _) in due.items() if job.split("/")[0] == d.name]
+        last = [lasts[d.name]] if d.name in lasts else []
         baseline_id = seq = signer = problem = None
         b = latest[d.name]
         if isinstance(b, NoBaselineError):
@@ -153,7 +160,7 @@ def collect_status(site: Any, store: Any, trust: Any, *, now: datetime) -> SiteS
             device=d.name, protocol=d.protocol, state=rec.get("state"), since=rec.get("since"),
             last_check=last[0]["checked_at"] if last else None,
             last_status=last[0]["status"] if last else None,
-            next_due=min(nexts).isoformat() if nexts else None,
+            next_due=next_due[d.name].isoformat() if d.name in next_due else None,
             baseline_id=baseline_id, baseline_sequence=seq, signer=signer,
             baseline_problem=problem, maintenance_until=until))
     beat = store.heartbeat(HEARTBEAT_NAME)

@@ -114,9 +114,11 @@ NO_SCHEDULES = ("no [[schedules]]: nothing to run.  Add one to site.toml, e.g.\n
 @click.option("--lease", metavar="DURATION", default="5m", show_default=True,
               help="How long a claimed job stays this collector's without a heartbeat; "
                    "after that another collector of the zone takes it over.")
+@click.option("--metrics-bind", metavar="HOST:PORT", help="Serve Prometheus /metrics here "
+              "(off loopback only with $PLC_INTEGRITY_TOKEN set).")
 @click.pass_context
 def run_cmd(ctx: click.Context, once: bool, grace: float, zone: str | None,
-            collector_id: str | None, lease: str) -> None:
+            collector_id: str | None, lease: str, metrics_bind: str | None) -> None:
     """Run the scheduler in the foreground: sweeps per [[schedules]], alerts per [[alerts]].
 
     Each run is a collector: it claims every due job in the store before
@@ -147,6 +149,11 @@ def run_cmd(ctx: click.Context, once: bool, grace: float, zone: str | None,
     from integrity.zones import site_zone_warnings
 
     tracker, dispatcher = alerting(site)
+    exporter = metrics = None
+    if metrics_bind:  # issue 15: /metrics of the daemon, in its own thread and store handle
+        from integrity.metrics import start_metrics_server
+        exporter, metrics = start_metrics_server(site, metrics_bind, open_store=open_store,
+                                                 trust=trust_store(site, live=True))
     with open_store(site) as store:
         # Every zone's jobs are kept: the other zones' collectors share this store.
         store.forget_jobs({j.key for j in all_jobs})
@@ -156,6 +163,8 @@ def run_cmd(ctx: click.Context, once: bool, grace: float, zone: str | None,
             click.echo(sweep_log_line(report))
             report_sink_failures(report.delivery)
             record_sink_failures(store, report)
+            if metrics is not None:
+                metrics.observe_report(report)
 
         daemon = Daemon(site.devices, jobs, store, trust, tracker=tracker,
                         dispatcher=dispatcher, concurrency=site.settings.concurrency,
@@ -175,6 +184,8 @@ def run_cmd(ctx: click.Context, once: bool, grace: float, zone: str | None,
         finally:
             for s, h in handlers.items():
                 signal.signal(s, h)
+            if exporter is not None:
+                exporter.stop()
         click.echo("scheduler stopped" + (" (in-flight checks abandoned)" if daemon.abandoned
                                           else ""))
     if daemon.abandoned:
