@@ -166,7 +166,7 @@ def test_status_says_stalled_when_checks_stop_completing_though_the_daemon_beats
         assert info["stalled"] is True  # the heartbeat itself says so
         assert [e for e in store.events() if e["kind"] == "checks-stalled"]
         status = collect_status(loaded, store, trust, now=at)
-        assert status.heartbeat_at == at
+        assert status.heartbeat_at >= at  # the daemon goes on beating meanwhile
         assert status.scheduler == "STALLED"
         assert status.checks_stalled_since is not None
         assert "no check completed since" in status.render().splitlines()[0]
