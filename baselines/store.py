@@ -32,6 +32,7 @@ from baselines.checks import CheckHistoryMixin
 from baselines.contents import ContentsMixin
 from baselines.heads import HeadFile
 from baselines.history import BaselineHistoryMixin
+from baselines.outbox import OutboxMixin
 from baselines.runtime import RuntimeStateMixin
 from baselines.verify import HistoryEntry
 
@@ -59,13 +60,14 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-class Store(BaselineHistoryMixin, ContentsMixin, CheckHistoryMixin, RuntimeStateMixin):
+class Store(BaselineHistoryMixin, ContentsMixin, CheckHistoryMixin, RuntimeStateMixin,
+            OutboxMixin):
     """Open with ``Store.open``; use as a context manager or call ``close``.
 
     One facade over what the store keeps, each part in its own module:
     baselines and their history (``history.py``), artifact contents
-    (``contents.py``), the check history (``checks.py``) and operational state
-    (``runtime.py``).  This module opens the database and runs transactions.
+    (``contents.py``), the check history (``checks.py``), operational state
+    (``runtime.py``) and the alert outbox (``outbox.py``).  This module opens the database and runs transactions.
     """
 
     def __init__(self, engine: Engine, heads: HeadFile | None, where: str) -> None:
