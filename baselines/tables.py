@@ -39,10 +39,10 @@ baselines = Table(
     UniqueConstraint("device", "sequence", name="uq_baselines_device_sequence"),
 )
 
-# Check history: one row per device check.  A check that changed nothing (OK,
-# same baseline and fingerprint as the device's previous check) is kept
-# compactly: its columns say everything and ``result`` is NULL; every other
-# check keeps the full CheckResult.to_dict() as JSON (migration 0005_outbox).
+# Check history: one row per device check, the full CheckResult.to_dict() as
+# JSON; except that an OK check identical to the device's previous one (same
+# mode, baseline and fingerprint) only extends that row's run: ``repeats``
+# more checks, the latest at ``last_at`` (migration 0005_outbox; checks.py).
 checks = Table(
     "checks", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
@@ -52,7 +52,9 @@ checks = Table(
     Column("status", String(32), nullable=False),
     Column("fingerprint", String(64), nullable=True),
     Column("baseline_id", String(64), nullable=True),
-    Column("result", Text, nullable=True),
+    Column("result", Text, nullable=False),
+    Column("repeats", Integer, nullable=False, server_default="0"),
+    Column("last_at", String(32), nullable=True),
     Index("ix_checks_device_id", "device", "id"),
 )
 

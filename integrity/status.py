@@ -147,10 +147,11 @@ def collect_status(site: Any, store: Any, trust: Any, *, now: datetime) -> SiteS
     due = store.schedule_rows()
     # Every device's baseline verified in one transaction, exactly as latest() would.
     latest = store.latest_many([d.name for d in site.devices], trust)
+    lasts = store.last_checks([d.name for d in site.devices])
     rows = []
     for d in site.devices:
         rec = records.get(d.name) or {}
-        last = store.checks(d.name, limit=1)
+        last = [lasts[d.name]] if d.name in lasts else []
         nexts = [n for job, (n, _) in due.items() if job.split("/")[0] == d.name]
         baseline_id = seq = signer = problem = None
         b = latest[d.name]

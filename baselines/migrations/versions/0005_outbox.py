@@ -40,15 +40,16 @@ def upgrade() -> None:
         sa.Column("holder", sa.String(200), nullable=False),
         sa.Column("until", sa.String(32), nullable=False),
     )
-    # Check history: unchanged OK checks keep no JSON result (see checks.py).
+    # Check history: a run of unchanged OK checks is one row, counted (checks.py).
     with op.batch_alter_table("checks") as batch:
-        batch.alter_column("result", existing_type=sa.Text, nullable=True)
+        batch.add_column(sa.Column("repeats", sa.Integer, nullable=False, server_default="0"))
+        batch.add_column(sa.Column("last_at", sa.String(32), nullable=True))
 
 
 def downgrade() -> None:
-    op.execute("DELETE FROM checks WHERE result IS NULL")
     with op.batch_alter_table("checks") as batch:
-        batch.alter_column("result", existing_type=sa.Text, nullable=False)
+        batch.drop_column("last_at")
+        batch.drop_column("repeats")
     op.drop_table("outbox_lease")
     op.drop_index("ix_outbox_sent_at", table_name="outbox")
     op.drop_table("outbox")
