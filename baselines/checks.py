@@ -45,7 +45,11 @@ class CheckHistoryMixin:
     def record_checks(self, results: "list[CheckResult]") -> list[int]:
         """Append check results in one transaction (a sweep writes many at once:
         one commit, batched statements).  Returns the row id of each (a folded
-        check: the id of the run it extended)."""
+        check: the id of the run it extended).  A locked database or a lost
+        connection is retried, bounded; then StoreError."""
+        return self._retrying(lambda: self._record_checks(results))  # type: ignore[attr-defined]
+
+    def _record_checks(self, results: "list[CheckResult]") -> list[int]:
         t = tables.checks
         devices = sorted({r.device for r in results})
         action = f"recording checks of {len(devices)} device(s)" if len(devices) > 5 else \

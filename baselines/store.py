@@ -15,16 +15,19 @@ failed.  SQLAlchemy and Alembic exceptions never leave the store's modules
 
 from __future__ import annotations
 
+import os
+import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import (ArgumentError, IntegrityError, NoSuchModuleError, OperationalError,
+                            SQLAlchemyError)
 
 from integrity.errors import StoreError
 
@@ -38,9 +41,21 @@ from baselines.verify import HistoryEntry
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 DEFAULT_FILENAME = "plc-integrity.db"
+# How long one statement waits for another writer's lock (SQLite busy timeout),
+# in seconds; PLC_INTEGRITY_STORE_LOCK_WAIT overrides it (tests, slow disks).
+LOCK_WAIT = 30.0
+WRITE_ATTEMPTS = 3  # a transient write failure is retried this often in all, with backoff
+T = TypeVar("T")
 
 
-def _sqlite_setup(engine: Engine) -> None:
+def lock_wait_default() -> float:
+    try:
+        return max(0.0, float(os.environ.get("PLC_INTEGRITY_STORE_LOCK_WAIT", LOCK_WAIT)))
+    except ValueError:
+        return LOCK_WAIT
+
+
+def _sqlite_setup(engine: Engine, lock_wait: float) -> None:
     """Real transactions on SQLite.  The sqlite3 module's own transaction
     handling skips BEGIN before DDL and SELECT; we emit BEGIN ourselves so a
     migration or an append is all-or-nothing (the SQLAlchemy-documented recipe)."""
@@ -49,7 +64,7 @@ def _sqlite_setup(engine: Engine) -> None:
     def _connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA busy_timeout = 30000")  # wait for another writer, not fail
+        cur.execute(f"PRAGMA busy_timeout = {int(lock_wait * 1000)}")  # wait for another writer
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -78,7 +93,8 @@ class Store(BaselineHistoryMixin, ContentsMixin, CheckHistoryMixin, RuntimeState
     # -- opening ---------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, url_or_path: str | Path, *, heads_path: Path | None = None) -> "Store":
+    def open(cls, url_or_path: str | Path, *, heads_path: Path | None = None,
+             lock_wait: float | None = None) -> "Store":
         """Open (creating or upgrading the schema) a store.
 
         ``url_or_path``: an SQLAlchemy URL (``postgresql://...``) or a file path
@@ -86,6 +102,8 @@ class Store(BaselineHistoryMixin, ContentsMixin, CheckHistoryMixin, RuntimeState
         anchor (normally ``<site>/state/heads.json``); None disables rollback
         detection, and a path whose file does not exist yet is accepted as a
         fresh anchor (see ``heads.py`` for what this does and does not protect).
+        ``lock_wait``: seconds a statement waits for another writer's lock
+        (default LOCK_WAIT or $PLC_INTEGRITY_STORE_LOCK_WAIT).
         Raises StoreError: bad URL, unwritable path, not a database, a schema
         from a newer plc-integrity.
         """
@@ -106,7 +124,7 @@ class Store(BaselineHistoryMixin, ContentsMixin, CheckHistoryMixin, RuntimeState
         except (ArgumentError, NoSuchModuleError, ImportError) as exc:
             raise StoreError(f"cannot use store URL {where}: {exc}") from exc
         if engine.dialect.name == "sqlite":
-            _sqlite_setup(engine)
+            _sqlite_setup(engine, lock_wait_default() if lock_wait is None else lock_wait)
         store = cls(engine, HeadFile(heads_path) if heads_path is not None else None, where)
         if store._heads is not None:
             store._heads.remove_stale_temp_files()
@@ -120,6 +138,8 @@ class Store(BaselineHistoryMixin, ContentsMixin, CheckHistoryMixin, RuntimeState
     def _migrate(self) -> None:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
+        if self._schema_is_current(config):
+            return  # no write lock needed: opening never waits for another writer
         try:
             with self._engine.connect().execution_options(plc_write=True) as conn, conn.begin():
                 config.attributes["connection"] = conn
@@ -129,6 +149,17 @@ class Store(BaselineHistoryMixin, ContentsMixin, CheckHistoryMixin, RuntimeState
                              "plc-integrity?)") from exc
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot open store {self.where}: {_why(exc)}") from exc
+
+    def _schema_is_current(self, config: Config) -> bool:
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        try:
+            with self._engine.connect() as conn:
+                current = set(MigrationContext.configure(conn).get_current_heads())
+        except SQLAlchemyError:
+            return False  # let the upgrade path report it
+        return current == set(ScriptDirectory.from_config(config).get_heads())
 
     def close(self) -> None:
         self._engine.dispose()
@@ -154,7 +185,25 @@ class Store(BaselineHistoryMixin, ContentsMixin, CheckHistoryMixin, RuntimeState
             raise StoreError(f"{action}: {_why(exc)} (another process wrote at the same time? "
                              "retry)") from exc
         except SQLAlchemyError as exc:
-            raise StoreError(f"{action} in {self.where}: {_why(exc)}") from exc
+            error = StoreError(f"{action} in {self.where}: {_why(exc)}")
+            # Locked, busy, or the connection lost (a failover): may pass.
+            error.transient = isinstance(exc, OperationalError) or \
+                bool(getattr(exc, "connection_invalidated", False))
+            raise error from exc
+
+    def _retrying(self, write: Callable[[], T], *, attempts: int = WRITE_ATTEMPTS,
+                  backoff: float = 0.5) -> T:
+        """Run a write transaction, again after a transient failure (bounded:
+        ``attempts`` in all, each waiting at most the lock wait, with backoff
+        between).  The last StoreError is raised when every attempt failed."""
+        for attempt in range(attempts):
+            try:
+                return write()
+            except StoreError as exc:
+                if not exc.transient or attempt == attempts - 1:
+                    raise
+                time.sleep(backoff * 2 ** attempt)
+        raise AssertionError("unreachable")
 
 
 def _why(exc: SQLAlchemyError) -> str:

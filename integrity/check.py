@@ -32,6 +32,8 @@ from integrity.errors import (
     NoBaselineError,
     PlcIntegrityError,
     ReadOnlyViolationError,
+    ResultsNotRecordedError,
+    StoreError,
 )
 from integrity.model import Capture, CheckResult, Device, Difference, Mode, Status
 
@@ -337,6 +339,7 @@ def verify(devices: Iterable[Device], store, trust, *, mode: Mode = Mode.DEEP,
     devices = list(devices)
     results: list[CheckResult] = []
     unrecorded: list[CheckResult] = []
+    not_written: StoreError | None = None
     outcomes = read_many(devices, mode, concurrency=concurrency, now=now,
                          driver_factory=driver_factory, ordered=False)
     # Verified while the devices are being read; every read still verifies
@@ -348,15 +351,29 @@ def verify(devices: Iterable[Device], store, trust, *, mode: Mode = Mode.DEEP,
         unrecorded.append(result)
         # Recorded in small batches: one commit per batch instead of per device,
         # and a killed process loses at most one batch of history.
-        if record and len(unrecorded) >= RECORD_BATCH:
-            store.record_checks(unrecorded)
+        if record and not_written is None and len(unrecorded) >= RECORD_BATCH:
+            not_written = _record(store, unrecorded)
             unrecorded = []
         if progress:
             progress(len(results), len(devices), result)
-    if record and unrecorded:
-        store.record_checks(unrecorded)
+    if record and not_written is None and unrecorded:
+        not_written = _record(store, unrecorded)
     position = {d.name: i for i, d in enumerate(devices)}
-    return sorted(results, key=lambda r: position[r.device])
+    results.sort(key=lambda r: position[r.device])
+    if not_written is not None:
+        # Every device is still checked; the results are handed to the caller
+        # to print, and the exit code says they are not in the store.
+        raise ResultsNotRecordedError(f"the results could not be written to the store: "
+                                      f"{not_written}", results) from not_written
+    return results
+
+
+def _record(store: Any, results: list[CheckResult]) -> StoreError | None:
+    try:
+        store.record_checks(results)
+    except StoreError as exc:  # already retried by the store, within its bound
+        return exc
+    return None
 
 
 @dataclass(frozen=True)
