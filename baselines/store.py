@@ -36,6 +36,7 @@ from baselines.contents import ContentsMixin
 from baselines.heads import HeadFile
 from baselines.history import BaselineHistoryMixin
 from baselines.outbox import OutboxMixin
+from baselines.prune import PruneMixin
 from baselines.runtime import RuntimeStateMixin
 from baselines.verify import HistoryEntry
 
@@ -76,13 +77,13 @@ def _sqlite_setup(engine: Engine, lock_wait: float) -> None:
 
 
 class Store(BaselineHistoryMixin, ContentsMixin, CheckHistoryMixin, RuntimeStateMixin,
-            OutboxMixin):
+            OutboxMixin, PruneMixin):
     """Open with ``Store.open``; use as a context manager or call ``close``.
 
     One facade over what the store keeps, each part in its own module:
     baselines and their history (``history.py``), artifact contents
     (``contents.py``), the check history (``checks.py``), operational state
-    (``runtime.py``) and the alert outbox (``outbox.py``).  This module opens the database and runs transactions.
+    (``runtime.py``), the alert outbox (``outbox.py``) and retention (``prune.py``).  This module opens the database and runs transactions.
     """
 
     def __init__(self, engine: Engine, heads: HeadFile | None, where: str) -> None:

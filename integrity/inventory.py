@@ -58,6 +58,8 @@ class Settings:
     max_rps: float = DEFAULT_MAX_RPS
     # How often the daemon re-hashes every stored content ([store] check); None: never.
     store_check: timedelta | None = timedelta(days=7)
+    # How long check history is kept before prune thins it ([store] keep); None: forever.
+    store_keep: timedelta | None = None
     check_timeout: float = DEFAULT_CHECK_TIMEOUT
 
 
@@ -169,6 +171,7 @@ def _settings(doc: Mapping[str, Any], file: str) -> Settings:
         store=store,
         remind_after=remind_after,
         store_check=_store_check(doc, file),
+        store_keep=_store_keep(doc, file),
         timeout=config_seconds(table, "timeout", DEFAULT_TIMEOUT, 0.05, 300, file=file),
         retries=_number(table, "retries", DEFAULT_RETRIES, int, 0, 10, file=file, device=None),
         concurrency=_number(table, "concurrency", DEFAULT_CONCURRENCY, int, 1, 1024, file=file,
@@ -179,12 +182,28 @@ def _settings(doc: Mapping[str, Any], file: str) -> Settings:
     )
 
 
+def _store_keep(doc: Mapping[str, Any], file: str) -> timedelta | None:
+    """``[store] keep = "90d"``: how long check history is kept in full (the
+    daemon prunes daily); absent: forever."""
+    table = doc.get("store", {})
+    if not isinstance(table, dict) or "keep" not in table:
+        return None
+    from integrity.cron import parse_duration
+    try:
+        if not isinstance(table["keep"], str):
+            raise ValueError(table["keep"])
+        return parse_duration(table["keep"])
+    except ValueError:
+        raise ConfigError("[store] keep must be a duration like \"90d\"", file=file,
+                          field="keep") from None
+
+
 def _store_check(doc: Mapping[str, Any], file: str) -> timedelta | None:
     """``[store] check = "weekly"``: "daily", "weekly", "off" or a duration."""
     table = doc.get("store", {})
     if not isinstance(table, dict):
         raise ConfigError("[store] must be a table", file=file, field="store")
-    unknown = sorted(set(table) - {"check"})
+    unknown = sorted(set(table) - {"check", "keep"})
     if unknown:
         raise ConfigError(f"unknown key(s) {', '.join(unknown)} in [store]", file=file,
                           field=unknown[0])

@@ -140,7 +140,7 @@ def run_cmd(ctx: click.Context, once: bool, grace: float) -> None:
                         dispatcher=dispatcher, concurrency=site.settings.concurrency,
                         grace=grace,
                         watch=EvidenceWatch(store, trust, site.settings.store_check,
-                                            dispatcher=dispatcher),
+                                            dispatcher=dispatcher, keep=site.settings.store_keep),
                         on_report=on_report)
         handlers = {s: signal.signal(s, lambda *_: daemon.stop_event.set())
                     for s in (signal.SIGTERM, signal.SIGINT)}
