@@ -165,6 +165,12 @@ class Store(BaselineHistoryMixin, ContentsMixin, CheckHistoryMixin, RuntimeState
     def close(self) -> None:
         self._engine.dispose()
 
+    def deferred_heads(self) -> Any:
+        """A block whose baselines update the rollback anchor once, at its end
+        (HeadFile.deferred): capturing N devices stays linear in N."""
+        from contextlib import nullcontext
+        return self._heads.deferred() if self._heads is not None else nullcontext()
+
     def __enter__(self) -> "Store":
         return self
 

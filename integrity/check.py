@@ -395,7 +395,25 @@ def capture_baselines(devices: Iterable[Device], store, trust, key, reason: str,
     verification, gets no new baseline: extending a broken chain would bless it.
     """
     now = utcnow(now)
-    outcomes = []
+    outcomes: list[CaptureOutcome] = []
+    try:
+        with store.deferred_heads():  # one rewrite of state/heads.json, not one per device
+            outcomes = _capture_each(devices, store, trust, key, reason, mode, concurrency, now,
+                                     driver_factory)
+    except StoreError as exc:
+        if not outcomes:
+            raise
+        # The baselines were stored; the anchor that guards them was not written.
+        return [o if o.baseline is None else dataclasses.replace(o, baseline=None, error=StoreError(
+                    f"baseline {o.device.name} was stored, but the rollback anchor was not "
+                    f"updated: {exc}")) for o in outcomes]
+    return outcomes
+
+
+def _capture_each(devices: Iterable[Device], store, trust, key, reason: str, mode: Mode,
+                  concurrency: int, now: datetime, driver_factory: DriverFactory
+                  ) -> list[CaptureOutcome]:
+    outcomes: list[CaptureOutcome] = []
     for read in read_many(devices, mode, concurrency=concurrency, now=now,
                           driver_factory=driver_factory):
         if read.error is not None:
