@@ -6,7 +6,7 @@ import contextlib
 import json
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import click
 from click.shell_completion import CompletionItem
@@ -108,8 +108,9 @@ def site_root(ctx: click.Context) -> Path:
     return ctx.find_root().ensure_object(dict).get("site_root") or default_site_root()
 
 
-def open_site(ctx: click.Context) -> Site:
-    return load_site(site_root(ctx))
+def open_site(ctx: click.Context, *, only: Iterable[str] | None = None) -> Site:
+    """The site; with ``only``, just those devices built (see load_site)."""
+    return load_site(site_root(ctx), only=only)
 
 
 @contextlib.contextmanager
