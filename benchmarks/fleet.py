@@ -9,6 +9,11 @@ back by ``--latency`` seconds.  ``--shard k/n`` serves every n-th device startin
 at k, so a fleet can be split over processes (one process holds one GIL: on a
 2-core machine, two fleet processes keep the servers from becoming the limit).
 
+Modbus drives (most of a fleet) are served on ONE event loop in one thread
+(``ModbusSimulator.start_on``), not a thread per device: a 10,000-device fleet
+of one thread per simulator saturated the machine by itself.  S7 and Logix
+simulators keep their own servers (snap7's and the CIP server's threads).
+
 Protocol with the parent: once every simulator listens, the inventory TOML is
 written to ``--out`` and the line ``ready <count>`` is printed; the fleet then
 serves until its stdin closes (the parent exits or closes the pipe), so a crashed
@@ -18,8 +23,10 @@ benchmark never leaves servers behind.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import copy
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -65,10 +72,16 @@ def inventory_table(sim: Simulator) -> dict[str, Any]:
 
 def serve(images: list[dict[str, Any]], latency: float, out: Path) -> None:
     sims: list[Simulator] = []
+    loop = asyncio.new_event_loop()  # every Modbus drive of this process serves here
+    thread = threading.Thread(target=loop.run_forever, name="fleet-modbus", daemon=True)
+    thread.start()
     try:
         for image in images:
             sim = simulator_for(image, latency=latency)
-            sim.start()
+            if hasattr(sim, "start_on"):
+                sim.start_on(loop)
+            else:
+                sim.start()
             sims.append(sim)
         out.write_text(tomli_w.dumps({"devices": [inventory_table(s) for s in sims]}),
                        encoding="utf-8")
@@ -77,6 +90,8 @@ def serve(images: list[dict[str, Any]], latency: float, out: Path) -> None:
     finally:
         for sim in sims:
             sim.stop()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
 
 
 def main() -> None:
