@@ -62,13 +62,16 @@ def mix(n: int) -> tuple[int, int, int]:
 
 
 def run_cli(root: Path | None, *args: str, argv: list[str] | None = None,
-            profile: Path | None = None) -> dict[str, Any]:
+            profile: Path | None = None, spy: str | None = None) -> dict[str, Any]:
     """One plc-integrity command in its own process: wall, CPU and peak RSS."""
     start = time.perf_counter()
     cmd = argv or [*CLI, "--site", str(root), *args]
     if profile is not None:  # the same command under cProfile
-        cmd = [sys.executable, "-m", "cProfile", "-o", str(profile), "-c",
-               "from integrity.cli import cli; cli()", "--site", str(root), *args]
+        cmd = [sys.executable, "-c", "import cProfile, sys; from integrity.cli import cli; "
+               f"cProfile.run('cli()', {str(profile)!r})", "--site", str(root), *args]
+    if spy is not None and profile is not None:  # py-spy: on-CPU samples of every thread
+        cmd = [spy, "record", "--format", "raw", "-r", "200", "-o", str(profile), "--",
+               *CLI, "--site", str(root), *args]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     # wait4 gives this child's own rusage (not the fleet's, not other children's);
     # the pipes are read on threads so a large output cannot block it.
@@ -111,6 +114,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--skip-deep", action="store_true", help="quick sweeps only")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--py-spy", dest="spy", metavar="PY_SPY",
+                        help="with --profile: sample with this py-spy (all threads) instead "
+                             "of cProfile (the main thread only); writes collapsed stacks")
     parser.add_argument("--profile", type=Path,
                         help="also run each sweep and status once under cProfile; the "
                              ".prof files go in this folder (read them with pstats)")
@@ -148,7 +154,8 @@ def main() -> None:
             status = [run_cli(root, "status", "--json") for _ in range(args.rounds)]
             if args.profile:
                 args.profile.mkdir(parents=True, exist_ok=True)
-                run_cli(root, "status", "--json", profile=args.profile / "status.prof")
+                run_cli(root, "status", "--json", profile=args.profile / "status.prof",
+                        spy=args.spy)
             figures["status"] = {k: best(status)[k] for k in ("wall_s", "cpu_s", "maxrss_mib")}
             db = root / "plc-integrity.db"
             figures["store_bytes"] = db.stat().st_size
@@ -173,7 +180,8 @@ def measure(root: Path, devices: list[Any], mode: str, args: argparse.Namespace,
         sweeps.append(sweep)
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
-        run_cli(root, "sweep", "--all", *flags, "--json", profile=args.profile / f"{mode}.prof")
+        run_cli(root, "sweep", "--all", *flags, "--json", profile=args.profile / f"{mode}.prof",
+                spy=args.spy)
     b, s = best(bares), best(sweeps)
     n = len(devices)
     out = {"bare_s": b["wall_s"], "sweep_s": s["wall_s"], "ratio": s["wall_s"] / b["wall_s"],
