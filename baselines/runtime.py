@@ -82,6 +82,10 @@ class RuntimeStateMixin:
         """Save many alert records in one transaction, and with them the alerts
         they raised as pending in the outbox (one row per sink): the state and
         the news of it are stored together or not at all."""
+        self._retrying(lambda: self._save_alert_records(records, now, pending, sinks))  # type: ignore[attr-defined]
+
+    def _save_alert_records(self, records: dict[str, dict[str, Any]], now: datetime | None,
+                            pending: "list[Outgoing] | None", sinks: "list[str] | None") -> None:
         t = tables.device_state
         stamp = format_time(now or datetime.now(timezone.utc))
         with self._tx(f"saving the alert state of {len(records)} devices",  # type: ignore[attr-defined]
