@@ -40,6 +40,7 @@ from integrity.model import Capture, CheckResult, Device, Difference, Mode, Stat
 log = logging.getLogger(__name__)
 DriverFactory = Callable[[Device], Driver]
 RECORD_BATCH = 32
+LATEST_CHUNK = 256  # devices whose baselines are verified and held at once
 
 
 def default_driver_factory(device: Device) -> Driver:
@@ -342,11 +343,10 @@ def verify(devices: Iterable[Device], store, trust, *, mode: Mode = Mode.DEEP,
     not_written: StoreError | None = None
     outcomes = read_many(devices, mode, concurrency=concurrency, now=now,
                          driver_factory=driver_factory, ordered=False)
-    # Verified while the devices are being read; every read still verifies
-    # signatures, chain and head (one transaction for all devices).
-    latest = store.latest_many([d.name for d in devices], trust)
+    latest = _LatestInChunks(devices, store, trust)
     for outcome in outcomes:
-        result = evaluate(outcome.device, outcome, store, latest[outcome.device.name], mode, now)
+        result = evaluate(outcome.device, outcome, store, latest.pop(outcome.device.name), mode,
+                          now)
         results.append(result)
         unrecorded.append(result)
         # Recorded in small batches: one commit per batch instead of per device,
@@ -366,6 +366,34 @@ def verify(devices: Iterable[Device], store, trust, *, mode: Mode = Mode.DEEP,
         raise ResultsNotRecordedError(f"the results could not be written to the store: "
                                       f"{not_written}", results) from not_written
     return results
+
+
+class _LatestInChunks:
+    """Each device's verified latest baseline, loaded a chunk of devices at a time
+    (one transaction each, every signature, chain and head verified as ever) as
+    their reads come back, and dropped once evaluated: the sweep holds the
+    baselines of a few chunks, not of the whole fleet (memory flat in N)."""
+
+    def __init__(self, devices: list[Device], store: Any, trust: Any) -> None:
+        self.store, self.trust = store, trust
+        names = list(dict.fromkeys(d.name for d in devices))
+        self.chunks = [names[i:i + LATEST_CHUNK] for i in range(0, len(names), LATEST_CHUNK)]
+        self.chunk_of = {name: k for k, chunk in enumerate(self.chunks) for name in chunk}
+        self.loaded: dict[int, dict[str, Any]] = {}
+        self.done: set[int] = set()
+
+    def pop(self, name: str) -> Any:
+        k = self.chunk_of[name]
+        if k not in self.loaded and k not in self.done:
+            self.loaded[k] = self.store.latest_many(self.chunks[k], self.trust)
+        chunk = self.loaded.get(k, {})
+        if name not in chunk:  # a device listed twice: verified again, as latest() would
+            return self.store.latest_many([name], self.trust)[name]
+        value = chunk.pop(name)
+        if not chunk:
+            del self.loaded[k]
+            self.done.add(k)
+        return value
 
 
 def _record(store: Any, results: list[CheckResult]) -> StoreError | None:
