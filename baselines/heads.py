@@ -85,6 +85,26 @@ class HeadFile:
         # not once per device.  Keyed by the file's identity and modification
         # (inode, size, mtime_ns), so any rewrite is read afresh.
         self._cache: tuple[tuple[int, int, int], dict[str, Head]] | None = None
+        # Inside ``deferred()``: heads advanced but not written yet.
+        self._pending: dict[str, Head] | None = None
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Collect the heads advanced inside the block and write the file once at
+        its end (``baseline capture --all``: one rewrite, not one per device,
+        which made capturing N devices O(N²)).  Reads inside the block see the
+        pending heads.  A crash inside leaves the database ahead of the file,
+        which is accepted (see the module docstring); it never falls behind."""
+        if self._pending is not None:
+            yield
+            return
+        self._pending = {}
+        try:
+            yield
+        finally:
+            pending, self._pending = self._pending, None
+            if pending:
+                self.advance_many(pending)
 
     def read(self) -> dict[str, Head] | None:
         """All heads, or None when the file does not exist (no anchor yet).
@@ -92,6 +112,15 @@ class HeadFile:
         Raises ChainBrokenError if the file exists but cannot be read or parsed:
         an anchor we cannot read cannot vouch against a rollback.
         """
+        heads = self._read_file()
+        if self._pending:
+            heads = dict(heads or {})
+            for device, head in self._pending.items():
+                if device not in heads or heads[device].sequence < head.sequence:
+                    heads[device] = head
+        return heads
+
+    def _read_file(self) -> dict[str, Head] | None:
         try:
             st = self.path.stat()
             stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
@@ -141,18 +170,31 @@ class HeadFile:
 
     def advance(self, device: str, head: Head) -> None:
         """Record ``head`` for ``device`` unless the file already records a newer
-        one; written to a temporary file, fsynced and renamed (atomic).
+        one; written to a temporary file, fsynced and renamed (atomic); inside
+        ``deferred()``, at the end of the block.
 
         Raises StoreError if the file cannot be written.
         """
+        if self._pending is not None:
+            current = self._pending.get(device)
+            if current is None or current.sequence < head.sequence:
+                self._pending[device] = head
+            return
+        self.advance_many({device: head})
+
+    def advance_many(self, new: dict[str, Head]) -> None:
+        """``advance`` for many devices at once: one locked read and one write."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._locked():
-                heads = self.read() or {}
-                current = heads.get(device)
-                if current is not None and current.sequence >= head.sequence:
+                heads = self._read_file() or {}
+                changed = False
+                for device, head in new.items():
+                    current = heads.get(device)
+                    if current is None or current.sequence < head.sequence:
+                        heads[device], changed = head, True
+                if not changed:
                     return
-                heads[device] = head
                 doc = {"format_version": FORMAT_VERSION,
                        "heads": {d: {"sequence": h.sequence, "id": h.id} for d, h in heads.items()}}
                 write_atomic(self.path, canonical.encode(doc))

@@ -207,10 +207,25 @@ class Manifest:
         unsupported document, a missing/unknown/invalid field, or bytes that
         would not re-encode identically.
         """
+        # Parsed without decode's re-encoding: the one re-encoding at the end
+        # (the model built from the document must give exactly ``data``)
+        # proves canonical form and a faithful model at once.
         try:
-            doc = canonical.decode(bytes(data))
-        except canonical.CanonicalError as exc:
-            raise StoreTamperedError(f"manifest is not canonical JSON: {exc}") from exc
+            manifest = cls._from_doc(canonical.parse(bytes(data)))
+        except (StoreTamperedError, canonical.CanonicalError) as exc:
+            # Refused either way; name the first problem as a full decode would.
+            try:
+                canonical.decode(bytes(data))
+            except canonical.CanonicalError as not_canonical:
+                raise StoreTamperedError(f"manifest is not canonical JSON: {not_canonical}") \
+                    from not_canonical
+            raise exc if isinstance(exc, StoreTamperedError) else StoreTamperedError(str(exc))
+        if manifest.to_bytes() != data:
+            raise StoreTamperedError("manifest does not re-encode to its stored bytes")
+        return manifest
+
+    @classmethod
+    def _from_doc(cls, doc: Any) -> "Manifest":
         if not isinstance(doc, dict):
             raise StoreTamperedError("manifest is not a JSON object")
         version = doc.get("format_version")
@@ -235,8 +250,6 @@ class Manifest:
                            policy=doc["policy"])
         except (ValueError, TypeError, canonical.CanonicalError) as exc:
             raise StoreTamperedError(f"manifest is invalid: {exc}") from exc
-        if manifest.to_bytes() != data:
-            raise StoreTamperedError("manifest does not re-encode to its stored bytes")
         return manifest
 
 

@@ -5,13 +5,14 @@ it is signed."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 
 from baselines import tables
 from baselines.manifest import format_time, parse_time
+from baselines.outbox import Outgoing, enqueue
 
 
 def _dumps(doc: Any) -> str:
@@ -76,9 +77,15 @@ class RuntimeStateMixin:
         return {d: doc for d, r in rows if (doc := _loads(r)) is not None}
 
     def save_alert_records(self, records: dict[str, dict[str, Any]],
-                           now: datetime | None = None) -> None:
-        """Save many alert records in one transaction."""
-        from datetime import timezone
+                           now: datetime | None = None, *, pending: "list[Outgoing] | None" = None,
+                           sinks: "list[str] | None" = None) -> None:
+        """Save many alert records in one transaction, and with them the alerts
+        they raised as pending in the outbox (one row per sink): the state and
+        the news of it are stored together or not at all."""
+        self._retrying(lambda: self._save_alert_records(records, now, pending, sinks))  # type: ignore[attr-defined]
+
+    def _save_alert_records(self, records: dict[str, dict[str, Any]], now: datetime | None,
+                            pending: "list[Outgoing] | None", sinks: "list[str] | None") -> None:
         t = tables.device_state
         stamp = format_time(now or datetime.now(timezone.utc))
         with self._tx(f"saving the alert state of {len(records)} devices",  # type: ignore[attr-defined]
@@ -87,6 +94,8 @@ class RuntimeStateMixin:
                 values = {"record": _dumps(record), "updated_at": stamp}
                 if not conn.execute(update(t).where(t.c.device == device).values(**values)).rowcount:
                     conn.execute(insert(t).values(device=device, **values))
+            if pending and sinks:
+                enqueue(conn, pending, sinks, now or datetime.now(timezone.utc))
 
     # -- schedule ------------------------------------------------------------------------
     def due(self, job: str) -> datetime | None:

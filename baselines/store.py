@@ -16,16 +16,19 @@ failed.  SQLAlchemy and Alembic exceptions never leave the store's modules
 
 from __future__ import annotations
 
+import os
+import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import (ArgumentError, IntegrityError, NoSuchModuleError, OperationalError,
+                            SQLAlchemyError)
 
 from integrity.errors import StoreError
 
@@ -37,16 +40,28 @@ from baselines.checkpoint import Checkpoint
 from baselines.heads import HeadFile
 from baselines.history import BaselineHistoryMixin
 from baselines.proposals import ProposalsMixin
+from baselines.outbox import OutboxMixin
+from baselines.prune import PruneMixin
 from baselines.runtime import RuntimeStateMixin
 from baselines.verify import HistoryEntry
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 DEFAULT_FILENAME = "plc-integrity.db"
-# How long a writer waits for another's lock: SQLite's busy_timeout, PostgreSQL's lock_timeout.
-LOCK_TIMEOUT_MS = 30000
+# How long one statement waits for another writer's lock (SQLite busy timeout),
+# in seconds; PLC_INTEGRITY_STORE_LOCK_WAIT overrides it (tests, slow disks).
+LOCK_WAIT = 30.0
+WRITE_ATTEMPTS = 3  # a transient write failure is retried this often in all, with backoff
+T = TypeVar("T")
 
 
-def _sqlite_setup(engine: Engine) -> None:
+def lock_wait_default() -> float:
+    try:
+        return max(0.0, float(os.environ.get("PLC_INTEGRITY_STORE_LOCK_WAIT", LOCK_WAIT)))
+    except ValueError:
+        return LOCK_WAIT
+
+
+def _sqlite_setup(engine: Engine, lock_wait: float) -> None:
     """Real transactions on SQLite.  The sqlite3 module's own transaction
     handling skips BEGIN before DDL and SELECT; we emit BEGIN ourselves so a
     migration or an append is all-or-nothing (the SQLAlchemy-documented recipe)."""
@@ -55,7 +70,7 @@ def _sqlite_setup(engine: Engine) -> None:
     def _connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute(f"PRAGMA busy_timeout = {LOCK_TIMEOUT_MS}")  # wait for another writer, not fail
+        cur.execute(f"PRAGMA busy_timeout = {int(lock_wait * 1000)}")  # wait for another writer
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -71,7 +86,7 @@ def _sqlite_setup(engine: Engine) -> None:
 WRITE_LOCK = 0x706C63696E7467
 
 
-def _postgres_setup(engine: Engine) -> None:
+def _postgres_setup(engine: Engine, lock_wait: float) -> None:
     """Writers one at a time on PostgreSQL too, as BEGIN IMMEDIATE does on SQLite.
 
     The store's writes are check-then-insert (the next sequence of a chain, a
@@ -88,22 +103,23 @@ def _postgres_setup(engine: Engine) -> None:
         if write:
             # Wait for another writer as SQLite's busy_timeout does, then fail
             # (StoreError) rather than hang behind a stuck transaction.
-            conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'")
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(lock_wait * 1000)}ms'")
         if write is True:
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
 
 
 class Store(BaselineHistoryMixin, ProposalsMixin, AnchorMixin, ContentsMixin, CheckHistoryMixin,
-            RuntimeStateMixin, ClaimsMixin):
+            RuntimeStateMixin, ClaimsMixin, OutboxMixin, PruneMixin):
     """Open with ``Store.open``; use as a context manager or call ``close``.
 
     One facade over what the store keeps, each part in its own module:
     baselines and their history (``history.py``), proposals and approvals
     (``proposals.py``), the rollback anchor (``anchor.py``: the signed
     checkpoint), artifact contents (``contents.py``), the check history
-    (``checks.py``), operational state (``runtime.py``) and the collectors'
-    claims of due jobs (``claims.py``).  This module opens the database and
-    runs transactions.
+    (``checks.py``), operational state (``runtime.py``), the collectors'
+    claims of due jobs (``claims.py``), the alert outbox (``outbox.py``) and
+    retention (``prune.py``).  This module opens the database and runs
+    transactions.
     """
 
     def __init__(self, engine: Engine, heads: HeadFile | None, where: str,
@@ -117,7 +133,8 @@ class Store(BaselineHistoryMixin, ProposalsMixin, AnchorMixin, ContentsMixin, Ch
 
     @classmethod
     def open(cls, url_or_path: str | Path, *, heads_path: Path | None = None,
-             checkpoint: Checkpoint | None = None) -> "Store":
+             checkpoint: Checkpoint | None = None,
+             lock_wait: float | None = None) -> "Store":
         """Open (creating or upgrading the schema) a store.
 
         ``url_or_path``: an SQLAlchemy URL (``postgresql://...``) or a file path
@@ -127,6 +144,8 @@ class Store(BaselineHistoryMixin, ProposalsMixin, AnchorMixin, ContentsMixin, Ch
         fresh anchor (see ``heads.py`` for what this does and does not protect).
         ``checkpoint``: the site's signed checkpoint (``checkpoint.py``); once it
         exists it is the rollback anchor instead of the head file.
+        ``lock_wait``: seconds a statement waits for another writer's lock
+        (default LOCK_WAIT or $PLC_INTEGRITY_STORE_LOCK_WAIT).
         Raises StoreError: bad URL, unwritable path, not a database, a schema
         from a newer plc-integrity.
         """
@@ -146,10 +165,11 @@ class Store(BaselineHistoryMixin, ProposalsMixin, AnchorMixin, ContentsMixin, Ch
             engine = create_engine(url, **_engine_options(url))
         except (ArgumentError, NoSuchModuleError, ImportError) as exc:
             raise StoreError(f"cannot use store URL {where}: {exc}") from exc
+        wait = lock_wait_default() if lock_wait is None else lock_wait
         if engine.dialect.name == "sqlite":
-            _sqlite_setup(engine)
+            _sqlite_setup(engine, wait)
         elif engine.dialect.name == "postgresql":
-            _postgres_setup(engine)
+            _postgres_setup(engine, wait)
         store = cls(engine, HeadFile(heads_path) if heads_path is not None else None, where,
                     checkpoint)
         if store._heads is not None:
@@ -164,6 +184,8 @@ class Store(BaselineHistoryMixin, ProposalsMixin, AnchorMixin, ContentsMixin, Ch
     def _migrate(self) -> None:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
+        if self._schema_is_current(config):
+            return  # no write lock needed: opening never waits for another writer
         try:
             with self._engine.connect().execution_options(plc_write=True) as conn, conn.begin():
                 config.attributes["connection"] = conn
@@ -174,8 +196,25 @@ class Store(BaselineHistoryMixin, ProposalsMixin, AnchorMixin, ContentsMixin, Ch
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot open store {self.where}: {_why(exc)}") from exc
 
+    def _schema_is_current(self, config: Config) -> bool:
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        try:
+            with self._engine.connect() as conn:
+                current = set(MigrationContext.configure(conn).get_current_heads())
+        except SQLAlchemyError:
+            return False  # let the upgrade path report it
+        return current == set(ScriptDirectory.from_config(config).get_heads())
+
     def close(self) -> None:
         self._engine.dispose()
+
+    def deferred_heads(self) -> Any:
+        """A block whose baselines update the rollback anchor once, at its end
+        (HeadFile.deferred): capturing N devices stays linear in N."""
+        from contextlib import nullcontext
+        return self._heads.deferred() if self._heads is not None else nullcontext()
 
     def __enter__(self) -> "Store":
         return self
@@ -203,7 +242,25 @@ class Store(BaselineHistoryMixin, ProposalsMixin, AnchorMixin, ContentsMixin, Ch
             raise StoreError(f"{action}: {_why(exc)} (another process wrote at the same time? "
                              "retry)") from exc
         except SQLAlchemyError as exc:
-            raise StoreError(f"{action} in {self.where}: {_why(exc)}") from exc
+            error = StoreError(f"{action} in {self.where}: {_why(exc)}")
+            # Locked, busy, or the connection lost (a failover): may pass.
+            error.transient = isinstance(exc, OperationalError) or \
+                bool(getattr(exc, "connection_invalidated", False))
+            raise error from exc
+
+    def _retrying(self, write: Callable[[], T], *, attempts: int = WRITE_ATTEMPTS,
+                  backoff: float = 0.5) -> T:
+        """Run a write transaction, again after a transient failure (bounded:
+        ``attempts`` in all, each waiting at most the lock wait, with backoff
+        between).  The last StoreError is raised when every attempt failed."""
+        for attempt in range(attempts):
+            try:
+                return write()
+            except StoreError as exc:
+                if not exc.transient or attempt == attempts - 1:
+                    raise
+                time.sleep(backoff * 2 ** attempt)
+        raise AssertionError("unreachable")
 
 
 # Seconds to wait for a PostgreSQL server before saying the store cannot be

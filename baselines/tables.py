@@ -39,7 +39,10 @@ baselines = Table(
     UniqueConstraint("device", "sequence", name="uq_baselines_device_sequence"),
 )
 
-# Check history: one row per device check, the full CheckResult.to_dict() as JSON.
+# Check history: one row per device check, the full CheckResult.to_dict() as
+# JSON; except that an OK check identical to the device's previous one (same
+# mode, baseline and fingerprint) only extends that row's run: ``repeats``
+# more checks, the latest at ``last_at`` (migration 0005_outbox; checks.py).
 checks = Table(
     "checks", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
@@ -50,6 +53,8 @@ checks = Table(
     Column("fingerprint", String(64), nullable=True),
     Column("baseline_id", String(64), nullable=True),
     Column("result", Text, nullable=False),
+    Column("repeats", Integer, nullable=False, server_default="0"),
+    Column("last_at", String(32), nullable=True),
     Index("ix_checks_device_id", "device", "id"),
 )
 
@@ -150,4 +155,31 @@ zone_leases = Table(
     Column("zone", String(64), primary_key=True),
     Column("collector", String(200), nullable=False),
     Column("expires", String(32), nullable=False),
+)
+
+# -- the alert outbox (migration 0005_outbox) ---------------------------------------------
+# One row per (alert, sink), written pending in the same transaction as the
+# alert state that raised it; ``sent_at`` is set only once the sink accepted
+# it.  ``alert_id`` is Alert.id, the id sinks de-duplicate on.
+outbox = Table(
+    "outbox", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alert_id", String(64), nullable=False),
+    Column("sink", String(200), nullable=False),
+    Column("device", String(200), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("alert", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text, nullable=True),
+    Column("sent_at", String(32), nullable=True),
+    UniqueConstraint("alert_id", "sink", name="uq_outbox_alert_sink"),
+    Index("ix_outbox_sent_at", "sent_at", "id"),
+)
+
+# Which process delivers the outbox: one holder at a time until ``until``.
+outbox_lease = Table(
+    "outbox_lease", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("until", String(32), nullable=False),
 )

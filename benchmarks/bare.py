@@ -99,8 +99,9 @@ async def read_modbus_async(device: Device) -> int:
     return n
 
 
-def read_s7(device: Device) -> int:
-    """SZL identity/protection/mode, block lists, then block info + full upload per block."""
+def read_s7(device: Device, quick: bool = False) -> int:
+    """SZL identity/protection/mode, block lists, then block info + full upload per
+    block (``quick``: block info only, as the driver's quick check)."""
     opts = device.options
     client = S7Client()
     client.connect(device.host, opts.rack, opts.slot, device.port)
@@ -118,19 +119,24 @@ def read_s7(device: Device) -> int:
         for name in _S7_READ:
             for number in numbers[name]:
                 client.get_block_info(getattr(Block, name), number)
-                client.full_upload(getattr(Block, name), number)
-                n += 2
+                n += 1
+                if not quick:
+                    client.full_upload(getattr(Block, name), number)
+                    n += 1
     finally:
         client.disconnect()
     return n
 
 
-def read_logix(device: Device) -> int:
+def read_logix(device: Device, quick: bool = False) -> int:
     """open() with the full tag and UDT upload, the two change-detection attributes,
-    module info per configured slot, and one read of the configured config tags."""
+    module info per configured slot, and one read of the configured config tags.
+    ``quick``: open without the tag upload and the two attributes only, as the
+    driver's quick check on a controller with change detection."""
     opts = device.options
     tail = opts.route if opts.route else str(opts.slot)
-    plc = PycommLogix(f"{device.host}:{device.port}/{tail}", init_tags=True, init_program_tags=True)
+    plc = PycommLogix(f"{device.host}:{device.port}/{tail}", init_tags=not quick,
+                      init_program_tags=not quick)
     plc.socket_timeout = device.timeout
     if not plc.open():
         raise RuntimeError(f"{device.name}: open failed")
@@ -140,6 +146,8 @@ def read_logix(device: Device) -> int:
                                       attribute=attribute, connected=True)
             if tag.error:
                 raise RuntimeError(f"{device.name}: {tag.error}")
+        if quick:
+            return 1
         for slot in opts.modules:
             plc.get_module_info(slot)
         names = sorted({t for entry in opts.config_tags
@@ -156,18 +164,22 @@ READERS: dict[str, Callable[[Device], int]] = {"modbus": read_modbus, "s7": read
                                                "logix": read_logix}
 
 
-def read_device(device: Device) -> int:
-    return READERS[device.protocol](device)
+def read_device(device: Device, quick: bool = False) -> int:
+    """One device as the driver's deep check reads it, or its quick check.
+    Modbus offers no cheaper signal: its quick check reads everything."""
+    if device.protocol == "modbus":
+        return read_modbus(device)
+    return READERS[device.protocol](device, quick)  # type: ignore[call-arg]
 
 
-def read_fleet(devices: list[Device], concurrency: int) -> None:
+def read_fleet(devices: list[Device], concurrency: int, quick: bool = False) -> None:
     """Every device once, ``concurrency`` at a time, on threads (like the sweep)."""
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="bare") as pool:
-        for _ in pool.map(read_device, devices):
+        for _ in pool.map(lambda d: read_device(d, quick), devices):
             pass
 
 
-def read_fleet_async(devices: list[Device], concurrency: int) -> None:
+def read_fleet_async(devices: list[Device], concurrency: int, quick: bool = False) -> None:
     """Modbus devices on one asyncio loop (pymodbus's async client), the others on
     threads from the same loop, ``concurrency`` at a time overall."""
     async def run() -> None:
@@ -180,7 +192,7 @@ def read_fleet_async(devices: list[Device], concurrency: int) -> None:
                 if device.protocol == "modbus":
                     await read_modbus_async(device)
                 else:
-                    await loop.run_in_executor(pool, read_device, device)
+                    await loop.run_in_executor(pool, read_device, device, quick)
 
         try:
             await asyncio.gather(*(one(d) for d in devices))

@@ -9,6 +9,13 @@ back by ``--latency`` seconds.  ``--shard k/n`` serves every n-th device startin
 at k, so a fleet can be split over processes (one process holds one GIL: on a
 2-core machine, two fleet processes keep the servers from becoming the limit).
 
+Modbus drives (most of a fleet) are served on ONE event loop in one thread
+(``ModbusSimulator.start_on``), not a thread per device: a 10,000-device fleet
+of one thread per simulator saturated the machine by itself.  S7 and Logix
+simulators keep their own servers (snap7's and the CIP server's threads), but
+the S7 ones block in accept() instead of polling it ten times a second
+(``quiet_accept``): 1,500 idle pollers were what kept the machine busy.
+
 Protocol with the parent: once every simulator listens, the inventory TOML is
 written to ``--out`` and the line ``ready <count>`` is printed; the fleet then
 serves until its stdin closes (the parent exits or closes the pipe), so a crashed
@@ -18,8 +25,11 @@ benchmark never leaves servers behind.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import copy
+import socket
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -59,16 +69,49 @@ def shard(images: list[dict[str, Any]], spec: str) -> list[dict[str, Any]]:
     return images[index::count]
 
 
+class _QuietListener(socket.socket):
+    """A listening socket whose accept() blocks instead of timing out every 0.1 s
+    (snap7's server sets that timeout before each accept to notice shutdown);
+    closing it shuts it down first, which wakes a blocked accept() on Linux."""
+
+    __slots__ = ()  # the layout of socket.socket, so a live listener can become one
+
+    def settimeout(self, value: float | None) -> None:
+        super().settimeout(None)
+
+    def close(self) -> None:
+        try:
+            self.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        super().close()
+
+
+def quiet_accept(sim: Simulator) -> None:
+    """For a started S7 simulator: stop its accept loop from polling (benchmark only)."""
+    server = getattr(sim, "_server", None)
+    listener = getattr(server, "server_socket", None)
+    if isinstance(listener, socket.socket) and type(listener) is socket.socket:
+        listener.__class__ = _QuietListener  # the running loop picks it up on its next turn
+
+
 def inventory_table(sim: Simulator) -> dict[str, Any]:
     return {**sim.inventory_entry(), "timeout": TIMEOUT, "retries": RETRIES}
 
 
 def serve(images: list[dict[str, Any]], latency: float, out: Path) -> None:
     sims: list[Simulator] = []
+    loop = asyncio.new_event_loop()  # every Modbus drive of this process serves here
+    thread = threading.Thread(target=loop.run_forever, name="fleet-modbus", daemon=True)
+    thread.start()
     try:
         for image in images:
             sim = simulator_for(image, latency=latency)
-            sim.start()
+            if hasattr(sim, "start_on"):
+                sim.start_on(loop)
+            else:
+                sim.start()
+                quiet_accept(sim)
             sims.append(sim)
         out.write_text(tomli_w.dumps({"devices": [inventory_table(s) for s in sims]}),
                        encoding="utf-8")
@@ -77,6 +120,8 @@ def serve(images: list[dict[str, Any]], latency: float, out: Path) -> None:
     finally:
         for sim in sims:
             sim.stop()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
 
 
 def main() -> None:

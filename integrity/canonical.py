@@ -98,5 +98,20 @@ def decode(data: bytes) -> Any:
     return value
 
 
+def parse(data: bytes) -> Any:
+    """Parse stored JSON bytes WITHOUT proving canonical form.
+
+    Only for a caller that proves it more strictly itself: one that builds its
+    model from the value, re-encodes the model and compares the result with
+    ``data`` byte for byte (``Manifest.from_bytes``).  Equal bytes are the
+    canonical encoding of that model, so ``decode``'s own re-encoding would be
+    a second proof of the same thing.  Raises CanonicalError like ``decode``.
+    """
+    try:
+        return json.loads(bytes(data).decode("utf-8"))
+    except (ValueError, RecursionError, TypeError) as exc:
+        raise CanonicalError(f"not canonical JSON: {type(exc).__name__}: {str(exc)[:200]}") from exc
+
+
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()

@@ -33,6 +33,8 @@ from integrity.errors import (
     NoBaselineError,
     PlcIntegrityError,
     ReadOnlyViolationError,
+    ResultsNotRecordedError,
+    StoreError,
 )
 from integrity.model import Capture, CheckResult, Device, Difference, Mode, Status
 
@@ -42,6 +44,7 @@ RECORD_BATCH = 32
 # Called as observer(device, mode, seconds, ok) after every read in read_many:
 # integrity.metrics registers one for the check-duration histograms of /metrics.
 READ_OBSERVERS: list[Callable[[Device, Mode, float, bool], None]] = []
+LATEST_CHUNK = 256  # devices whose baselines are verified and held at once
 
 
 def default_driver_factory(device: Device) -> Driver:
@@ -352,26 +355,68 @@ def verify(devices: Iterable[Device], store, trust, *, mode: Mode = Mode.DEEP,
     devices = list(devices)
     results: list[CheckResult] = []
     unrecorded: list[CheckResult] = []
+    not_written: StoreError | None = None
     outcomes = read_many(devices, mode, concurrency=concurrency, now=now,
                          driver_factory=driver_factory, ordered=False)
-    # Verified while the devices are being read; every read still verifies
-    # signatures, chain and head (one transaction for all devices).
-    latest = store.latest_many([d.name for d in devices], trust)
+    latest = _LatestInChunks(devices, store, trust)
     for outcome in outcomes:
-        result = evaluate(outcome.device, outcome, store, latest[outcome.device.name], mode, now)
+        result = evaluate(outcome.device, outcome, store, latest.pop(outcome.device.name), mode,
+                          now)
         results.append(result)
         unrecorded.append(result)
         # Recorded in small batches: one commit per batch instead of per device,
         # and a killed process loses at most one batch of history.
-        if record and len(unrecorded) >= RECORD_BATCH:
-            store.record_checks(unrecorded)
+        if record and not_written is None and len(unrecorded) >= RECORD_BATCH:
+            not_written = _record(store, unrecorded)
             unrecorded = []
         if progress:
             progress(len(results), len(devices), result)
-    if record and unrecorded:
-        store.record_checks(unrecorded)
+    if record and not_written is None and unrecorded:
+        not_written = _record(store, unrecorded)
     position = {d.name: i for i, d in enumerate(devices)}
-    return sorted(results, key=lambda r: position[r.device])
+    results.sort(key=lambda r: position[r.device])
+    if not_written is not None:
+        # Every device is still checked; the results are handed to the caller
+        # to print, and the exit code says they are not in the store.
+        raise ResultsNotRecordedError(f"the results could not be written to the store: "
+                                      f"{not_written}", results) from not_written
+    return results
+
+
+class _LatestInChunks:
+    """Each device's verified latest baseline, loaded a chunk of devices at a time
+    (one transaction each, every signature, chain and head verified as ever) as
+    their reads come back, and dropped once evaluated: the sweep holds the
+    baselines of a few chunks, not of the whole fleet (memory flat in N)."""
+
+    def __init__(self, devices: list[Device], store: Any, trust: Any) -> None:
+        self.store, self.trust = store, trust
+        names = list(dict.fromkeys(d.name for d in devices))
+        self.chunks = [names[i:i + LATEST_CHUNK] for i in range(0, len(names), LATEST_CHUNK)]
+        self.chunk_of = {name: k for k, chunk in enumerate(self.chunks) for name in chunk}
+        self.loaded: dict[int, dict[str, Any]] = {}
+        self.done: set[int] = set()
+
+    def pop(self, name: str) -> Any:
+        k = self.chunk_of[name]
+        if k not in self.loaded and k not in self.done:
+            self.loaded[k] = self.store.latest_many(self.chunks[k], self.trust)
+        chunk = self.loaded.get(k, {})
+        if name not in chunk:  # a device listed twice: verified again, as latest() would
+            return self.store.latest_many([name], self.trust)[name]
+        value = chunk.pop(name)
+        if not chunk:
+            del self.loaded[k]
+            self.done.add(k)
+        return value
+
+
+def _record(store: Any, results: list[CheckResult]) -> StoreError | None:
+    try:
+        store.record_checks(results)
+    except StoreError as exc:  # already retried by the store, within its bound
+        return exc
+    return None
 
 
 @dataclass(frozen=True)
@@ -393,7 +438,25 @@ def capture_baselines(devices: Iterable[Device], store, trust, key, reason: str,
     verification, gets no new baseline: extending a broken chain would bless it.
     """
     now = utcnow(now)
-    outcomes = []
+    outcomes: list[CaptureOutcome] = []
+    try:
+        with store.deferred_heads():  # one rewrite of state/heads.json, not one per device
+            outcomes = _capture_each(devices, store, trust, key, reason, mode, concurrency, now,
+                                     driver_factory)
+    except StoreError as exc:
+        if not outcomes:
+            raise
+        # The baselines were stored; the anchor that guards them was not written.
+        return [o if o.baseline is None else dataclasses.replace(o, baseline=None, error=StoreError(
+                    f"baseline {o.device.name} was stored, but the rollback anchor was not "
+                    f"updated: {exc}")) for o in outcomes]
+    return outcomes
+
+
+def _capture_each(devices: Iterable[Device], store, trust, key, reason: str, mode: Mode,
+                  concurrency: int, now: datetime, driver_factory: DriverFactory
+                  ) -> list[CaptureOutcome]:
+    outcomes: list[CaptureOutcome] = []
     for read in read_many(devices, mode, concurrency=concurrency, now=now,
                           driver_factory=driver_factory):
         if read.error is not None:

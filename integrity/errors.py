@@ -37,6 +37,8 @@ are deliberately separate branches: neither may ever be reported as OK.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class PlcIntegrityError(Exception):
     """Root of every error plc-integrity raises on purpose."""
@@ -179,3 +181,18 @@ class KeyFileError(PlcIntegrityError):
 
 class StoreError(PlcIntegrityError):
     exit_code = 2
+    # Set when the cause may pass (a lock held by another writer, a dropped
+    # connection during a failover): worth a bounded retry.
+    transient = False
+
+
+class ResultsNotRecordedError(StoreError):
+    """The devices were checked but their results could not be written to the
+    store (after bounded retries).  Carries the results, which the CLI prints
+    so nothing is lost; exit code 6 says the store was not written."""
+
+    exit_code = 6
+
+    def __init__(self, message: str, results: "tuple[Any, ...]" = ()) -> None:
+        super().__init__(message)
+        self.results = tuple(results)

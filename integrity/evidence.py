@@ -21,6 +21,8 @@ from integrity.model import Status
 
 # The store check's due time lives beside the device jobs' ("<device>/<mode>");
 # no device name can start with ':'.
+PRUNE_JOB = ":prune"
+PRUNE_EVERY = timedelta(days=1)
 STORE_CHECK_JOB = ":store-check"
 
 
@@ -80,7 +82,9 @@ class EvidenceWatch:
 
     def __init__(self, store: Any, trust: Any, every: timedelta | None, *,
                  dispatcher: Any = None, rng: random.Random | None = None,
-                 more_warnings: Callable[[datetime], list[SiteWarning]] | None = None) -> None:
+                 more_warnings: Callable[[datetime], list[SiteWarning]] | None = None,
+                 keep: timedelta | None = None) -> None:
+        self.keep = keep  # [store] keep: prune the check history daily
         self.store = store
         self.trust = trust
         self.every = every
@@ -93,6 +97,8 @@ class EvidenceWatch:
     def step(self, now: datetime) -> list[Alert]:
         """Run the store check if due, then alert on what is new.  Returns the alerts sent."""
         alerts = []
+        if self.keep is not None:
+            self._prune(now)
         if self.every is not None:
             due = self.store.due(STORE_CHECK_JOB)
             if due is None or due > now + self.every:
@@ -121,6 +127,16 @@ class EvidenceWatch:
             for f in delivery.failures:
                 self.store.add_event(now, "sink-failure", f"{f.sink}: {f.error}")
         return alerts
+
+
+    def _prune(self, now: datetime) -> None:
+        """Thin the check history once a day ([store] keep)."""
+        due = self.store.due(PRUNE_JOB)
+        if due is not None and now < due <= now + PRUNE_EVERY:
+            return
+        report = self.store.prune_checks(now - self.keep)
+        self.store.add_event(now, "prune", report.render())
+        self.store.set_due(PRUNE_JOB, now + PRUNE_EVERY, now)
 
 
 def _alert(kind: AlertKind, device: str, now: datetime, summary: str,

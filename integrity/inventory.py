@@ -22,7 +22,7 @@ import tomllib
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from drivers.registry import driver_class
 from integrity.durations import config_seconds, parse_duration
@@ -37,7 +37,7 @@ COMMON_KEYS = {"name", "protocol", "host", "port", "timeout", "retries", "tags",
                "max_rps", "labels", "check_timeout", "zone"}
 SETTINGS_KEYS = {"store", "timeout", "retries", "concurrency", "remind_after", "max_rps",
                  "check_timeout", "zone"}
-STORE_KEYS = {"check", "url"}
+STORE_KEYS = {"check", "url", "keep"}
 # Overrides [store] url and [settings] store: the password stays out of site.toml.
 STORE_URL_ENV = "PLC_INTEGRITY_STORE_URL"
 DEFAULT_ZONE = "default"
@@ -64,6 +64,8 @@ class Settings:
     max_rps: float = DEFAULT_MAX_RPS
     # How often the daemon re-hashes every stored content ([store] check); None: never.
     store_check: timedelta | None = timedelta(days=7)
+    # How long check history is kept before prune thins it ([store] keep); None: forever.
+    store_keep: timedelta | None = None
     check_timeout: float = DEFAULT_CHECK_TIMEOUT
     # The zone of devices that name none ([settings] zone).
     zone: str = DEFAULT_ZONE
@@ -186,6 +188,7 @@ def _settings(doc: Mapping[str, Any], file: str) -> Settings:
         store=store,
         remind_after=remind_after,
         store_check=_store_check(doc, file),
+        store_keep=_store_keep(doc, file),
         timeout=config_seconds(table, "timeout", DEFAULT_TIMEOUT, 0.05, 300, file=file),
         retries=_number(table, "retries", DEFAULT_RETRIES, int, 0, 10, file=file, device=None),
         concurrency=_number(table, "concurrency", DEFAULT_CONCURRENCY, int, 1, 1024, file=file,
@@ -213,6 +216,22 @@ def _store_table(doc: Mapping[str, Any], file: str) -> Mapping[str, Any]:
         raise ConfigError(f"unknown key(s) {', '.join(unknown)} in [store]", file=file,
                           field=unknown[0])
     return table
+
+
+def _store_keep(doc: Mapping[str, Any], file: str) -> timedelta | None:
+    """``[store] keep = "90d"``: how long check history is kept in full (the
+    daemon prunes daily); absent: forever."""
+    table = _store_table(doc, file)
+    if "keep" not in table:
+        return None
+    from integrity.cron import parse_duration
+    try:
+        if not isinstance(table["keep"], str):
+            raise ValueError(table["keep"])
+        return parse_duration(table["keep"])
+    except ValueError:
+        raise ConfigError("[store] keep must be a duration like \"90d\"", file=file,
+                          field="keep") from None
 
 
 def _store_check(doc: Mapping[str, Any], file: str) -> timedelta | None:
@@ -283,8 +302,13 @@ def _device(raw: Any, index: int, *, file: str, settings: Settings,
     )
 
 
-def load_site(root: str | Path) -> Site:
-    """Read and validate a whole site.  Raises ConfigError; returns nothing half-read."""
+def load_site(root: str | Path, *, only: Iterable[str] | None = None) -> Site:
+    """Read and validate a whole site.  Raises ConfigError; returns nothing half-read.
+
+    ``only``: build just these devices (a command about one device need not
+    validate ten thousand); the others are skipped unread beyond their name,
+    so the site is then not checked for errors in them (``config check`` is)."""
+    wanted = set(only) if only is not None else None
     root = Path(root)
     site_file = root / SITE_FILE
     if not site_file.is_file():
@@ -321,6 +345,8 @@ def load_site(root: str | Path) -> Site:
     seen: dict[str, str] = {}
     for file, entries in sources:
         for i, raw in enumerate(entries):
+            if wanted is not None and not (isinstance(raw, dict) and raw.get("name") in wanted):
+                continue
             dev = _device(raw, i, file=file, settings=settings, profiles=profiles)
             if dev.name in seen:
                 raise ConfigError(f"device name already used in {seen[dev.name]}", file=file,

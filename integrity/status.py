@@ -134,7 +134,7 @@ def collect_status(site: Any, store: Any, trust: Any, *, now: datetime,
     # Every device's baseline verified in one transaction, exactly as latest() would.
     if latest is None:
         latest = store.latest_many([d.name for d in site.devices], trust)
-    lasts = store.last_checks()  # one query for the fleet, not one per device
+    lasts = store.last_checks([d.name for d in site.devices])  # one query, not one per device
     next_due: dict[str, datetime] = {}  # per device, not a scan of every job per device
     for job, (n, _) in due.items():
         name = job.split("/")[0]

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable
 
 from integrity import check
 from integrity.alerts import Alert, AlertRecord, AlertTracker, DeliveryReport, Dispatcher
+from integrity.alerts.outbox import deliver_pending, outgoing
 from integrity.clock import utcnow
 from integrity.model import CheckResult, Device, Mode, overall_exit_code
 
@@ -60,11 +61,12 @@ def alerting(site: Any) -> tuple[AlertTracker, Dispatcher | None]:
 
 
 def observe_results(results: Iterable[CheckResult], store: Any, tracker: AlertTracker,
-                    now: datetime) -> list[Alert]:
-    """Advance each device's alert record; return the alerts to send.
+                    now: datetime, sinks: list[str] | None = None) -> list[Alert]:
+    """Advance each device's alert record; return the alerts raised.
 
-    The records are saved before anything is sent: a crash between the two
-    loses at most one round of alerts, never repeats a stream of them.
+    The alerts are stored as pending in the outbox for each of ``sinks`` in
+    the same transaction as the records that raised them, so a crash
+    before or during delivery delays them (``deliver_pending``), never loses them.
     """
     results = list(results)
     alerts: list[Alert] = []
@@ -85,8 +87,8 @@ def observe_results(results: Iterable[CheckResult], store: Any, tracker: AlertTr
         if new_raw != raw:
             changed[result.device] = new_raw
         alerts.extend(new_alerts)
-    if changed:
-        store.save_alert_records(changed, now=now)
+    if changed or alerts:
+        store.save_alert_records(changed, now=now, pending=outgoing(alerts), sinks=sinks)
     return alerts
 
 
@@ -104,7 +106,9 @@ def run_sweep(devices: Iterable[Device], store: Any, trust: Any, *, mode: Mode =
     started = now or clock()
     results = check.verify(devices, store, trust, mode=mode, concurrency=concurrency, now=started,
                            driver_factory=driver_factory, progress=progress)
-    alerts = observe_results(results, store, tracker or AlertTracker(), started)
-    delivery = dispatcher.dispatch(alerts) if (dispatcher and alerts) else None
+    sinks = [s.name for s in dispatcher.sinks] if dispatcher else None
+    alerts = observe_results(results, store, tracker or AlertTracker(), started, sinks)
+    # Also what earlier sweeps left pending (a kill during delivery, a dead sink).
+    delivery = deliver_pending(store, dispatcher, clock=clock)
     return SweepReport(started, clock() if now is None else started, mode, tuple(results),
                        tuple(alerts), delivery)

@@ -260,8 +260,28 @@ class ModbusSimulator(Simulator):
         self._stopping: asyncio.Event | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
+        self._shared: Any = None  # the serving future when started on a shared loop
 
     # --- lifecycle -------------------------------------------------------
+    def start_on(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Listen on ``loop``, an event loop another thread runs, and return.
+
+        Many simulators can share one loop (and one thread): a benchmark fleet
+        of thousands of drives then needs no thread per device.  ``stop`` works
+        as after ``start``.  Raises RuntimeError when the server cannot start."""
+        if self._thread is not None or self._shared is not None:
+            return
+        self._ready.clear()
+        self._loop = loop
+        self._shared = asyncio.run_coroutine_threadsafe(self._serve(), loop)
+        self._shared.add_done_callback(lambda _f: self._ready.set())  # failed: wake up too
+        if not self._ready.wait(10):
+            self.stop()
+            raise RuntimeError(f"modbus simulator {self.name} did not start on the shared loop")
+        if self._shared.done() and self._shared.exception() is not None:
+            error, self._shared = self._shared.exception(), None
+            raise RuntimeError(f"modbus simulator {self.name} did not start: {error}")
+
     def start(self) -> None:
         """Listen and return; raises RuntimeError when the server cannot start."""
         if self._thread is not None:
@@ -276,6 +296,15 @@ class ModbusSimulator(Simulator):
 
     def stop(self) -> None:
         thread, loop, stopping = self._thread, self._loop, self._stopping
+        if self._shared is not None:
+            shared, self._shared = self._shared, None
+            if loop is not None and stopping is not None and not loop.is_closed():
+                loop.call_soon_threadsafe(stopping.set)
+                try:
+                    shared.result(10)
+                except Exception:  # noqa: BLE001 - stopping is best effort, as for a thread
+                    pass
+            return
         if thread is None:
             return
         if loop is not None and stopping is not None and not loop.is_closed():

@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 from integrity.alerts.model import Alert, AlertKind, bound
 from integrity.alerts.sinks.base import Sink, SinkError
@@ -114,25 +114,43 @@ class Dispatcher:
         batch = list(alerts)
         if not batch or not self.sinks:
             return DeliveryReport()
-        delivered, failures, failed_sinks = self._phase(self.sinks, batch)
-        failure_alerts = tuple(self._failure_alert(f) for f in failures)
+        return self.dispatch_each({s.name: batch for s in self.sinks})
+
+    def dispatch_each(self, batches: Mapping[str, Sequence[Alert]], *,
+                      report_failures: Callable[[SinkFailure], bool] = lambda _f: True
+                      ) -> DeliveryReport:
+        """Deliver to each sink (by name) its own batch, as the outbox needs:
+        a sink that failed earlier gets only what it still lacks.
+        ``report_failures`` says which failures raise a SINK_FAILURE alert
+        (the outbox reports a row's first failure, not every retry)."""
+        work = [(s, list(batches[s.name])) for s in self.sinks if batches.get(s.name)]
+        if not work:
+            return DeliveryReport()
+        delivered, failures, failed_sinks = self._phase(work)
+        failure_alerts = tuple(self._failure_alert(f) for f in failures if report_failures(f))
         healthy = [s for s in self.sinks if s not in failed_sinks]
         if failure_alerts and healthy:
-            more_delivered, more_failures, _ = self._phase(healthy, list(failure_alerts))
+            more_delivered, more_failures, _ = self._phase(
+                [(s, list(failure_alerts)) for s in healthy])
             delivered += more_delivered
             failures += more_failures
         return DeliveryReport(tuple(delivered), tuple(failures), failure_alerts)
 
-    def _phase(self, sinks: Sequence[Sink], batch: list[Alert]
+    def phase_limit(self, sinks: Sequence[Sink], longest: int) -> float:
+        """How long one phase may take: see the class docstring."""
+        if self.deadline is not None:
+            return self.deadline
+        return max(s.max_duration for s in sinks) + longest
+
+    def _phase(self, work: Sequence[tuple[Sink, list[Alert]]]
                ) -> tuple[list[tuple[str, Alert]], list[SinkFailure], list[Sink]]:
-        runs = [_Run(sink, batch) for sink in sinks]
+        runs = [_Run(sink, batch) for sink, batch in work]
         threads = [threading.Thread(target=run.work, name=f"alert-sink {run.sink.name}",
                                     daemon=True) for run in runs]
         for thread in threads:
             thread.start()
         # One shared deadline for the phase, not one per thread.
-        limit = self.deadline if self.deadline is not None else \
-            max(s.max_duration for s in sinks) + len(batch)
+        limit = self.phase_limit([s for s, _ in work], max(len(b) for _, b in work))
         end = time.monotonic() + limit
         for thread in threads:
             thread.join(max(0.0, end - time.monotonic()))

@@ -6,7 +6,7 @@ import contextlib
 import json
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import click
 from click.shell_completion import CompletionItem
@@ -23,6 +23,8 @@ Exit codes (verify, diff, sweep):
   4  a device has no baseline
   5  a baseline failed its integrity check (bad signature, untrusted key,
      broken chain, tampered store)
+  6  the devices were checked but the store could not be written (locked,
+     unreachable): the results are printed, not recorded
   70 internal error (a bug: please report it with the traceback)
   130 interrupted (Ctrl-C)
 With several devices the most serious wins: 5 > 1 > 3 > 4 > 0.
@@ -51,9 +53,17 @@ class Group(click.Group):
             return super().invoke(ctx)
         except PlcIntegrityError as exc:
             click.echo(f"plc-integrity: error: {exc}", err=True)
+            # Checks whose results the store could not take are printed, not lost.
+            results = getattr(exc, "results", ())
             if wants_json:
-                emit_json({"exit_code": exc.exit_code, "error": str(exc),
-                           "error_type": type(exc).__name__})
+                doc: dict[str, Any] = {"exit_code": exc.exit_code, "error": str(exc),
+                                       "error_type": type(exc).__name__}
+                if results:
+                    doc["results"] = [r.to_dict() for r in results]
+                emit_json(doc)
+            elif results:
+                from integrity.render import results_table
+                click.echo(results_table(results))
             ctx.exit(exc.exit_code)
         except click.UsageError as exc:
             if not wants_json:
@@ -98,8 +108,9 @@ def site_root(ctx: click.Context) -> Path:
     return ctx.find_root().ensure_object(dict).get("site_root") or default_site_root()
 
 
-def open_site(ctx: click.Context) -> Site:
-    return load_site(site_root(ctx))
+def open_site(ctx: click.Context, *, only: Iterable[str] | None = None) -> Site:
+    """The site; with ``only``, just those devices built (see load_site)."""
+    return load_site(site_root(ctx), only=only)
 
 
 @contextlib.contextmanager

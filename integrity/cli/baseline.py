@@ -154,7 +154,7 @@ def history_cmd(ctx: click.Context, device: str, as_json: bool) -> None:
     Example:
       plc-integrity baseline history vfd-hoist
     """
-    site = open_site(ctx)
+    site = open_site(ctx, only=[device])  # not the whole inventory: one device's history
     site.device(device)
     trust = trust_store(site)
     with open_store(site) as store:

@@ -171,7 +171,7 @@ def run_cmd(ctx: click.Context, once: bool, grace: float, zone: str | None,
                         grace=grace, collector=collector,
                         heartbeat_every=collector.heartbeat_every,
                         watch=EvidenceWatch(store, trust, site.settings.store_check,
-                                            dispatcher=dispatcher,
+                                            dispatcher=dispatcher, keep=site.settings.store_keep,
                                             more_warnings=lambda now: site_zone_warnings(
                                                 store, site, now)),
                         on_report=on_report)

@@ -9,6 +9,7 @@ new format_version):  PLC_INTEGRITY_REGEN_GOLDEN=1 pytest tests/baselines/test_m
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -110,3 +111,22 @@ def test_constructor_validates() -> None:
         replace(manifest, previous=None)
     with pytest.raises(ValueError, match="sorted by key"):
         replace(manifest, artifacts=tuple(reversed(manifest.artifacts)))
+
+
+@pytest.mark.parametrize("edit", [
+    pytest.param(lambda b: b.replace(b",", b", ", 1), id="white-space"),
+    pytest.param(lambda b: b.replace(b'"artifacts":', b'"artifacts" :'), id="space-before-colon"),
+    pytest.param(lambda b: b + b" ", id="trailing-space"),
+    pytest.param(lambda b: b.replace(b'"type":', b'"type":"x","type":', 1), id="duplicate-key"),
+    pytest.param(lambda b: json.dumps(json.loads(b), sort_keys=True, separators=(",", ":"),
+                                      ensure_ascii=True).encode(), id="ascii-escaped"),
+])
+def test_the_single_re_encoding_still_refuses_every_non_canonical_form(edit) -> None:
+    """from_bytes parses without decode's own re-encoding; its one final
+    comparison must still refuse any byte that is not the canonical form."""
+    data = doc_bytes(reason="Ümlaut reason")
+    assert Manifest.from_bytes(data)
+    edited = edit(data)
+    assert edited != data
+    with pytest.raises(StoreTamperedError):
+        Manifest.from_bytes(edited)

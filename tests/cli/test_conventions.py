@@ -196,6 +196,7 @@ def validate(name: str, doc: dict) -> None:
     pytest.param(("events",), "events.json", id="events"),
     pytest.param(("config", "check"), "config-check.json", id="config-check"),
     pytest.param(("keys", "list"), "keys-list.json", id="keys-list"),
+    pytest.param(("store", "prune", "--keep", "90d"), "store-prune.json", id="store-prune"),
 ])
 def test_every_json_document_has_schema_1_and_its_documented_shape(run, two_drives, drive,
                                                                    command, schema):
