@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from support.dbsql import sql
+from support.dbsql import rows, sql
 
 from baselines.manifest import Baseline
 from integrity import canonical
@@ -84,3 +84,16 @@ def test_the_outcome_is_remembered_for_status(three) -> None:
     at, info = three.store.last_store_check()
     assert at == T0 and info["ok"] is True
     assert three.store.events()[0]["kind"] == "store-check"
+
+
+def test_check_contents_finds_two_swapped_contents(three) -> None:
+    # Issue 13: a swap (each blob holding the other's bytes) leaves every row and
+    # every length plausible; only re-hashing shows it, and it names both.
+    a, b = digest_of(three, "blocks/FC/10"), digest_of(three, "holding/0-3")
+    content = {d: bytes(c) for d, c in rows(three.db, "SELECT digest, content FROM blobs "
+                                                       "WHERE digest IN (?, ?)", a, b)}
+    sql(three.db, "UPDATE blobs SET content=? WHERE digest=?", content[b], a)
+    sql(three.db, "UPDATE blobs SET content=? WHERE digest=?", content[a], b)
+    report = three.store.check_contents(now=T0 + timedelta(days=1))
+    assert not report.ok and report.exit_code == 5
+    assert {p.digest for p in report.problems if p.kind == "edited"} == {a, b}
