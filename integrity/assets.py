@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable, Mapping
 
+from integrity.config_tables import checked_table
 from integrity.errors import BaselineError, ConfigError, PlcIntegrityError
 from integrity.model import Kind
 
@@ -107,13 +108,8 @@ def parse_policy(table: Any, *, file: str) -> SupplierPolicy:
     """The ``[suppliers]`` table, validated.  ConfigError names the field."""
     if table is None:
         return SupplierPolicy()
-    if not isinstance(table, dict):
-        raise ConfigError("[suppliers] must be a table", file=file, field="suppliers")
-    unknown = sorted(set(table) - POLICY_KEYS)
-    if unknown:
-        raise ConfigError(f"unknown key {unknown[0]!r} in [suppliers] (known: "
-                          f"{', '.join(sorted(POLICY_KEYS))})", file=file,
-                          field=f"suppliers.{unknown[0]}")
+    table = checked_table(table, "[suppliers]", POLICY_KEYS, file=file, field="suppliers",
+                          key_prefix="suppliers.")
     lists: dict[str, tuple[str, ...]] = {}
     for key in LIST_KEYS:
         value = table.get(key, [] if key != "segmented_tags" else ["segmented"])

@@ -1,4 +1,5 @@
-"""Durations ("15m", "1h30m") and cron lines, in UTC.
+"""Schedule intervals ("15m", "1h30m", parsed by integrity.durations) and cron
+lines, in UTC.
 
 Cron lines are evaluated by the maintained ``cronsim`` package; this module
 keeps the project's contract around it (five fields or an @-name, UTC, errors
@@ -13,19 +14,13 @@ from datetime import datetime, timedelta, timezone
 
 from cronsim import CronSim, CronSimError
 
-_DURATION = re.compile(r"([0-9]+)\s*(d|h|m|s)", re.ASCII)
-_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+from integrity import durations
 
 
 def parse_duration(text: str) -> timedelta:
-    """'90s', '15m', '1h30m', '2d' -> timedelta.  Raises ValueError."""
-    s = text.strip().lower().replace(" ", "")
-    if not s or _DURATION.sub("", s):
-        raise ValueError(f"{text!r} is not a duration like 30s, 15m, 1h30m or 2d")
-    seconds = sum(int(n) * _UNITS[u] for n, u in _DURATION.findall(s))
-    if seconds <= 0:
-        raise ValueError(f"{text!r} must be longer than zero")
-    return timedelta(seconds=seconds)
+    """'90s', '15m', '1h30m', '2d' -> timedelta: whole units only, see
+    integrity.durations.  Raises ValueError."""
+    return durations.parse_duration(text, whole_units=True)
 
 
 _FIELDS = ("minute", "hour", "day of month", "month", "day of week")

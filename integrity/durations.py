@@ -1,9 +1,10 @@
 """Durations as people write them, wherever a time is configured.
 
 ``1.5s``, ``500ms``, ``15m``, ``1h30m``, ``2d``, or a plain number of seconds
-(``timeout = 1.5`` in TOML).  One parser, so ``timeout``, ``remind_after`` and
-``--until`` read the same way.  A string without a unit is refused: ``"15"``
-could mean seconds or minutes, and a guess would be a silent error.
+(``timeout = 1.5`` in TOML).  One parser, so ``timeout``, ``remind_after``,
+``--until`` and schedule intervals (whole units only) read the same way.  A
+string without a unit is refused: ``"15"`` could mean seconds or minutes, and a
+guess would be a silent error.
 """
 
 from __future__ import annotations
@@ -18,24 +19,27 @@ from integrity.errors import ConfigError
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 EXAMPLES = "1.5s, 500ms, 15m, 1h30m, 2d or a number of seconds"
+_WHOLE_PART = re.compile(r"([0-9]+)(s|m|h|d)", re.ASCII)
+WHOLE_EXAMPLES = "30s, 15m, 1h30m or 2d"
 
 
-def parse_duration(value: Any) -> timedelta:
+def parse_duration(value: Any, *, whole_units: bool = False) -> timedelta:
     """A positive duration from a string with units or a number of seconds.
 
-    Raises ValueError saying what is accepted.
+    ``whole_units``: only text of whole s/m/h/d ("30s", "1h30m"), as schedule
+    intervals and retention are written; there "1.5h" or 15 is more likely a
+    slip than a wish.  Raises ValueError saying what is accepted.
     """
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a duration like {EXAMPLES}")
-    if isinstance(value, (int, float)):
+    examples, part = (WHOLE_EXAMPLES, _WHOLE_PART) if whole_units else (EXAMPLES, _PART)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and not whole_units:
         seconds = float(value)
     elif isinstance(value, str):
         text = value.strip().lower().replace(" ", "")
-        if not text or _PART.sub("", text):
-            raise ValueError(f"{value!r} is not a duration like {EXAMPLES}")
-        seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(text))
+        if not text or part.sub("", text):
+            raise ValueError(f"{value!r} is not a duration like {examples}")
+        seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in part.findall(text))
     else:
-        raise ValueError(f"{value!r} is not a duration like {EXAMPLES}")
+        raise ValueError(f"{value!r} is not a duration like {examples}")
     if not math.isfinite(seconds) or seconds <= 0:
         raise ValueError(f"{value!r} must be longer than zero")
     return timedelta(seconds=seconds)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from drivers.registry import driver_class
+from integrity.config_tables import checked_table
 from integrity.durations import config_seconds, parse_duration
 from integrity.errors import ConfigError
 from integrity.model import DEFAULT_CHECK_TIMEOUT, Device
@@ -158,12 +159,8 @@ def _number(table: Mapping[str, Any], key: str, default: Any, kind: type, lo: fl
 
 
 def _settings(doc: Mapping[str, Any], file: str) -> Settings:
-    table = doc.get("settings", {})
-    if not isinstance(table, dict):
-        raise ConfigError("[settings] must be a table", file=file, field="settings")
-    unknown = sorted(set(table) - SETTINGS_KEYS)
-    if unknown:
-        raise ConfigError(f"unknown setting(s) {', '.join(unknown)}", file=file, field=unknown[0])
+    table = checked_table(doc.get("settings", {}), "[settings]", SETTINGS_KEYS, file=file,
+                          field="settings")
     store = table.get("store", STORE_FILE)
     if not isinstance(store, str) or not store:
         raise ConfigError("must be a file name or a SQLAlchemy URL", file=file, field="store")
@@ -208,14 +205,7 @@ def _zone(value: Any, *, file: str, device: str | None) -> str:
 
 
 def _store_table(doc: Mapping[str, Any], file: str) -> Mapping[str, Any]:
-    table = doc.get("store", {})
-    if not isinstance(table, dict):
-        raise ConfigError("[store] must be a table", file=file, field="store")
-    unknown = sorted(set(table) - STORE_KEYS)
-    if unknown:
-        raise ConfigError(f"unknown key(s) {', '.join(unknown)} in [store]", file=file,
-                          field=unknown[0])
-    return table
+    return checked_table(doc.get("store", {}), "[store]", STORE_KEYS, file=file, field="store")
 
 
 def _store_keep(doc: Mapping[str, Any], file: str) -> timedelta | None:

@@ -32,11 +32,13 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from integrity.clock import utcnow
+from integrity.config_tables import checked_table
 from integrity.cron import Cron, parse_duration
 from integrity.errors import ConfigError
 from integrity.model import Device, Mode
 from integrity.sweep import SweepReport, run_sweep
 
+SCHEDULE_KEYS = frozenset({"devices", "tag", "quick", "deep", "jitter"})
 HEARTBEAT_NAME = "scheduler"
 # How long past the slowest device's check deadline a sweep may go without a
 # check completing before status calls the scheduler STALLED: room for
@@ -82,11 +84,8 @@ def parse_schedules(tables: Iterable[Mapping[str, Any]], devices: Iterable[Devic
     jobs: dict[str, Any] = {}
     for i, table in enumerate(tables):
         where = f"[[schedules]] entry {i + 1}"
-        unknown = sorted(set(table) - {"devices", "tag", "quick", "deep", "jitter"}
-                         - maintenance_jobs.KEYS)
-        if unknown:
-            raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}", file=file,
-                              field=unknown[0])
+        table = checked_table(table, where, SCHEDULE_KEYS | maintenance_jobs.KEYS, file=file,
+                              field="schedules")
         if ("devices" in table) == ("tag" in table):
             raise ConfigError(f"{where}: give exactly one of devices or tag", file=file,
                               field="devices")

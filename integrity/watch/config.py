@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Mapping
 
+from integrity.config_tables import checked_table
 from integrity.errors import ConfigError
 
 KEYS = {"engineering_stations", "settle", "dedupe", "quiet", "interface"}
@@ -93,11 +94,7 @@ def parse_watch(table: Any, *, file: str) -> WatchPolicy:
     """Validate ``[watch]``.  Raises ConfigError naming the file and field."""
     if table is None:
         return WatchPolicy()
-    if not isinstance(table, dict):
-        raise ConfigError("[watch] must be a table", file=file, field="watch")
-    unknown = sorted(set(table) - KEYS)
-    if unknown:
-        raise ConfigError(f"unknown key(s) {', '.join(unknown)}", file=file, field=f"watch.{unknown[0]}")
+    table = checked_table(table, "[watch]", KEYS, file=file, field="watch", key_prefix="watch.")
     rules = []
     quiet = table.get("quiet", [])
     if not isinstance(quiet, list) or not all(isinstance(q, dict) for q in quiet):
