@@ -10,6 +10,7 @@ from integrity.cli._common import (chosen_devices, emit_json, json_option, open_
                                    selection_args, trust_store)
 from integrity.cli.keys import read_passphrase
 from integrity.errors import ConfigError
+from integrity.render import signer, when
 
 BACKUP_EXIT_HELP = """\b
 Exit codes:
@@ -77,7 +78,7 @@ def export_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, tags: t
         return
     click.echo(f"{target}: {len(summary.devices)} devices, {summary.baselines} baselines, "
                f"{summary.blobs} blobs ({summary.blob_bytes} bytes of content)"
-               + (f", index signed by {summary.signed_by[:16]}" if summary.signed_by else "")
+               + (f", index signed by {signer(summary.signed_by)}" if summary.signed_by else "")
                + (f", checkpoint version {summary.checkpoint_version}"
                   if summary.checkpoint_version else ""))
     for name in summary.skipped:
@@ -114,21 +115,21 @@ def verify_cmd(ctx: click.Context, file: Path, trust_dir: Path | None, as_json: 
     click.echo(f"{file}: {len(report.devices)} devices, {baselines} baselines, {report.blobs} "
                f"blobs, {report.size} bytes")
     click.echo(f"signatures {report.trust}")
-    signer = report.index_signer
-    click.echo(f"index: {'signed by ' + signer[:16] if signer else 'not signed'}")
+    index_signer = report.index_signer
+    click.echo(f"index: {'signed by ' + signer(index_signer) if index_signer else 'not signed'}")
     cp = report.checkpoint
     if cp is None:
         click.echo("checkpoint: none (the site had no signed checkpoint)")
     elif cp["keyid"] is not None:
-        click.echo(f"checkpoint: version {cp['version']}, key {cp['keyid'][:16]}, issued "
-                   f"{cp['issued']}, {'ok' if cp['ok'] else 'FAILED'}; key vouched for by "
+        click.echo(f"checkpoint: version {cp['version']}, key {signer(cp['keyid'])}, issued "
+                   f"{when(cp['issued'])}, {'ok' if cp['ok'] else 'FAILED'}; key vouched for by "
                    f"{cp['vouched_by'] or 'nothing here (its own signature only)'}")
     for d in report.devices:
         last = d.baselines[-1] if d.baselines else None
+        newest = (f"  newest #{last['sequence']} by "
+                  f"{signer(last['keyid'], lambda _k: last['signer'])}" if last else "")
         click.echo(f"  {d.device:<24} {d.protocol:<7} {len(d.baselines)} baseline(s)  "
-                   f"{'ok' if d.ok else 'FAILED'}"
-                   + (f"  newest #{last['sequence']} by {last['signer'] or last['keyid'][:16]}"
-                      if last else ""))
+                   f"{'ok' if d.ok else 'FAILED'}{newest}")
     if report.ok:
         click.echo("OK: the bundle is complete and verifies")
     else:
@@ -162,9 +163,9 @@ def list_cmd(file: Path, as_json: bool) -> None:
         for b in dev["baselines"]:
             name = (keys.get(b["keyid"]) or {}).get("name") or "?"
             click.echo(f"  #{b['sequence']:<4} {b['id'][:16]}  {b['signed_at']}  "
-                       f"{name} ({b['keyid'][:16]})")
+                       f"{signer(b['keyid'], lambda _k: name)}")
     cp = index.get("checkpoint")
-    click.echo(f"checkpoint: version {cp['version']} (key {cp['keyid'][:16]})" if cp
+    click.echo(f"checkpoint: version {cp['version']} (key {signer(cp['keyid'])})" if cp
                else "checkpoint: none")
     click.echo(f"{len(index['blobs'])} blobs; not verified: run `plc-integrity backup verify`")
 

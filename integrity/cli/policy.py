@@ -9,6 +9,7 @@ import click
 from integrity.cli._common import emit_json, json_option, open_site, open_store, trust_store
 from integrity.cli.keys import KeySpec, load_signer, sign_and_say
 from integrity.errors import ConfigError, PolicyError
+from integrity.render import signer, when
 
 
 @click.group("checkpoint")
@@ -42,8 +43,8 @@ def checkpoint_sign_cmd(ctx: click.Context, reanchor: bool, as_json: bool) -> No
     if as_json:
         emit_json({"schema": 1, "checkpoint": cp.to_dict()})
         return
-    click.echo(f"checkpoint version {cp.version} signed by {cp.keyid[:16]}, "
-               f"{len(cp.heads)} device(s), expires {cp.expires:%Y-%m-%d %H:%M} UTC")
+    click.echo(f"checkpoint version {cp.version} signed by {signer(cp.keyid)}, "
+               f"{len(cp.heads)} device(s), expires {when(cp.expires)} UTC")
 
 
 @checkpoint_group.command("show")
@@ -70,8 +71,8 @@ def checkpoint_show_cmd(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"no checkpoint at {checkpoint.path} (`plc-integrity checkpoint sign`)")
         return
     click.echo(f"checkpoint {checkpoint.path}: version {cp.version}, signed by "
-               f"{cp.keyid[:16]} at {cp.issued:%Y-%m-%d %H:%M} UTC, expires "
-               f"{cp.expires:%Y-%m-%d %H:%M} UTC")
+               f"{signer(cp.keyid)} at {when(cp.issued)} UTC, expires "
+               f"{when(cp.expires)} UTC")
     click.echo(f"this host's memory: {checkpoint.local.path}")
     for device, e in sorted(cp.heads.items()):
         click.echo(f"  {device:<24} #{e.sequence:<4} {e.id[:16]}  policy v{e.policy}")

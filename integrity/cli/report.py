@@ -9,6 +9,7 @@ import click
 
 from integrity.cli._common import (chosen_devices, emit_json, json_option, open_site,
                                    open_store, selection_args, trust_store)
+from integrity.render import signer as signer_label, when
 
 
 def _when(text: str | None, option: str, *, end: bool = False) -> datetime | None:
@@ -116,8 +117,9 @@ def _verify(ctx: click.Context, file: Path, sig_path: Path | None, as_json: bool
         emit_json({"schema": 1, "verified": True, "file": str(file), "keyid": doc["keyid"],
                    "signer_name": doc["signer_name"], "signed_at": doc.get("signed_at")})
         return
-    click.echo(f"{file}: verified, signed by {doc['signer_name'] or '-'} "
-               f"({doc['keyid'][:16]}) at {doc.get('signed_at')}")
+    click.echo(f"{file}: verified, signed by "
+               f"{signer_label(doc['keyid'], lambda _k: doc['signer_name'])} "
+               f"at {when(doc.get('signed_at'))}")
 
 
 def register(cli: click.Group) -> None:
