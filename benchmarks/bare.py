@@ -101,22 +101,28 @@ async def read_modbus_async(device: Device) -> int:
 
 def read_s7(device: Device, quick: bool = False) -> int:
     """SZL identity/protection/mode, block lists, then block info + full upload per
-    block (``quick``: block info only, as the driver's quick check)."""
+    block.  ``quick``, as the driver's quick check: nothing per block when the
+    CPU vouches for its checksums in the SZL 0x0232 record (ken_rel 0x5656),
+    else block info only."""
     opts = device.options
     client = S7Client()
     client.connect(device.host, opts.rack, opts.slot, device.port)
     n = 0
+    per_block = True
     try:
         for szl_id, index in ((0x0011, 0), (0x001C, 0), (0x0232, 4), (0x0424, 0)):
-            client.read_szl(szl_id, index)
+            szl = client.read_szl(szl_id, index)
             n += 1
+            if szl_id == 0x0232 and quick:
+                # snap7's Data starts at LENTHDR: the record at 4, its ken_rel at 4 + 14
+                per_block = bytes(szl.Data[18:20]) != b"\x56\x56"
         client.list_blocks()
         n += 1
         numbers = {}
         for name in _S7_LISTED:
             numbers[name] = client.list_blocks_of_type(getattr(Block, name), 4096)
             n += 1
-        for name in _S7_READ:
+        for name in _S7_READ if per_block else ():
             for number in numbers[name]:
                 client.get_block_info(getattr(Block, name), number)
                 n += 1

@@ -21,8 +21,9 @@ share one event loop).  On that fleet, in one run, this script times:
 
 Quick-check floors per protocol (what a quick check must still read):
 Modbus has no cheaper signal than the registers themselves, so quick = deep;
-S7 reads SZL identity/protection/mode, the block lists and one block-info per
-block (no uploads); Logix reads identity and the two change-detection
+S7 reads SZL identity/protection/mode and the block lists, and nothing per
+block when the CPU vouches for its program checksums in that protection record
+(else one block-info per block; never uploads); Logix reads identity and the two change-detection
 attributes (AuditValue, ChangesToDetect), and everything only when the
 controller has no change detection.
 """

@@ -5,10 +5,18 @@ What one capture holds (``quick`` artifacts are also read in Mode.QUICK):
     identity                 order number, firmware (SZL 0x0011), module type,
                              serial, plant id, module name (SZL 0x001C)    quick
     protection               protection levels (SZL 0x0232 index 4)        quick
+    checksums                the CPU's own checksums from that same record: quick
+                             ``{valid, ken_rel, hardware: {mc7_size_xor,
+                             checksum_xor}, program: {...}}``, the XOR of the
+                             MC7 sizes and of the block checksums over the
+                             SDBs (hardware) and OB/DB/FB/FC (program);
+                             ``{valid: false, ken_rel}`` when ken_rel is not
+                             0x5656 (the CPU does not vouch for them);
+                             ``program: null`` when a listed DB is ``ignore``
     mode                     operating mode (SZL 0x0424): RUN -> STOP is drift quick
     blocks                   every block number per type, SFC/SFB included quick
     blocks/<T>/<n>/info      block info: sizes, checksum, version, author,
-                             family, name, dates (not for SFC/SFB)         quick
+                             family, name, dates (not for SFC/SFB)         quick*
     blocks/<T>/<n>           deep only: the full_upload image (code blocks,
                              SDBs, ``content`` DBs), or for ``structure`` DBs
                              header, interface and footer without the values
@@ -16,6 +24,18 @@ What one capture holds (``quick`` artifacts are also read in Mode.QUICK):
 DB policy (inventory ``dbs``): ``content`` hashes the whole image, ``structure``
 (the default) everything but the values, ``ignore`` leaves info and image out;
 the ``blocks`` list still names every DB, so an added or removed block is drift.
+
+* Quick check floor: when the CPU vouches for its checksums (ken_rel 0x5656)
+a quick check reads identity, protection + checksums, mode and the block
+lists, and no block info at all: one request per block fewer.  Its policy
+then says ``quick_skipped: ["blocks/"]`` and ``summaries: {"checksums":
+"blocks/"}``, so a quick comparison leaves the baseline's block infos out and a
+changed checksum is drift on ``checksums`` (a deep check names the block).
+Without valid checksums, or when a listed DB is under ``ignore`` (the program
+checksum covers every DB, so it would report a DB the policy leaves out), the
+quick check reads every block's info as before.  The XOR is weak (two
+compensating changes cancel; a tool can write any checksum into a footer):
+quick is a pre-check, the deep check's hash of every uploaded block the proof.
 
 Failures are never an empty program: a failed list, info or upload raises a
 DeviceError; a CPU whose block counts disagree with its block lists is a
@@ -35,6 +55,7 @@ from snap7.error import S7ConnectionError, S7Error, S7TimeoutError
 
 from drivers.base import Driver, reject_unknown_keys
 from drivers.s7_format import S7FormatError, block_info, cpu_info, operating_mode, order_code
+from drivers.s7_format import program_checksums
 from drivers.s7_format import protection as parse_protection
 from drivers.s7_format import split_image
 from drivers.s7_session import READ_OPERATIONS, S7Session
@@ -197,7 +218,8 @@ class S7Driver(Driver):
             raise self.fail(DeviceProtocolError, f"malformed {what}: {exc}") from exc
 
     def collect(self, mode: Mode = Mode.DEEP, *, now: datetime | None = None) -> Capture:
-        """Read identity, state, block lists, block info and (DEEP) every block image.
+        """Read identity, state, block lists, block info (QUICK: unless the CPU's
+        checksums stand for it) and (DEEP) every block image.
 
         Raises DeviceError subclasses (never a snap7 exception); always closes the connection.
         """
@@ -205,27 +227,36 @@ class S7Driver(Driver):
         captured_at = utcnow(now)
         self._retries_left = max(0, self.device.retries)
         try:
-            artifacts = self._collect(mode)
+            artifacts, skipped_info = self._collect(mode)
         except ValueError as exc:  # S7FormatError and any reply value we could not place
             raise self.fail(DeviceProtocolError, f"unexpected reply: {exc}") from exc
         finally:
             self.close()
         return Capture(self.device.name, self.protocol, mode, captured_at, tuple(artifacts),
-                       policy=self._policy(mode))
+                       policy=self._policy(mode, skipped_info=skipped_info))
 
-    def _policy(self, mode: Mode) -> dict[str, Any]:
-        return {"code_blocks": "content", "system_blocks": "SFC/SFB numbers only",
-                "db_default": "structure",
-                "dbs": {r.label(): r.policy for r in self.options.dbs},
-                "uploads": "full_upload image, sha256" if mode is Mode.DEEP else "none (quick)"}
+    def _policy(self, mode: Mode, *, skipped_info: bool) -> dict[str, Any]:
+        policy = {"code_blocks": "content", "system_blocks": "SFC/SFB numbers only",
+                  "db_default": "structure",
+                  "dbs": {r.label(): r.policy for r in self.options.dbs},
+                  "uploads": "full_upload image, sha256" if mode is Mode.DEEP else "none (quick)",
+                  # integrity.compare: the checksums stand for the block artifacts.
+                  "summaries": {"checksums": "blocks/"}}
+        if skipped_info:
+            policy["quick_skipped"] = ["blocks/"]
+            policy["block_info"] = "not read: the CPU's program and hardware checksums stand for it"
+        return policy
 
-    def _collect(self, mode: Mode) -> list[Artifact]:
+    def _collect(self, mode: Mode) -> tuple[list[Artifact], bool]:
+        """The artifacts, and whether block infos were left to the checksums."""
         szl = lambda sid, idx=0: self._call(lambda s: s.read_szl(sid, idx))  # noqa: E731
         identity = {**self._decode("SZL 0x0011", order_code, szl(0x0011)),
                     **self._decode("SZL 0x001C", cpu_info, szl(0x001C))}
+        protection = szl(0x0232, 4)
+        checksums = self._decode("SZL 0x0232", program_checksums, protection)
         arts = [Artifact.from_value("identity", Kind.IDENTITY, identity),
                 Artifact.from_value("protection", Kind.STATE,
-                                    self._decode("SZL 0x0232", parse_protection, szl(0x0232, 4))),
+                                    self._decode("SZL 0x0232", parse_protection, protection)),
                 Artifact.from_value("mode", Kind.STATE,
                                     self._decode("SZL 0x0424", operating_mode, szl(0x0424)))]
 
@@ -249,11 +280,18 @@ class S7Driver(Driver):
                                 f"{len(numbers)}")
             blocks[block_type] = numbers
         arts.append(Artifact.from_value("blocks", Kind.STRUCTURE, blocks))
+        ignored = [n for n in blocks["DB"] if self.options.db_policy(n) == "ignore"]
+        if ignored and checksums["valid"]:
+            # The program checksum covers every DB, the ones the policy ignores too.
+            checksums = {**checksums, "program": None}
+        arts.append(Artifact.from_value("checksums", Kind.STATE, checksums))
 
+        if mode is Mode.QUICK and checksums["valid"] and not ignored:
+            return arts, True
         for block_type in READ_TYPES:
             for number in blocks[block_type]:
                 arts.extend(self._block(block_type, number, mode))
-        return arts
+        return arts, False
 
     def _block(self, block_type: str, number: int, mode: Mode) -> list[Artifact]:
         policy = self.options.db_policy(number) if block_type == "DB" else "content"

@@ -117,14 +117,49 @@ def cpu_info(data: bytes) -> dict[str, str]:
     return {name: _text(recs[i]) for i, name in _CPU_INFO_FIELDS.items() if i in recs}
 
 
-def protection(data: bytes) -> dict[str, int]:
-    """SZL 0x0232 index 4 (protection): sch_schal, sch_par, sch_rel, bart_sch, anl_sch."""
-    _, records = szl_records(data, 0x0232)
+def _protection_record(data: bytes, szl_id: int) -> bytes:
+    _, records = szl_records(data, szl_id)
     for rec in records:
         if len(rec) >= 12 and struct.unpack(">H", rec[:2])[0] == 4:
-            values = struct.unpack(">HHHHH", rec[2:12])
-            return dict(zip(("sch_schal", "sch_par", "sch_rel", "bart_sch", "anl_sch"), values))
-    raise S7FormatError("SZL 0x0232 has no CPU protection record (index 4)")
+            return rec
+    raise S7FormatError(f"SZL 0x{szl_id:04X} has no CPU protection record (index 4)")
+
+
+def protection(data: bytes, szl_id: int = 0x0232) -> dict[str, int]:
+    """SZL 0x0232 (or 0x0132) index 4 (protection): sch_schal, sch_par, sch_rel,
+    bart_sch, anl_sch.  The checksums that follow in the same record are
+    ``program_checksums``' business: this value stays what baselines hold."""
+    values = struct.unpack(">HHHHH", _protection_record(data, szl_id)[2:12])
+    return dict(zip(("sch_schal", "sch_par", "sch_rel", "bart_sch", "anl_sch"), values))
+
+
+# ken_rel of a CPU whose version IDs/checksums below are valid (every CPU 315 capture).
+CHECKSUMS_VALID = 0x5656
+
+
+def program_checksums(data: bytes, szl_id: int = 0x0232) -> dict[str, Any]:
+    """The CPU's own checksums over its blocks, from the same SZL 0x0232/0x0132
+    index 4 record: after the five protection words come ken_f, ken_rel, then
+    ken_ver1_hw, ken_ver2_hw, ken_ver1_awp, ken_ver2_awp and 16 reserved bytes.
+
+    ``ver1`` is the XOR of the MC7 lengths, ``ver2`` the XOR of the block
+    checksums, over the SDBs (hardware) and over OB/DB/FB/FC (program).  The
+    four words are little-endian: on the TIA capture (OB 1, FB 1, DB 1, DB 2)
+    bytes ``4a 1f`` are 206^7764^10^474 = 0x1F4A and ``44 01`` the XOR of the
+    four block-info checksums, 0x0144.  Only ken_rel 0x5656 vouches for them;
+    any other record, or one too short to hold them, is ``valid: false`` with
+    no values, so a quick check knows it must read every block's info instead.
+    """
+    rec = _protection_record(data, szl_id)
+    if len(rec) < 24:
+        return {"valid": False, "ken_rel": None}
+    ken_rel = struct.unpack(">H", rec[14:16])[0]
+    if ken_rel != CHECKSUMS_VALID:
+        return {"valid": False, "ken_rel": ken_rel}
+    hw1, hw2, awp1, awp2 = struct.unpack("<HHHH", rec[16:24])
+    return {"valid": True, "ken_rel": ken_rel,
+            "hardware": {"mc7_size_xor": hw1, "checksum_xor": hw2},
+            "program": {"mc7_size_xor": awp1, "checksum_xor": awp2}}
 
 
 def operating_mode(data: bytes) -> dict[str, Any]:

@@ -60,6 +60,8 @@ def compare(baseline_artifacts: Iterable[Entry], capture: Capture, *,
     if mode is Mode.QUICK:
         baseline = {k: a for k, a in baseline.items() if a.quick}
         current = {k: a for k, a in current.items() if a.quick}
+    notes = [note] if note else []
+    _summaries(baseline, current, capture, mode, Mode(baseline_mode), notes)
 
     differences = []
     for key in sorted(set(baseline) | set(current)):
@@ -76,7 +78,48 @@ def compare(baseline_artifacts: Iterable[Entry], capture: Capture, *,
             changes, truncated = value_changes(old, new)
             differences.append(Difference(key, Change.MODIFIED, new.kind, old.digest, new.digest,
                                           changes, truncated))
-    return Comparison(mode, tuple(differences), note)
+    summaries = _declared(capture)
+    if mode is Mode.QUICK:
+        notes += [f"{d.key} differs: it stands for every {summaries[d.key]}* artifact, which this "
+                  "quick check did not read; a deep check names what changed"
+                  for d in differences if d.key in summaries and d.change is Change.MODIFIED]
+    return Comparison(mode, tuple(differences), "; ".join(notes) or None)
+
+
+def _declared(capture: Capture) -> dict[str, str]:
+    return dict(capture.policy.get("summaries") or {})
+
+
+def _summaries(baseline: dict[str, Any], current: dict[str, Any], capture: Capture, mode: Mode,
+               baseline_mode: Mode, notes: list[str]) -> None:
+    """Leave out, in place, what a summary artifact stands for on one side only.
+
+    A driver's capture policy may declare ``summaries`` (artifact key -> the
+    key prefix it stands for, e.g. the S7 CPU's checksums over ``blocks/``)
+    and, in a quick capture that read nothing under that prefix because the
+    summary stood for it, ``quick_skipped`` (those prefixes).  Then:
+    - a quick capture that skipped a prefix is not held to the baseline's
+      artifacts under it (the summary and the other artifacts, such as a block
+      list, are compared instead); a quick baseline holding the summary and
+      nothing under its prefix is likewise not held to the capture's;
+    - a baseline captured before the driver read the summary is not drift: the
+      summary is left out, and a quick check says what it could not compare.
+    """
+    skipped = tuple(capture.policy.get("quick_skipped") or ()) if mode is Mode.QUICK else ()
+    for key, prefix in _declared(capture).items():
+        under = lambda side: [k for k in side if k.startswith(prefix)]  # noqa: E731
+        if key in current and key not in baseline:
+            del current[key]
+            if prefix in skipped and under(baseline):
+                notes.append(f"the baseline predates {key}: its {prefix}* artifacts were not "
+                             "compared by this quick check (the others were); a deep check, or "
+                             "a baseline captured now, covers them")
+        if prefix in skipped:
+            for k in under(baseline):
+                del baseline[k]
+        elif mode is Mode.QUICK and baseline_mode is Mode.QUICK and key in baseline and not under(baseline):
+            for k in under(current):  # the baseline's quick read left them to the summary
+                del current[k]
 
 
 def value_changes(old: Artifact, new: Artifact) -> tuple[tuple[ValueChange, ...], bool]:

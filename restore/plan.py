@@ -155,7 +155,7 @@ def _s7(targets: dict[str, Any], current: dict[str, Any], writes: list[Write],
         elif key in infos:
             cannot.append(f"{_block_name(key)} differs in its block info, and the baseline is "
                           "quick (no image to download)")
-        elif key != "blocks":  # the block list follows from the downloads
+        elif key not in ("blocks", "checksums"):  # these follow from the downloads
             what = "the CPU itself" if key == "identity" else "a CPU setting, not a block"
             cannot.append(f"{key} differs ({what}); not restorable by block download")
 

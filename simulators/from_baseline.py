@@ -89,7 +89,9 @@ def _s7(device: str, values: dict[str, Any], policy: dict[str, Any]) -> Rebuilt:
     mode = (values.get("mode") or {}).get("mode", "RUN")
     image: dict[str, Any] = {"name": device, "protocol": "s7", "identity": ident,
                              "protection": dict(values.get("protection") or {}),
-                             "mode": mode if mode in ("RUN", "STOP", "STARTUP", "HOLD") else "STOP"}
+                             "mode": mode if mode in ("RUN", "STOP", "STARTUP", "HOLD") else "STOP",
+                             # as the CPU did: its checksums themselves follow from the blocks
+                             "checksums_valid": (values.get("checksums") or {}).get("valid", True)}
     listed = values.get("blocks") or {}
     image["sfc"] = list(listed.get("SFC", []))
     image["sfb"] = list(listed.get("SFB", []))
@@ -102,9 +104,10 @@ def _s7(device: str, values: dict[str, Any], policy: dict[str, Any]) -> Rebuilt:
                 blocks.append({"block": f"{block_type} {number}", "image": bytes(content).hex()})
             elif isinstance(content, dict):
                 missing.append(kept_as_structure(f"{block_type} {number}"))
-            elif f"{key}/info" in values:
-                missing.append(f"{block_type} {number}: only its block info is in the backup (a "
-                               "quick baseline); take a deep baseline to keep the block itself")
+            elif f"{key}/info" in values or policy.get("quick_skipped"):
+                missing.append(f"{block_type} {number}: only its block info or the CPU's checksums "
+                               "are in the backup (a quick baseline); take a deep baseline to keep "
+                               "the block itself")
             else:
                 missing.append(f"{block_type} {number}: not in the backup (policy `ignore`)")
     image["blocks"] = blocks

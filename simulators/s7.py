@@ -5,8 +5,11 @@
 server models only DBs, invents block info and cannot upload OB/FC/FB/SDB; here
 every block type is served from its image bytes (see simulators/s7_blocks.py),
 block info is derived from those bytes, and SZL identity (0x0011, 0x001C),
-protection (0x0232) and mode (0x0424) come from the device image file, in the
-record layouts a real CPU 315-2 PN/DP uses.
+protection (0x0232/0x0132 index 4) and mode (0x0424) come from the device image
+file, in the record layouts a real CPU 315-2 PN/DP uses.  The protection record
+carries the CPU's checksums, computed from the blocks held at the moment (so a
+download changes them); an image with ``"checksums_valid": false`` (or
+``checksums_valid = False``) plays a CPU that does not vouch for them.
 
 Every request is recorded (Simulator.record) before it is answered; only
 reads are ``read=True``.  A client may download a DB or write variables of the
@@ -40,6 +43,7 @@ logging.getLogger("snap7").setLevel(logging.WARNING)
 _TYPES_BY_CODE = {v: k for k, v in TYPE_CODES.items()}
 MODE_CODES = {"RUN": 0x08, "STOP": 0x04, "STARTUP": 0x06, "HOLD": 0x0A}
 NOT_FOUND = 0xD209
+CHECKSUMS_VALID = 0x5656  # ken_rel of a CPU whose SZL 0x0232 checksums are valid
 PROTECTION_REFUSAL = 0xD241
 FRAGMENT = 462  # upload payload per PDU at the negotiated 480 bytes
 # Bytes of each memory area of a CPU 315-2 PN/DP: 2 KB of inputs, outputs and bit
@@ -260,6 +264,8 @@ class S7Simulator(Simulator):
         self._areas = {area: bytearray(size)
                        for area, size in {**AREA_SIZES, **image.get("areas", {})}.items()}
         self._faults: dict[tuple[str, int], int] = {}
+        # False: a CPU that does not vouch for its checksums (ken_rel 0, checksums 0).
+        self.checksums_valid: bool = bool(image.get("checksums_valid", True))
         self._drops: dict[str, int] = {}
         self._server: _CpuServer | None = None
 
@@ -319,16 +325,33 @@ class S7Simulator(Simulator):
             fields = {1: "as_name", 2: "module_name", 3: "plant_id", 4: "copyright", 5: "serial",
                       7: "module_type", 8: "memory_card_serial"}
             return _szl([struct.pack(">H", i) + _text(ident.get(f, ""), 32) for i, f in fields.items()])
-        if szl_id == 0x0232:
+        if szl_id in (0x0232, 0x0132) and index == 4:
             p = self.protection
+            # ken_f, ken_rel, then the four checksums little-endian, as the real CPU 315 writes
+            # them; the reserved tail as it answered 0x0232 and 0x0132 (tia_s300_goOnline).
+            ken_rel, words = (CHECKSUMS_VALID, self.checksums()) if self.checksums_valid else (0, (0,) * 4)
+            reserved = bytes.fromhex("02000015" if szl_id == 0x0232 else "02000001") + bytes(12)
             return _szl([struct.pack(">HHHHHH", 4, p["sch_schal"], p["sch_par"], p["sch_rel"],
-                                     p["bart_sch"], p["anl_sch"]) + bytes(28)])
+                                     p["bart_sch"], p["anl_sch"])
+                         + struct.pack(">HH", 0, ken_rel) + struct.pack("<HHHH", *words) + reserved])
         if szl_id == 0x0424:
             return _szl([struct.pack(">HBB", 0x5144, 0xFF, MODE_CODES[self.mode]) + bytes(8)
                          + bytes.fromhex("2302081451375692")])
         return None
 
     # -- read/write variable (s7_vars.Memory): DB values are the MC7 of the DB image ------
+    def checksums(self) -> tuple[int, int, int, int]:
+        """ken_ver1_hw, ken_ver2_hw, ken_ver1_awp, ken_ver2_awp: the XOR of the MC7
+        lengths and of the footer checksums, over the SDBs (hardware) and over the
+        OBs, DBs, FBs and FCs (user program), from the blocks held now."""
+        out = [0, 0, 0, 0]
+        with self._lock:
+            for (block_type, _), block in self._blocks.items():
+                at = 0 if block_type == "SDB" else 2
+                out[at] ^= struct.unpack(">H", block.image[34:36])[0]
+                out[at + 1] ^= struct.unpack(">H", block.image[-10:-8])[0]
+        return out[0], out[1], out[2], out[3]
+
     def read_area(self, area: str, db: int, start: int, size: int) -> bytes | int:
         with self._lock:
             if area == "DB":

@@ -66,7 +66,7 @@ def test_db10_download_by_an_attacker_is_drift_naming_db10(run, baselined, only_
     assert any(r.operation == "request_download" for r in baselined.requests)  # a real download
     code, doc = run.json("verify", "plc-hoist")
     assert code == 1
-    assert keys(doc) == ["blocks/DB/10", "blocks/DB/10/info"]
+    assert keys(doc) == ["blocks/DB/10", "blocks/DB/10/info", "checksums"]
     r = run("diff", "plc-hoist")
     assert "modified blocks/DB/10  [config]" in r.output
     assert "checksum:" in r.output and "code_date:" in r.output
@@ -98,11 +98,12 @@ def test_db_write_by_an_s7_client_to_db10_is_drift_and_to_db20_is_not(run, basel
 @pytest.mark.parametrize("change, expected", [
     pytest.param(lambda sim: sim.replace_block_image(
         s7_blocks.build("FC", 99, b"\x70\x00" * 20, name="ROGUE")),
-        [("blocks", "modified"), ("blocks/FC/99", "added"), ("blocks/FC/99/info", "added")],
+        [("blocks", "modified"), ("blocks/FC/99", "added"), ("blocks/FC/99/info", "added"),
+         ("checksums", "modified")],
         id="added-FC99"),
     pytest.param(lambda sim: sim.remove_block("OB", 35),
                  [("blocks", "modified"), ("blocks/OB/35", "removed"),
-                  ("blocks/OB/35/info", "removed")],
+                  ("blocks/OB/35/info", "removed"), ("checksums", "modified")],
                  id="removed-OB35"),
 ])
 def test_added_or_removed_block_is_drift(run, baselined, change, expected):
@@ -123,13 +124,33 @@ def test_run_to_stop_is_drift(run, baselined, mode):
     assert changes["mode"] == ("RUN", "STOP")
 
 
-def test_quick_verify_catches_checksum_and_size_without_uploading(run, baselined, only_reads):
+def test_quick_verify_catches_a_changed_fc_by_the_cpu_checksums(run, baselined, only_reads):
+    changed = s7_blocks.build("FC", 2, b"\x10\x20" * 200, name="LIMITS", language="LAD")
+    baselined.replace_block("FC", 2, changed)
+    baselined.clear_requests()
+    code, doc = run.json("verify", "plc-hoist", "--quick")
+    [result] = doc["results"]
+    assert code == 1 and result["mode"] == "quick"
+    assert keys(doc) == ["checksums"]  # the skipped block infos are not reported missing
+    paths = {v["path"] for v in result["differences"][0]["values"]}
+    assert paths == {"program.checksum_xor", "program.mc7_size_xor"}
+    assert "a deep check names what changed" in result["note"]
+    seen = {r.operation for r in baselined.requests}
+    assert "get_block_info" not in seen and not UPLOADS & seen
+    code, doc = run.json("verify", "plc-hoist", "--deep")  # and deep names the block
+    assert code == 1 and {"blocks/FC/2", "blocks/FC/2/info", "checksums"} == set(keys(doc))
+    only_reads(baselined)
+
+
+def test_quick_verify_without_cpu_checksums_reads_block_info(run, baselined, only_reads):
+    baselined.checksums_valid = False
     changed = s7_blocks.build("FC", 2, b"\x10\x20" * 200, name="LIMITS", language="LAD")
     baselined.replace_block("FC", 2, changed)
     baselined.clear_requests()
     code, doc = run.json("verify", "plc-hoist", "--quick")
     assert code == 1 and doc["results"][0]["mode"] == "quick"
-    assert keys(doc) == ["blocks/FC/2/info"]
+    # the CPU no longer vouches for its checksums (a change of its own), and the info names FC 2
+    assert keys(doc) == ["blocks/FC/2/info", "checksums"]
     paths = {v["path"] for v in doc["results"][0]["differences"][0]["values"]}
     assert {"checksum", "mc7_size", "load_size"} <= paths
     seen = {r.operation for r in baselined.requests}

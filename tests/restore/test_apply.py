@@ -48,6 +48,7 @@ def test_plan_lists_both_changes_and_writes_nothing(attacked):
     code, doc = site.cli.json("restore", "plan", "plc-hoist")
     assert code == 1 and doc["schema"] == 1 and doc["cpu_mode"] == "RUN"
     assert [(w["kind"], w["address"]) for w in doc["writes"]] == [("s7-block", "FC 10")]
+    assert doc["cannot"] == []  # the CPU's checksums follow from the download, like the block list
     assert (writes_seen(vfd), writes_seen(plc)) == before
 
 

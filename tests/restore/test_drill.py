@@ -72,3 +72,12 @@ def test_drill_from_a_bundle(crane, baselined, tmp_path):
     bundle.write_bytes(bytes(data))
     code, doc = site.cli.json("restore", "drill", "--from", str(bundle))
     assert code == 5 and "does not verify" in doc["error"]
+
+
+def test_drill_of_a_cpu_without_valid_checksums(crane, baselined):
+    # The rebuilt CPU answers as the original did (ken_rel 0): no drift on `checksums`.
+    next(sim for sim in crane if sim.name == "plc-hoist").checksums_valid = False
+    site = baselined(crane, all_content=True)
+    code, doc = site.cli.json("restore", "drill", "plc-hoist")
+    [hoist] = doc["results"]
+    assert code == 0 and hoist["verdict"] == "RESTORABLE" and hoist["differences"] == [], hoist

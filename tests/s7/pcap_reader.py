@@ -104,3 +104,20 @@ def s7_pdus(path: str | Path) -> list[Pdu]:
             if len(cotp) >= 3 and cotp[1] == 0xF0 and len(cotp) > 3 and cotp[3] == 0x32:
                 out.append(Pdu(len(out), src, dst, cotp[3:]))
     return out
+
+
+def szl_answers(pdus: list[Pdu], szl_id: int, index: int) -> list[bytes]:
+    """Every one-PDU answer to a read of SZL ``szl_id`` ``index``, from its ID on
+    (what ``S7Session.read_szl`` returns), in capture order."""
+    out = []
+    for pdu in pdus:
+        d = pdu.data
+        if d[1] != 0x07 or len(d) < 10:
+            continue  # not USERDATA
+        plen = struct.unpack(">H", d[6:8])[0]
+        params, data = d[10:10 + plen], d[10 + plen:]
+        if len(params) < 8 or params[5] >> 4 != 0x08 or (params[5] & 0x0F, params[6]) != (4, 1):
+            continue  # not an answer of the SZL function group
+        if data[:1] == b"\xff" and data[4:8] == struct.pack(">HH", szl_id, index):
+            out.append(data[4:4 + struct.unpack(">H", data[2:4])[0]])
+    return out

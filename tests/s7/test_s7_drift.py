@@ -58,8 +58,10 @@ def test_db10_download_by_a_second_client_is_drift_naming_db10(sim, device, coll
                               when=datetime(2024, 2, 2, 3, 4, 5))
     attacker_download_db(sim.host, sim.port, 10, image)
     result = compare(baseline.artifacts, collect(device))
-    assert keys(result) == ["blocks/DB/10", "blocks/DB/10/info"]
+    assert keys(result) == ["blocks/DB/10", "blocks/DB/10/info", "checksums"]
     assert {v.path for v in result.differences[1].values} == {"checksum", "code_date"}
+    # the CPU's program checksum moved with the DB's own: a quick check sees the download too
+    assert {v.path for v in result.differences[2].values} == {"program.checksum_xor"}
     assert any(r.operation == "request_download" for r in sim.requests)  # it really was a download
     checker_only_read(sim)
 
@@ -78,6 +80,11 @@ def test_ignored_db_leaves_values_and_info_out_but_not_its_existence(sim, make_d
     device = make_device(entry)
     baseline = collect(device)
     assert "blocks/DB/20" not in baseline.by_key() and "blocks/DB/21/info" not in baseline.by_key()
+    # The program checksum covers the ignored DBs too: it is left out, not held to.
+    assert baseline.by_key()["checksums"].value()["program"] is None
+    sim.replace_block_image(s7_blocks.build("DB", 20, b"\x01" * 96, name="RECIPE", language="DB"))
+    assert compare(baseline.artifacts, collect(device)).status is Status.OK
+    assert compare(baseline.artifacts, collect(device, Mode.QUICK)).status is Status.OK
     sim.remove_block("DB", 21)
     assert keys(compare(baseline.artifacts, collect(device))) == ["blocks"]
 
@@ -86,16 +93,19 @@ def test_added_and_removed_blocks_are_drift(sim, device, collect):
     baseline = collect(device)
     sim.replace_block_image(s7_blocks.build("FC", 99, b"\x70\x00" * 20, name="ROGUE"))
     added = compare(baseline.artifacts, collect(device))
-    assert keys(added) == ["blocks", "blocks/FC/99", "blocks/FC/99/info"]
-    assert [d.change for d in added.differences[1:]] == [Change.ADDED, Change.ADDED]
+    assert keys(added) == ["blocks", "blocks/FC/99", "blocks/FC/99/info", "checksums"]
+    assert [d.change for d in added.differences[1:3]] == [Change.ADDED, Change.ADDED]
     sim.remove_block("FC", 99)
     sim.remove_block("OB", 35)
     removed = compare(baseline.artifacts, collect(device))
-    assert keys(removed) == ["blocks", "blocks/OB/35", "blocks/OB/35/info"]
-    assert [d.change for d in removed.differences[1:]] == [Change.REMOVED, Change.REMOVED]
+    assert keys(removed) == ["blocks", "blocks/OB/35", "blocks/OB/35/info", "checksums"]
+    assert [d.change for d in removed.differences[1:3]] == [Change.REMOVED, Change.REMOVED]
 
 
-def test_quick_mode_sees_checksum_and_size_changes_without_uploading(sim, device, collect):
+def test_quick_mode_sees_checksum_and_size_changes_without_uploading(sim, make_device, collect):
+    # Without the CPU's checksums (ken_rel 0) the quick check reads every block's info.
+    sim.checksums_valid = False
+    device = make_device(sim.inventory_entry())
     baseline = collect(device)
     quick_before = collect(device, Mode.QUICK)
     assert quick_before.mode is Mode.QUICK and all(a.quick for a in quick_before.artifacts)

@@ -84,6 +84,7 @@ def test_protection_refusal_of_uploads(sim, device, collect):
 
 
 def test_missing_block_is_incomplete_not_an_empty_program(sim, device, collect):
+    sim.checksums_valid = False  # so the quick check reads every block's info
     sim.refuse_block("FC", 10, 0xD209)  # listed, but gone when asked for
     with pytest.raises(DeviceIncompleteError, match=r"get block info FC 10: .*does not exist .*0xD209"):
         collect(device, Mode.QUICK)
@@ -97,6 +98,7 @@ def test_missing_block_is_incomplete_not_an_empty_program(sim, device, collect):
     pytest.param(0xD2FF, "error 0xD2FF", id="unknown-code"),
 ])
 def test_cpu_refusals_are_explained_in_words(sim, device, collect, code, words):
+    sim.checksums_valid = False  # so the quick check reads every block's info
     sim.refuse_block("FC", 10, code)
     with pytest.raises(DeviceProtocolError) as info:
         collect(device, Mode.QUICK)
@@ -150,6 +152,7 @@ def test_guard_refuses_writes_before_sending(sim, device):
 
 def test_connection_is_closed_on_every_path(sim, device):
     driver = S7Driver(device)
+    sim.checksums_valid = False  # so the quick check reads every block's info
     sim.refuse_block("FC", 1, 0xD209)
     with pytest.raises(DeviceIncompleteError):
         driver.collect(Mode.QUICK)

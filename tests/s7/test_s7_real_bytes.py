@@ -13,7 +13,8 @@ from typing import Iterator
 import pytest
 
 from drivers.s7 import S7Driver
-from drivers.s7_format import block_info, cpu_info, operating_mode, order_code, protection, split_image
+from drivers.s7_format import block_info, cpu_info, operating_mode, order_code, program_checksums
+from drivers.s7_format import protection, split_image
 from drivers.s7_session import S7Session
 from integrity.errors import DeviceIncompleteError, DeviceProtocolError
 from integrity.model import Device
@@ -113,3 +114,49 @@ def test_block_lists_and_info_from_tia_session(tia_session):
     assert fb1["load_size"] == 36 + fb1["mc7_size"] + fb1["sbb_size"] + fb1["add_size"] + 36
     assert protection(tia_session.read_szl(0x0232, 4)) == {
         "sch_schal": 1, "sch_par": 0, "sch_rel": 1, "bart_sch": 2, "anl_sch": 0}
+
+
+def test_cpu_checksums_from_tia_session_match_its_block_infos(tia_session):
+    """ken_ver1_awp/ken_ver2_awp are the XOR of the MC7 sizes and of the block
+    checksums over OB/DB/FB/FC: checked against the block infos the same CPU gave
+    in the same session (OB 1, FB 1, DB 1, DB 2; no FC).  The four words are
+    little-endian on the wire; Wireshark shows them as below."""
+    raw = tia_session.read_szl(0x0232, 4)
+    expected = {"valid": True, "ken_rel": 0x5656,
+                "hardware": {"mc7_size_xor": 0x00A4, "checksum_xor": 0x1B93},
+                "program": {"mc7_size_xor": 0x1F4A, "checksum_xor": 0x0144}}
+    assert program_checksums(raw) == expected
+    assert program_checksums(tia_session.read_szl(0x0132, 4), 0x0132) == expected
+    assert protection(tia_session.read_szl(0x0132, 4), 0x0132) == protection(raw)
+    size = check = 0
+    for block_type in ("OB", "FB", "FC", "DB"):
+        for number in tia_session.list_blocks_of_type(block_type) if block_type != "FC" else []:
+            info = block_info(tia_session.block_info(block_type, number))
+            size ^= info["mc7_size"]
+            check ^= info["checksum"]
+    assert (size, check) == (0x1F4A, 0x0144)
+
+
+def test_cpu_checksums_change_as_blocks_are_downloaded(captures, pcap):
+    """s7_all.pcap: a client polls SZL 0x0132 index 4 while blocks are downloaded."""
+    answers = pcap.szl_answers(pcap.s7_pdus(captures / "s7_all.pcap"), 0x0132, 4)
+    decoded = [program_checksums(a, 0x0132) for a in answers]
+    assert len(decoded) >= 10 and all(d["valid"] for d in decoded)
+    assert all(d["hardware"] == {"mc7_size_xor": 0x0096, "checksum_xor": 0x6C3E} for d in decoded)
+    seen = []
+    for d in decoded:
+        pair = (d["program"]["mc7_size_xor"], d["program"]["checksum_xor"])
+        if pair not in seen:
+            seen.append(pair)
+    assert seen == [(0x00D0, 0x51C4), (0x00C6, 0xFEE4), (0x0738, 0xAD65), (0x0724, 0xD3A0),
+                    (0x0720, 0xF21B)]
+    assert {protection(a, 0x0132)["sch_schal"] for a in answers} == {1}
+
+
+def test_checksums_not_vouched_for_are_not_values(tia_session):
+    raw = bytearray(tia_session.read_szl(0x0232, 4))
+    raw[8 + 14:8 + 16] = b"\x00\x00"  # ken_rel of a CPU without valid checksums
+    assert program_checksums(bytes(raw)) == {"valid": False, "ken_rel": 0}
+    short = bytes(raw[:4]) + b"\x00\x0c\x00\x01" + bytes(raw[8:20])  # only the protection words
+    assert program_checksums(short) == {"valid": False, "ken_rel": None}
+    assert protection(short) == protection(bytes(raw))
