@@ -17,7 +17,8 @@ The drill is ``integrity.drill`` (read-only: simulators on loopback), never
 restore/, the writers: the daemon must not load them (tests/restore proves
 it).  Verdicts are recorded as ``restore-drill`` events and alert through
 ``integrity.alerts.drill``; a backup that is not written records
-``backup-failed`` and sends a BACKUP_FAILED alert.
+``backup-failed`` and raises a BACKUP_FAILED alert (both through the alert
+outbox, integrity.alerts.outbox, stored with what raised them).
 """
 
 from __future__ import annotations
@@ -199,18 +200,19 @@ def run_backup(daemon: Any, job: BackupJob) -> bool:
 
 
 def _backup_failed(daemon: Any, job: BackupJob, detail: str, exc: BaseException) -> None:
+    """Record the failure and its BACKUP_FAILED alert (pending in the outbox) in
+    one transaction, then deliver the outbox."""
+    from integrity.alerts.outbox import raise_alerts, record_failures
+
     now = daemon.clock.now()
-    daemon.store.add_event(now, "backup-failed", detail)
     state = (Status.BASELINE_INVALID if isinstance(exc, BaselineInvalidError)
              else Status.NO_BASELINE if isinstance(exc, NoBaselineError) else Status.UNREACHABLE)
     alert = Alert(kind=AlertKind.BACKUP_FAILED, device="backup", state=state, at=now, since=now,
                   summary=bound(f"no bundle written to {job.folder}: {exc}"), message=detail,
                   reason="backup")
-    if daemon.dispatcher is not None:
-        delivery = daemon.dispatcher.dispatch([alert])
-        for f in delivery.failures:
-            daemon.store.add_event(now, "sink-failed", f"{f.sink}: alert for backup not "
-                                   f"delivered: {f.error}")
+    delivery = raise_alerts(daemon.store, daemon.dispatcher, [alert], now=now,
+                            events=[(now, "backup-failed", detail)])
+    record_failures(daemon.store, delivery, now)
 
 
 def _beating(daemon: Any, fn: Callable[[], Any], name: str) -> Any:

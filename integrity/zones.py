@@ -158,7 +158,8 @@ def zone_warnings(zones: list[ZoneStatus], any_collector: bool) -> list[SiteWarn
                 else "no collector ever ran for it"
             out.append(SiteWarning("zone-unwatched", f"zone {z.zone} has no live collector "
                                    f"({z.state}; {seen}): its {z.devices} device(s) are not "
-                                   f"being checked; start `plc-integrity run --zone {z.zone}`"))
+                                   f"being checked; start `plc-integrity run --zone {z.zone}`",
+                                   key=f"zone-unwatched:{z.zone}"))
     return out
 
 
