@@ -12,6 +12,9 @@ A ``[[schedules]]`` table may carry, beside (or instead of) quick and deep::
 Each device gets a drill job (due time ``:drill/<device>``); each table's
 backup is one job (``:backup/<backup_dir as written>``).  Both keys start
 with ':', which no device name can, so they never clash with check jobs.
+A collector claims them like check jobs (baselines/claims.py): a device's
+drill in that device's zone, a backup once per site by whichever collector
+claims it first (``offered``), so two collectors never run the same one.
 
 The drill is ``integrity.drill`` (read-only: simulators on loopback), never
 restore/, the writers: the daemon must not load them (tests/restore proves
@@ -134,9 +137,21 @@ def run_due(daemon: Any, jobs: list[Any], now: datetime) -> None:
         run_drills(daemon, drills, now)
 
 
+def offered(job: Any, due: datetime, now: datetime, lease: timedelta) -> bool:
+    """Whether a collector offers to claim ``job`` due at ``due``.  Any collector
+    may take a site's backup (one claim per site), but one that cannot see the
+    backup folder (an unmounted medium, another host) leaves it for one lease
+    to a collector that can; after that it claims it and the failure alerts."""
+    return not isinstance(job, BackupJob) or job.folder.is_dir() or now >= due + lease
+
+
 def _done(daemon: Any, job: Any, now: datetime) -> None:
-    daemon.store.set_due(job.key, job.spec.next_after(now) + daemon._jitter(job),
-                         daemon.clock.now())
+    """The job's next due time; a collector drops its claim in the same transaction."""
+    next_due = job.spec.next_after(now) + daemon._jitter(job)
+    if daemon.collector is not None:
+        daemon.store.finish_jobs(daemon.collector.id, {job.key: next_due}, daemon.clock.now())
+    else:
+        daemon.store.set_due(job.key, next_due, daemon.clock.now())
 
 
 def run_drills(daemon: Any, jobs: list[DrillJob], now: datetime) -> Any:

@@ -236,13 +236,16 @@ class Daemon:
         now = self.clock.now()
         due = self.due_times(now)
         ready = [j for j in self.jobs if due[j.key] <= now]
-        chores = [j for j in ready if not isinstance(j, Job)]  # drills and backups
-        ready = [j for j in ready if isinstance(j, Job)]
         if self.collector is not None and ready:
+            from integrity.maintenance_jobs import offered
+
             c = self.collector
-            mine = set(self.store.claim_jobs(c.id, c.zones, [j.key for j in ready], now, c.lease))
+            keys = [j.key for j in ready if offered(j, due[j.key], now, c.lease)]
+            mine = set(self.store.claim_jobs(c.id, c.zones, keys, now, c.lease))
             ready = [j for j in ready if j.key in mine]  # the others: another collector's
             self._claims = len(mine)
+        chores = [j for j in ready if not isinstance(j, Job)]  # drills and backups
+        ready = [j for j in ready if isinstance(j, Job)]
         reports = []
         deep_devices = {j.device for j in ready if j.mode is Mode.DEEP}
         for mode in (Mode.DEEP, Mode.QUICK):

@@ -198,9 +198,11 @@ def collector_for(site: Any, jobs: list[Any], zone: str | None, given_id: str | 
         return Collector(ident, tuple(site_zones(site.devices)), lease, ephemeral), jobs
     names = {d.name for d in zone_devices(site.devices, zone)}
     # A device's checks and drills go with its zone; a scheduled backup (many
-    # devices, one folder) runs only in a collector that serves every zone.
+    # devices, one folder, read from the store) is the site's: every collector
+    # offers to run it and one claim decides (integrity.maintenance_jobs.offered).
     mine = [j for j in jobs if getattr(j, "device", None) in names]
     if not mine:
         raise ConfigError(f"zone {zone!r} has devices but no [[schedules]] job: nothing to run",
                           field="--zone")
-    return Collector(ident, (zone,), lease, ephemeral), mine
+    return Collector(ident, (zone,), lease, ephemeral), mine + [
+        j for j in jobs if not hasattr(j, "device")]

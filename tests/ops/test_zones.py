@@ -14,7 +14,6 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import ExitStack
 from types import SimpleNamespace
 
 import pytest
@@ -25,17 +24,6 @@ from support.dbsql import rows
 
 DRIVES = 6
 WAIT = 90.0  # ceiling for a poll; each normally ends within seconds
-
-
-@pytest.fixture
-def drives():
-    """Six simulated drives, each its own Modbus simulator on an OS port."""
-    from simulators.base import IMAGES, load_image
-    from simulators.modbus import ModbusSimulator
-
-    with ExitStack() as stack:
-        yield [stack.enter_context(ModbusSimulator(load_image(IMAGES / "crane" / "vfd-hoist.json")))
-               for _ in range(DRIVES)]
 
 
 @pytest.fixture
