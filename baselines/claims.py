@@ -165,9 +165,12 @@ class ClaimsMixin:
         return out
 
     def forget_collector(self, collector: str) -> None:
-        t = tables.collectors
+        """Drop a collector's heartbeat row, and its claims and zone leases with it:
+        a collector forgotten by hand (or stopped cleanly) holds no job."""
         with self._tx(f"forgetting collector {collector}", write="claim") as conn:  # type: ignore[attr-defined]
-            conn.execute(delete(t).where(t.c.id == collector))
+            for t in (tables.claims, tables.zone_leases):
+                conn.execute(delete(t).where(t.c.collector == collector))
+            conn.execute(delete(tables.collectors).where(tables.collectors.c.id == collector))
 
 
 def _device(job: str) -> str:

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from integrity.scheduler import Daemon, parse_schedules
-from integrity.zones import Collector, collector_for
+from integrity.zones import collector_for
 
 WAIT = 90.0
 LEASE = timedelta(minutes=5)
