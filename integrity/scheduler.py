@@ -364,6 +364,9 @@ class Daemon:
             progress = {"last_progress": last_progress.isoformat(),
                         "stall_after_s": stall_after.total_seconds(), "stalled": stalled}
         news = bool(progress["stalled"]) and not self._stall_reported
+        if news:
+            assert last_progress is not None and stall_after is not None
+            self._report_stall(now, last_progress, stall_after)
         self._stall_reported = bool(progress["stalled"])
         info = {"pid": os.getpid(), "jobs": len(self.jobs),
                 "next_due": next_due.isoformat() if next_due else None,
@@ -380,15 +383,15 @@ class Daemon:
                 self.store.collector_beat(c.id, c.zones, now, {
                     **info, "claims": self._claims, "lease_s": c.lease.total_seconds()})
         self._last_beat = now
-        if news:  # after the beat: a slow sink must not delay it
-            assert last_progress is not None and stall_after is not None
-            self._report_stall(now, last_progress, stall_after)
+        if news:  # delivered after the beat: a slow sink must not delay it
+            self._next_drain = None
+            self.deliver()
 
     def _report_stall(self, now: datetime, last: datetime, after: timedelta) -> None:
-        """The checks-stalled event and its alert, in one transaction; then the
-        outbox is delivered from this (the main) thread, since the sweep's is stuck."""
+        """The checks-stalled event and its alert (pending), in one transaction.
+        The beat then delivers it from this (the main) thread: the sweep's is stuck."""
         from integrity.alerts.model import Alert, AlertKind
-        from integrity.alerts.outbox import raise_alerts, record_failures
+        from integrity.alerts.outbox import raise_alerts
         from integrity.model import Status
 
         who = self.collector.id if self.collector is not None else HEARTBEAT_NAME
@@ -397,9 +400,8 @@ class Daemon:
         alert = Alert(kind=AlertKind.SITE_WARNING, device="scheduler", state=Status.UNREACHABLE,
                       at=now, since=last, summary=f"checks stalled in {who}: {detail}",
                       reason="checks-stalled", message=detail)
-        record_failures(self.store, raise_alerts(self.store, self.dispatcher, [alert], now=now,
-                                                 events=[(now, "checks-stalled", detail)],
-                                                 clock=self.clock.now), now)
+        raise_alerts(self.store, self.dispatcher, [alert], now=now,
+                     events=[(now, "checks-stalled", detail)], deliver=False)
 
     # -- the loop ----------------------------------------------------------
     def run(self, *, max_steps: int | None = None) -> None:
