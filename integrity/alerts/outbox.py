@@ -13,8 +13,10 @@ Every alert the tool raises takes this path: device checks (integrity.sweep),
 site warnings and store damage (integrity.evidence), stalled checks
 (integrity.scheduler), drills and backups (integrity.maintenance_jobs), wire
 events (integrity.watch).  ``raise_alerts`` stores them pending together with
-the state and events that raised them, then delivers the outbox.  Only a
-process without a store (none today) may call ``Dispatcher.dispatch`` itself.
+the state and events that raised them, then delivers the outbox.  Only code
+without a store (a WatchLoop built without one) calls ``Dispatcher.dispatch``
+itself; the dispatcher's own SINK_FAILURE notices go straight to the working
+sinks during a delivery (through the outbox they could loop).
 
 A row's first failure raises a SINK_FAILURE alert (to the sinks that work);
 its retries do not, so a dead sink is reported once, not every sweep.
