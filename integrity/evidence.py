@@ -33,7 +33,8 @@ SITE_RECORD = ":site"
 
 @dataclass(frozen=True)
 class SiteWarning:
-    """``kind``: anchor-missing, new-key, store-damaged, due-reset or zone-unwatched."""
+    """``kind``: anchor-missing, new-key, store-damaged, due-reset, zone-unwatched or
+    collector-stalled."""
 
     kind: str
     message: str
