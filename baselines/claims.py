@@ -4,7 +4,9 @@ Several collectors may serve one zone.  Before checking a due job a collector
 claims it in the database, for a lease it renews while it works; a claim
 expires when its collector dies (kill -9, power loss), and the job is then
 claimed by another.  So no device is checked twice at once, and none is left
-unchecked for longer than one lease after its collector died.
+unchecked for longer than one lease after its collector died.  Restore drills
+(``:drill/<device>``) and backups (``:backup/<folder>``) are claimed the same
+way, so each runs in one collector per round.
 
 - PostgreSQL: the claim transaction locks the due jobs' schedule rows with
   ``SELECT ... FOR UPDATE SKIP LOCKED``: two collectors claiming at once each
@@ -163,13 +165,19 @@ class ClaimsMixin:
         return out
 
     def forget_collector(self, collector: str) -> None:
-        t = tables.collectors
+        """Drop a collector's heartbeat row, and its claims and zone leases with it:
+        a collector forgotten by hand (or stopped cleanly) holds no job."""
         with self._tx(f"forgetting collector {collector}", write="claim") as conn:  # type: ignore[attr-defined]
-            conn.execute(delete(t).where(t.c.id == collector))
+            for t in (tables.claims, tables.zone_leases):
+                conn.execute(delete(t).where(t.c.collector == collector))
+            conn.execute(delete(tables.collectors).where(tables.collectors.c.id == collector))
 
 
 def _device(job: str) -> str:
-    return job.rsplit("/", 1)[0]
+    """What a job reads: a device's checks ("<device>/<mode>") go together; a
+    site job (":drill/<device>", ":backup/<folder>": no device name starts with
+    ':') reads no device and is its own."""
+    return job if job.startswith(":") else job.rsplit("/", 1)[0]
 
 
 def _time(text: Any) -> datetime | None:

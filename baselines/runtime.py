@@ -78,14 +78,18 @@ class RuntimeStateMixin:
 
     def save_alert_records(self, records: dict[str, dict[str, Any]],
                            now: datetime | None = None, *, pending: "list[Outgoing] | None" = None,
-                           sinks: "list[str] | None" = None) -> None:
+                           sinks: "list[str] | None" = None,
+                           events: "list[tuple[datetime, str, str]] | None" = None) -> None:
         """Save many alert records in one transaction, and with them the alerts
-        they raised as pending in the outbox (one row per sink): the state and
-        the news of it are stored together or not at all."""
-        self._retrying(lambda: self._save_alert_records(records, now, pending, sinks))  # type: ignore[attr-defined]
+        they raised as pending in the outbox (one row per sink) and the events
+        (at, kind, detail) that record why: the state and the news of it are
+        stored together or not at all."""
+        self._retrying(lambda: self._save_alert_records(records, now, pending, sinks,  # type: ignore[attr-defined]
+                                                        events or []))
 
     def _save_alert_records(self, records: dict[str, dict[str, Any]], now: datetime | None,
-                            pending: "list[Outgoing] | None", sinks: "list[str] | None") -> None:
+                            pending: "list[Outgoing] | None", sinks: "list[str] | None",
+                            events: "list[tuple[datetime, str, str]]") -> None:
         t = tables.device_state
         stamp = format_time(now or datetime.now(timezone.utc))
         with self._tx(f"saving the alert state of {len(records)} devices",  # type: ignore[attr-defined]
@@ -94,6 +98,9 @@ class RuntimeStateMixin:
                 values = {"record": _dumps(record), "updated_at": stamp}
                 if not conn.execute(update(t).where(t.c.device == device).values(**values)).rowcount:
                     conn.execute(insert(t).values(device=device, **values))
+            for at, kind, detail in events:
+                conn.execute(insert(tables.events).values(at=format_time(at), kind=kind,
+                                                          detail=detail))
             if pending and sinks:
                 enqueue(conn, pending, sinks, now or datetime.now(timezone.utc))
 

@@ -11,10 +11,6 @@ from typing import Any
 
 
 def record_sink_failures(store: Any, report: Any) -> None:
-    delivery = report.delivery
-    if delivery is None or delivery.ok:
-        return
-    for failure in delivery.failures:
-        store.add_event(report.finished_at, "sink-failed",
-                        f"{failure.sink}: alert for {failure.alert.device} not delivered: "
-                        f"{failure.error}")
+    from integrity.alerts.outbox import record_failures
+
+    record_failures(store, report.delivery, report.finished_at)

@@ -72,16 +72,17 @@ class DrillReport:
 
     def send_alerts(self, store: Any, *, now: datetime, remind_after: Any,
                     dispatcher: Any = None) -> None:
-        """Fold the verdicts into each device's drill alert state (integrity.alerts.drill)
-        and send what that calls for; sink failures are recorded as events."""
+        """Fold the verdicts into each device's drill alert state (integrity.alerts.drill),
+        store the alerts that calls for pending in the same transaction, and
+        deliver the outbox; failed deliveries are recorded as events."""
         from integrity.alerts.drill import drill_alerts
+        from integrity.alerts.outbox import deliver_pending, record_failures
 
-        self.alerts = drill_alerts(self.results, store, now=now, remind_after=remind_after)
-        if dispatcher is not None and self.alerts:
-            self.delivery = dispatcher.dispatch(self.alerts)
-            for f in self.delivery.failures:
-                store.add_event(now, "sink-failed", f"{f.sink}: alert for {f.alert.device} "
-                                f"not delivered: {f.error}")
+        sinks = [s.name for s in dispatcher.sinks] if dispatcher is not None else None
+        self.alerts = drill_alerts(self.results, store, now=now, remind_after=remind_after,
+                                   sinks=sinks)
+        self.delivery = deliver_pending(store, dispatcher)
+        record_failures(store, self.delivery, now)
 
 
 def drill(devices: Iterable[str], store: Any, trust: Any, *,

@@ -4,8 +4,10 @@ anchor (state/heads.json) and trust/.
 An attacker who can write trust/ or state/ is out of scope (README), but what
 the tool can see it says: ``site_warnings`` is shown by ``verify`` and
 ``status``; the daemon's ``EvidenceWatch`` re-hashes every stored content on
-the ``[store] check`` schedule and sends the warnings and any damage through
-the alert path, once each.
+the ``[store] check`` schedule and raises the warnings and any damage as
+alerts through the outbox (integrity.alerts.outbox), once each: what it has
+announced is kept in the store (the alert record ``:site``) in the same
+transaction as the pending alerts, so a restart neither repeats nor loses one.
 """
 
 from __future__ import annotations
@@ -24,14 +26,26 @@ from integrity.model import Status
 PRUNE_JOB = ":prune"
 PRUNE_EVERY = timedelta(days=1)
 STORE_CHECK_JOB = ":store-check"
+# The daemon's own alert record for the site (what it announced, the keys it
+# knows); alert records of devices share the table, and no device name starts with ':'.
+SITE_RECORD = ":site"
 
 
 @dataclass(frozen=True)
 class SiteWarning:
-    """``kind``: anchor-missing, new-key, store-damaged, due-reset or zone-unwatched."""
+    """``kind``: anchor-missing, new-key, store-damaged, due-reset, zone-unwatched or
+    collector-stalled."""
 
     kind: str
     message: str
+    # What the daemon remembers having announced (default: the message): a
+    # warning whose text changes while its cause stays (a zone's last beat)
+    # is not news again.
+    key: str | None = None
+
+    @property
+    def ident(self) -> str:
+        return self.key or self.message
 
     def to_dict(self) -> dict[str, str]:
         return {"kind": self.kind, "message": self.message}
@@ -46,10 +60,13 @@ def new_key_warnings(store: Any, trust: Any, now: datetime) -> list[SiteWarning]
         new = store.note_trust_keys(set(keys), now) or []
     except StoreError:
         return []  # a marker that cannot be written must not fail a verify; the next run tells
+    return [_key_warning(trust, keys[k]) for k in new]
 
-    return [SiteWarning("new-key", f"a key appeared in {trust.folder} since the last run: "
-                        f"{keys[k].name} ({k[:8]}, {keys[k].path.name}); if nobody added it, "
-                        "remove it and check the baselines it signed") for k in new]
+
+def _key_warning(trust: Any, key: Any) -> SiteWarning:
+    return SiteWarning("new-key", f"a key appeared in {trust.folder} since the last run: "
+                       f"{key.name} ({key.keyid[:8]}, {key.path.name}); if nobody added it, "
+                       "remove it and check the baselines it signed", key=f"new-key:{key.keyid}")
 
 
 def site_warnings(store: Any, trust: Any, now: datetime) -> list[SiteWarning]:
@@ -90,13 +107,11 @@ class EvidenceWatch:
         self.every = every
         self.dispatcher = dispatcher
         self.rng = rng or random.Random()
-        self._alerted: set[str] = set()
         # e.g. integrity.zones.site_zone_warnings: a zone with no live collector.
         self.more_warnings = more_warnings
 
     def step(self, now: datetime) -> list[Alert]:
-        """Run the store check if due, then alert on what is new.  Returns the alerts sent."""
-        alerts = []
+        """Run the store check if due, then raise what is new.  Returns the alerts raised."""
         if self.keep is not None:
             self._prune(now)
         if self.every is not None:
@@ -113,21 +128,45 @@ class EvidenceWatch:
                 report = self.store.check_contents(now)
                 self.store.record_store_check(report)
                 self.store.set_due(STORE_CHECK_JOB, now + self.every, now)
-                if not report.ok:
-                    alerts.append(_alert(AlertKind.STORE_DAMAGE, "store", now, report.summary(),
-                                         "; ".join(p.line() for p in report.damaged[:5])))
-        more = self.more_warnings(now) if self.more_warnings is not None else []
-        for w in site_warnings(self.store, self.trust, now) + more:
-            if w.kind == "store-damaged" or w.message in self._alerted:
-                continue  # store damage was alerted by the check itself
-            self._alerted.add(w.message)
-            alerts.append(_alert(AlertKind.SITE_WARNING, "site", now, w.message, None))
-        if alerts and self.dispatcher is not None:
-            delivery = self.dispatcher.dispatch(alerts)
-            for f in delivery.failures:
-                self.store.add_event(now, "sink-failure", f"{f.sink}: {f.error}")
-        return alerts
+        return self._announce(now)
 
+    def _announce(self, now: datetime) -> list[Alert]:
+        """Alert each current warning not announced yet, and remember it with the
+        pending alerts in one transaction.  Everything here is derived from
+        stored state (the last store check, the anchor, trust/, the collectors'
+        beats), so a kill anywhere before that transaction only delays an alert."""
+        from integrity.alerts.outbox import raise_alerts, record_failures
+
+        raw = self.store.alert_records([SITE_RECORD]).get(SITE_RECORD) or {}
+        told = raw.get("announced") if isinstance(raw.get("announced"), dict) else {}
+        known = raw.get("keys") if isinstance(raw.get("keys"), list) else None
+        keys = {k.keyid: k for k in self.trust.keys()}
+        warnings: list[tuple[SiteWarning, Alert | None]] = []
+        last = self.store.last_store_check()
+        if last is not None and last[1].get("ok") is False:
+            damaged = [str(x) for x in last[1].get("damaged") or []][:5]
+            warnings.append((SiteWarning("store-damaged", str(last[1].get("summary")),
+                                         key=f"store-damaged:{last[0].isoformat()}"),
+                             _alert(AlertKind.STORE_DAMAGE, "store", now,
+                                    str(last[1].get("summary")), "; ".join(damaged) or None)))
+        anchor = self.store.anchor_warning()
+        if anchor:
+            warnings.append((SiteWarning("anchor-missing", anchor, key="anchor-missing"), None))
+        if known is not None:  # the first run only remembers the keys it finds
+            warnings += [(_key_warning(self.trust, keys[k]), None)
+                         for k in sorted(set(keys) - set(known))]
+        warnings += [(w, None) for w in (self.more_warnings(now) if self.more_warnings else [])]
+        alerts = [a or _alert(AlertKind.SITE_WARNING, "site", now, w.message, None)
+                  for w, a in warnings if w.ident not in told]
+        record = {"format": 1, "keys": sorted(keys),
+                  "announced": {w.ident: told.get(w.ident, now.isoformat()) for w, _ in warnings}}
+        if record != raw:
+            record_failures(self.store, raise_alerts(self.store, self.dispatcher, alerts, now=now,
+                                                     records={SITE_RECORD: record}), now)
+        if any(w.kind == "new-key" for w, _ in warnings):
+            # verify and status report a key once too; they need not repeat this one.
+            new_key_warnings(self.store, self.trust, now)
+        return alerts
 
     def _prune(self, now: datetime) -> None:
         """Thin the check history once a day ([store] keep)."""

@@ -12,12 +12,16 @@ A ``[[schedules]]`` table may carry, beside (or instead of) quick and deep::
 Each device gets a drill job (due time ``:drill/<device>``); each table's
 backup is one job (``:backup/<backup_dir as written>``).  Both keys start
 with ':', which no device name can, so they never clash with check jobs.
+A collector claims them like check jobs (baselines/claims.py): a device's
+drill in that device's zone, a backup once per site by whichever collector
+claims it first (``offered``), so two collectors never run the same one.
 
 The drill is ``integrity.drill`` (read-only: simulators on loopback), never
 restore/, the writers: the daemon must not load them (tests/restore proves
 it).  Verdicts are recorded as ``restore-drill`` events and alert through
 ``integrity.alerts.drill``; a backup that is not written records
-``backup-failed`` and sends a BACKUP_FAILED alert.
+``backup-failed`` and raises a BACKUP_FAILED alert (both through the alert
+outbox, integrity.alerts.outbox, stored with what raised them).
 """
 
 from __future__ import annotations
@@ -133,9 +137,21 @@ def run_due(daemon: Any, jobs: list[Any], now: datetime) -> None:
         run_drills(daemon, drills, now)
 
 
+def offered(job: Any, due: datetime, now: datetime, lease: timedelta) -> bool:
+    """Whether a collector offers to claim ``job`` due at ``due``.  Any collector
+    may take a site's backup (one claim per site), but one that cannot see the
+    backup folder (an unmounted medium, another host) leaves it for one lease
+    to a collector that can; after that it claims it and the failure alerts."""
+    return not isinstance(job, BackupJob) or job.folder.is_dir() or now >= due + lease
+
+
 def _done(daemon: Any, job: Any, now: datetime) -> None:
-    daemon.store.set_due(job.key, job.spec.next_after(now) + daemon._jitter(job),
-                         daemon.clock.now())
+    """The job's next due time; a collector drops its claim in the same transaction."""
+    next_due = job.spec.next_after(now) + daemon._jitter(job)
+    if daemon.collector is not None:
+        daemon.store.finish_jobs(daemon.collector.id, {job.key: next_due}, daemon.clock.now())
+    else:
+        daemon.store.set_due(job.key, next_due, daemon.clock.now())
 
 
 def run_drills(daemon: Any, jobs: list[DrillJob], now: datetime) -> Any:
@@ -199,18 +215,19 @@ def run_backup(daemon: Any, job: BackupJob) -> bool:
 
 
 def _backup_failed(daemon: Any, job: BackupJob, detail: str, exc: BaseException) -> None:
+    """Record the failure and its BACKUP_FAILED alert (pending in the outbox) in
+    one transaction, then deliver the outbox."""
+    from integrity.alerts.outbox import raise_alerts, record_failures
+
     now = daemon.clock.now()
-    daemon.store.add_event(now, "backup-failed", detail)
     state = (Status.BASELINE_INVALID if isinstance(exc, BaselineInvalidError)
              else Status.NO_BASELINE if isinstance(exc, NoBaselineError) else Status.UNREACHABLE)
     alert = Alert(kind=AlertKind.BACKUP_FAILED, device="backup", state=state, at=now, since=now,
                   summary=bound(f"no bundle written to {job.folder}: {exc}"), message=detail,
                   reason="backup")
-    if daemon.dispatcher is not None:
-        delivery = daemon.dispatcher.dispatch([alert])
-        for f in delivery.failures:
-            daemon.store.add_event(now, "sink-failed", f"{f.sink}: alert for backup not "
-                                   f"delivered: {f.error}")
+    delivery = raise_alerts(daemon.store, daemon.dispatcher, [alert], now=now,
+                            events=[(now, "backup-failed", detail)])
+    record_failures(daemon.store, delivery, now)
 
 
 def _beating(daemon: Any, fn: Callable[[], Any], name: str) -> Any:

@@ -44,6 +44,8 @@ HEARTBEAT_NAME = "scheduler"
 # check completing before status calls the scheduler STALLED: room for
 # verifying baselines and recording results on a busy store.
 STALL_MARGIN = timedelta(seconds=60)
+# How often an idle daemon delivers what the outbox holds (Daemon.deliver).
+DRAIN_EVERY = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,7 @@ class Daemon:
         self._last_progress: datetime | None = None
         self._stall_after: timedelta | None = None
         self._stall_reported = False
+        self._next_drain: datetime | None = None
 
     # -- due times ---------------------------------------------------------
     def _jitter(self, job: Job) -> timedelta:
@@ -233,13 +236,16 @@ class Daemon:
         now = self.clock.now()
         due = self.due_times(now)
         ready = [j for j in self.jobs if due[j.key] <= now]
-        chores = [j for j in ready if not isinstance(j, Job)]  # drills and backups
-        ready = [j for j in ready if isinstance(j, Job)]
         if self.collector is not None and ready:
+            from integrity.maintenance_jobs import offered
+
             c = self.collector
-            mine = set(self.store.claim_jobs(c.id, c.zones, [j.key for j in ready], now, c.lease))
+            keys = [j.key for j in ready if offered(j, due[j.key], now, c.lease)]
+            mine = set(self.store.claim_jobs(c.id, c.zones, keys, now, c.lease))
             ready = [j for j in ready if j.key in mine]  # the others: another collector's
             self._claims = len(mine)
+        chores = [j for j in ready if not isinstance(j, Job)]  # drills and backups
+        ready = [j for j in ready if isinstance(j, Job)]
         reports = []
         deep_devices = {j.device for j in ready if j.mode is Mode.DEEP}
         for mode in (Mode.DEEP, Mode.QUICK):
@@ -267,8 +273,24 @@ class Daemon:
             run_due(self, chores, now)
         if self.watch is not None and not self.stop_event.is_set():
             self.watch.step(self.clock.now())
+        if not reports:  # a sweep delivers the outbox already
+            self.deliver()
         self.beat()
         return reports
+
+    def deliver(self) -> None:
+        """Deliver what the outbox holds, whoever raised it: a collector killed
+        mid-delivery, a watcher, a drill.  At most every DRAIN_EVERY: cheap when
+        nothing waits (one query), and a dead sink is not retried at every beat.
+        Another process holding the outbox lease delivers instead."""
+        from integrity.alerts.outbox import deliver_pending, record_failures
+
+        now = self.clock.now()
+        if self._next_drain is not None and now < self._next_drain:
+            return
+        self._next_drain = now + DRAIN_EVERY
+        record_failures(self.store, deliver_pending(self.store, self.dispatcher,
+                                                    clock=self.clock.now), now, first_only=True)
 
     def _run_batch(self, devices: list[Device], mode: Mode) -> SweepReport | None:
         if not devices:
@@ -341,10 +363,10 @@ class Daemon:
             stalled = now - last_progress > stall_after
             progress = {"last_progress": last_progress.isoformat(),
                         "stall_after_s": stall_after.total_seconds(), "stalled": stalled}
-            if stalled and not self._stall_reported:
-                self.store.add_event(now, "checks-stalled", f"no check completed since "
-                                     f"{last_progress:%Y-%m-%d %H:%M:%S} UTC, longer than "
-                                     f"{stall_after.total_seconds():g} s")
+        news = bool(progress["stalled"]) and not self._stall_reported
+        if news:
+            assert last_progress is not None and stall_after is not None
+            self._report_stall(now, last_progress, stall_after)
         self._stall_reported = bool(progress["stalled"])
         info = {"pid": os.getpid(), "jobs": len(self.jobs),
                 "next_due": next_due.isoformat() if next_due else None,
@@ -361,6 +383,25 @@ class Daemon:
                 self.store.collector_beat(c.id, c.zones, now, {
                     **info, "claims": self._claims, "lease_s": c.lease.total_seconds()})
         self._last_beat = now
+        if news:  # delivered after the beat: a slow sink must not delay it
+            self._next_drain = None
+            self.deliver()
+
+    def _report_stall(self, now: datetime, last: datetime, after: timedelta) -> None:
+        """The checks-stalled event and its alert (pending), in one transaction.
+        The beat then delivers it from this (the main) thread: the sweep's is stuck."""
+        from integrity.alerts.model import Alert, AlertKind
+        from integrity.alerts.outbox import raise_alerts
+        from integrity.model import Status
+
+        who = self.collector.id if self.collector is not None else HEARTBEAT_NAME
+        detail = (f"no check completed since {last:%Y-%m-%d %H:%M:%S} UTC, longer than "
+                  f"{after.total_seconds():g} s")
+        alert = Alert(kind=AlertKind.SITE_WARNING, device="scheduler", state=Status.UNREACHABLE,
+                      at=now, since=last, summary=f"checks stalled in {who}: {detail}",
+                      reason="checks-stalled", message=detail)
+        raise_alerts(self.store, self.dispatcher, [alert], now=now,
+                     events=[(now, "checks-stalled", detail)], deliver=False)
 
     # -- the loop ----------------------------------------------------------
     def run(self, *, max_steps: int | None = None) -> None:

@@ -26,6 +26,11 @@ from integrity.errors import ConfigError
 from integrity.evidence import SiteWarning
 
 DEFAULT_LEASE = timedelta(minutes=5)
+# A STALLED collector whose every zone another collector serves was replaced
+# (killed, its host retired): after this long without a beat status lists it
+# as "gone" and stops warning about it, until `collectors forget` removes it.
+# A zone's only collector never becomes gone: its zone is unwatched.
+GONE_AFTER = timedelta(hours=24)
 # Heartbeats (and claim renewals) come at least this often per lease, so a
 # live collector's claims never expire between two of its beats.
 BEATS_PER_LEASE = 3
@@ -118,7 +123,8 @@ class ZoneStatus:
 
     @property
     def state(self) -> str:
-        """running (a live collector), STALLED (only stalled ones) or none."""
+        """running (a live collector), STALLED (only stalled ones) or none (gone
+        and stopped collectors do not count)."""
         states = {c["state"] for c in self.collectors}
         if "running" in states:
             return "running"
@@ -133,11 +139,12 @@ def zone_statuses(beats: list[dict[str, Any]], devices: Iterable[Any], scheduled
                   now: datetime) -> list[ZoneStatus]:
     """Every zone of ``devices`` with the collectors (``store.collector_beats()``) serving it."""
     devices = list(devices)
+    states = collector_states(beats, now)
     out = []
     for zone in site_zones(devices):
         mine = [b for b in beats if zone in b["zones"]]
         collectors = tuple({
-            "id": b["id"], "state": beat_state(now, b["at"], b["info"]),
+            "id": b["id"], "state": states[b["id"]],
             "at": b["at"].isoformat() if b["at"] else None,
             "claims": b["info"].get("claims")} for b in mine)
         out.append(ZoneStatus(zone, sum(1 for d in devices if d.zone == zone),
@@ -145,12 +152,48 @@ def zone_statuses(beats: list[dict[str, Any]], devices: Iterable[Any], scheduled
     return out
 
 
+def collector_states(beats: list[dict[str, Any]], now: datetime) -> dict[str, str]:
+    """Each collector's state: beat_state's, or "gone" for a STALLED one silent
+    for GONE_AFTER whose every zone has another running collector."""
+    states = {b["id"]: beat_state(now, b["at"], b["info"]) for b in beats}
+    live = {z for b in beats if states[b["id"]] == "running" for z in b["zones"]}
+    for b in beats:
+        replaced = bool(b["zones"]) and all(z in live for z in b["zones"])
+        if states[b["id"]] == "STALLED" and replaced and (b["at"] is None
+                                                           or now - b["at"] > GONE_AFTER):
+            states[b["id"]] = "gone"
+    return states
+
+
+def forget_collector(store: Any, ident: str, now: datetime) -> dict[str, Any]:
+    """Remove a collector that is not running from the store (its heartbeat row,
+    claims and zone leases, so its jobs are free at once).  Returns what it was.
+    Raises ConfigError for an unknown id or a running collector (it would beat
+    its row back within seconds)."""
+    beats = store.collector_beats()
+    states = collector_states(beats, now)
+    [beat] = [b for b in beats if b["id"] == ident] or [None]
+    if beat is None:
+        known = ", ".join(sorted(states)) or "none"
+        raise ConfigError(f"no collector {ident!r} in the store (collectors: {known})",
+                          field="ID")
+    if states[ident] == "running":
+        raise ConfigError(f"collector {ident!r} is running (last beat "
+                          f"{beat['at']:%Y-%m-%d %H:%M:%S} UTC): stop it first", field="ID")
+    store.forget_collector(ident)
+    return {"id": ident, "state": states[ident], "zones": beat["zones"],
+            "at": beat["at"].isoformat() if beat["at"] else None}
+
+
 def zone_warnings(zones: list[ZoneStatus], any_collector: bool) -> list[SiteWarning]:
     """A zone with scheduled jobs and no live collector, once the site runs collectors
-    at all (a site checked by cron `sweep` alone has none, and is not warned)."""
+    at all (a site checked by cron `sweep` alone has none, and is not warned); and
+    a STALLED collector whose zone another collector serves (its jobs are taken
+    over), until it is gone (GONE_AFTER) or forgotten (`collectors forget`)."""
     if not any_collector:
         return []
     out = []
+    told: set[str] = set()
     for z in zones:
         if z.scheduled and z.state != "running":
             last = max((c["at"] for c in z.collectors if c["at"]), default=None)
@@ -158,8 +201,24 @@ def zone_warnings(zones: list[ZoneStatus], any_collector: bool) -> list[SiteWarn
                 else "no collector ever ran for it"
             out.append(SiteWarning("zone-unwatched", f"zone {z.zone} has no live collector "
                                    f"({z.state}; {seen}): its {z.devices} device(s) are not "
-                                   f"being checked; start `plc-integrity run --zone {z.zone}`"))
+                                   f"being checked; start `plc-integrity run --zone {z.zone}`",
+                                   key=f"zone-unwatched:{z.zone}"))
+            continue
+        for c in z.collectors:
+            if c["state"] == "STALLED" and c["id"] not in told:
+                told.add(c["id"])
+                last = (c["at"] or "never")[:19].replace("T", " ")
+                out.append(SiteWarning(
+                    "collector-stalled", f"collector {c['id']} of zone {z.zone} is STALLED "
+                    f"(last beat {last} UTC): the zone's other collectors take over its jobs; "
+                    f"it is listed as gone after {_hours(GONE_AFTER)} h, or run `plc-integrity "
+                    f"collectors forget {c['id']}` once it is retired",
+                    key=f"collector-stalled:{c['id']}"))
     return out
+
+
+def _hours(d: timedelta) -> str:
+    return f"{d.total_seconds() / 3600:g}"
 
 
 def scheduled_zones(site: Any) -> set[str]:
@@ -197,9 +256,11 @@ def collector_for(site: Any, jobs: list[Any], zone: str | None, given_id: str | 
         return Collector(ident, tuple(site_zones(site.devices)), lease, ephemeral), jobs
     names = {d.name for d in zone_devices(site.devices, zone)}
     # A device's checks and drills go with its zone; a scheduled backup (many
-    # devices, one folder) runs only in a collector that serves every zone.
+    # devices, one folder, read from the store) is the site's: every collector
+    # offers to run it and one claim decides (integrity.maintenance_jobs.offered).
     mine = [j for j in jobs if getattr(j, "device", None) in names]
     if not mine:
         raise ConfigError(f"zone {zone!r} has devices but no [[schedules]] job: nothing to run",
                           field="--zone")
-    return Collector(ident, (zone,), lease, ephemeral), mine
+    return Collector(ident, (zone,), lease, ephemeral), mine + [
+        j for j in jobs if not hasattr(j, "device")]

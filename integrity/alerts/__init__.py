@@ -7,6 +7,9 @@
         builds the sinks of site.toml's [[alerts]] tables.
     Dispatcher(sinks).dispatch(alerts) -> DeliveryReport
         sends them; a failing sink is reported, never fatal.
+    integrity.alerts.outbox.raise_alerts(store, dispatcher, alerts, now=...)
+        how every alert leaves: stored pending with what raised it, then
+        delivered by the outbox lease holder (at least once, stable ids).
 
 This package sees only integrity.model values: no drivers, no baselines.
 """

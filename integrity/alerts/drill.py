@@ -132,11 +132,15 @@ def _alert(kind: AlertKind, result: Any, now: datetime, since: datetime, *,
 
 
 def drill_alerts(results: Iterable[Any], store: Any, *, now: datetime,
-                 remind_after: timedelta | None) -> list[Alert]:
-    """Advance each drilled device's record in ``store``; return the alerts to send.
+                 remind_after: timedelta | None, sinks: list[str] | None = None) -> list[Alert]:
+    """Advance each drilled device's record in ``store``; return the alerts raised.
 
-    Records are saved before anything is sent, as for checks (integrity.sweep).
+    As for checks (integrity.sweep), the alerts are stored pending in the
+    outbox for each of ``sinks`` in the transaction that saves the records;
+    the caller then delivers the outbox.
     """
+    from integrity.alerts.outbox import outgoing
+
     results = list(results)
     keys = {r.device: RECORD_PREFIX + r.device for r in results}
     raw = store.alert_records(list(keys.values()))
@@ -153,6 +157,6 @@ def drill_alerts(results: Iterable[Any], store: Any, *, now: datetime,
         if new.to_dict() != raw.get(key):
             changed[key] = new.to_dict()
         alerts.extend(found)
-    if changed:
-        store.save_alert_records(changed, now=now)
+    if changed or alerts:
+        store.save_alert_records(changed, now=now, pending=outgoing(alerts), sinks=sinks)
     return alerts

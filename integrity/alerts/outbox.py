@@ -9,6 +9,15 @@ pending and the next delivery (the next sweep, the daemon's next step) sends
 it again with the same Alert.id, which the webhook carries as
 X-PLC-Integrity-Alert-Id and CEF as externalId for receivers to de-duplicate.
 
+Every alert the tool raises takes this path: device checks (integrity.sweep),
+site warnings and store damage (integrity.evidence), stalled checks
+(integrity.scheduler), drills and backups (integrity.maintenance_jobs), wire
+events (integrity.watch).  ``raise_alerts`` stores them pending together with
+the state and events that raised them, then delivers the outbox.  Only code
+without a store (a WatchLoop built without one) calls ``Dispatcher.dispatch``
+itself; the dispatcher's own SINK_FAILURE notices go straight to the working
+sinks during a delivery (through the outbox they could loop).
+
 A row's first failure raises a SINK_FAILURE alert (to the sinks that work);
 its retries do not, so a dead sink is reported once, not every sweep.
 """
@@ -51,6 +60,40 @@ def holder_is_dead(holder: str) -> bool:
 
 def outgoing(alerts: Iterable[Alert]) -> list[Outgoing]:
     return [Outgoing(a.id, a.device, a.to_dict()) for a in alerts]
+
+
+def raise_alerts(store: Any, dispatcher: Dispatcher | None, alerts: Iterable[Alert], *,
+                 now: datetime, records: dict[str, dict[str, Any]] | None = None,
+                 events: list[tuple[datetime, str, str]] | None = None,
+                 clock: Callable[[], datetime] = utcnow,
+                 deliver: bool = True) -> DeliveryReport | None:
+    """Store ``alerts`` as pending for the dispatcher's sinks in one transaction
+    with the alert ``records`` and ``events`` that go with them, then deliver
+    the outbox (``deliver_pending``) if there were alerts (``deliver=False``
+    leaves that to the caller's next delivery).  Returns what the delivery
+    did, or None.
+    Raises StoreError when the store cannot be written (nothing is stored then).
+    """
+    alerts = list(alerts)
+    sinks = [s.name for s in dispatcher.sinks] if dispatcher is not None else None
+    if records or events or (alerts and sinks):
+        store.save_alert_records(records or {}, now=now, pending=outgoing(alerts), sinks=sinks,
+                                 events=events)
+    return deliver_pending(store, dispatcher, clock=clock) if deliver and alerts else None
+
+
+def record_failures(store: Any, delivery: DeliveryReport | None, now: datetime, *,
+                    first_only: bool = False) -> None:
+    """Each failed delivery as a ``sink-failed`` event (``plc-integrity events``);
+    with ``first_only``, only a row's first failure (the one a SINK_FAILURE
+    alert reports), so retrying a dead sink does not fill the event log."""
+    failures = delivery.failures if delivery is not None else ()
+    if first_only and delivery is not None:
+        first = {(a.sink, a.device, a.since) for a in delivery.failure_alerts}
+        failures = tuple(f for f in failures if (f.sink, f.alert.device, f.alert.since) in first)
+    for f in failures:
+        store.add_event(now, "sink-failed", f"{f.sink}: alert for {f.alert.device} not "
+                        f"delivered: {f.error}")
 
 
 def deliver_pending(store: Any, dispatcher: Dispatcher | None, *,

@@ -28,12 +28,12 @@ def cli() -> None:
     quiet_vendor_logs()  # the drivers report the libraries' failures as our own errors
 
 
-from integrity.cli import (assets, backup, baseline, config, demo, keys,  # noqa: E402
-                           maintenance, ops, policy, report, restore, sim, site, store, verify,
-                           watch, web)  # (register commands)
+from integrity.cli import (assets, backup, baseline, collectors, config, demo,  # noqa: E402
+                           keys, maintenance, ops, policy, report, restore, sim, site, store,
+                           verify, watch, web)  # (register commands)
 
-for module in (site, config, keys, baseline, verify, ops, maintenance, sim, demo, store, watch,
-               backup, restore, policy, assets, report, web):
+for module in (site, config, keys, baseline, verify, ops, collectors, maintenance, sim, demo,
+               store, watch, backup, restore, policy, assets, report, web):
     module.register(cli)
 
 

@@ -44,9 +44,9 @@ def assets_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool,
     chosen = chosen_devices(site, devices, all_, tags, default_all=True)
     with open_store(site) as store:
         assets = collect_assets(site, store, trust_store(site), chosen)
-    flags = [f for a in assets for f in a.flags]
-    if alert and flags:
-        _send(site, flags)
+        flags = [f for a in assets for f in a.flags]
+        if alert and flags:
+            _send(site, store, flags)
     if as_json:
         emit_json({"schema": 1, "devices": [a.to_dict() for a in assets],
                    "flags": [f.to_dict() for f in flags]})
@@ -79,7 +79,7 @@ def render_assets(assets: list) -> str:
     return "\n".join(lines)
 
 
-def _send(site, flags) -> None:
+def _send(site, store, flags) -> None:
     from integrity.alerts.model import Alert, AlertKind
     from integrity.model import Status
     from integrity.sweep import alerting
@@ -92,8 +92,13 @@ def _send(site, flags) -> None:
     alerts = [Alert(kind=AlertKind.SITE_WARNING, device=f.device, state=Status.OK, at=now,
                     since=now, summary=f"supplier policy: {f.message}", message=f.rule)
               for f in flags]
-    delivery = dispatcher.dispatch(alerts)
-    for failure in delivery.failures:
+    from integrity.alerts.outbox import raise_alerts, record_failures
+
+    # Through the outbox like every alert: one that cannot be delivered now
+    # waits there for the next sweep or collector to deliver it.
+    delivery = raise_alerts(store, dispatcher, alerts, now=now)
+    record_failures(store, delivery, now)
+    for failure in delivery.failures if delivery is not None else ():
         click.echo(f"alert sink {failure.sink} failed: {failure.error}", err=True)
 
 

@@ -9,6 +9,16 @@ Checks go through ``integrity.sweep.run_sweep`` (the path ``sweep`` takes), so
 the check is recorded and the usual state alerts follow; on top, a WIRE_CHECK
 alert ties the verdict to the operations that triggered it.  The clock is a
 parameter: offline replays use packet time, tests a fake.
+
+Alerts go through the store's outbox (integrity.alerts.outbox): each is stored
+pending in the transaction that records its event, then the outbox is
+delivered under the outbox lease.  A watcher often runs where no collector
+does, so it drains the outbox itself: after each alert, at its first tick
+(what a killed watcher left pending), and every DRAIN_EVERY while rows wait
+(a sink that failed).  Where a collector shares the store, whichever of the
+two holds the lease delivers; the other finds nothing to do.  A replayed
+capture raises the same alerts with the same ids, which the outbox stores
+once: a restarted replay delivers what the killed one could not, nothing twice.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ from integrity.watch.wire import Wire
 
 EVENT_KIND = "watch"          # rows in the store's events table
 CHECK_KIND = "watch-check"
+DRAIN_EVERY = timedelta(seconds=60)
 
 
 @dataclass
@@ -85,6 +96,8 @@ class WatchLoop:
         self.driver_factory = driver_factory
         self.events: list[WireEvent] = []
         self.alerts: list[Alert] = []
+        self.deliveries: list[Any] = []   # integrity.alerts.DeliveryReport, one per delivery
+        self._next_drain: datetime | None = None
 
     # -- per packet ----------------------------------------------------------------------
     def feed(self, seg: Segment) -> list[WireEvent]:
@@ -115,14 +128,11 @@ class WatchLoop:
     def _record(self, event: WireEvent, quiet: bool) -> None:
         self.events.append(event)
         alert = None if quiet else self._alert_for(event)
-        if self.store is not None:
-            self.store.add_event(event.at, EVENT_KIND, json.dumps(
-                {**event.to_dict(), "quiet": quiet, "alerted": alert is not None},
-                sort_keys=True, separators=(",", ":")))
+        detail = json.dumps({**event.to_dict(), "quiet": quiet, "alerted": alert is not None},
+                            sort_keys=True, separators=(",", ":"))
         if self.on_event is not None:
             self.on_event(event, alert is not None)
-        if alert is not None:
-            self._send([alert])
+        self._raise([alert] if alert is not None else [], event.at, (EVENT_KIND, detail))
 
     def _record_state(self, device: str | None) -> AlertRecord | None:
         if self.store is None or device is None:
@@ -145,14 +155,43 @@ class WatchLoop:
                      operation=event.operation, source=event.src, maintenance=in_window,
                      message=json.dumps(event.to_dict(), sort_keys=True))
 
-    def _send(self, alerts: list[Alert]) -> None:
+    def _raise(self, alerts: list[Alert], at: datetime, event: tuple[str, str]) -> None:
+        """Record the event and store its alerts pending in one transaction, then
+        deliver the outbox.  Without a store (a bare replay) alerts go straight out."""
+        from integrity.alerts.outbox import raise_alerts
+
         self.alerts.extend(alerts)
-        if self.dispatcher is not None and alerts:
-            self.dispatcher.dispatch(alerts)
+        if self.store is None:
+            if self.dispatcher is not None and alerts:
+                self.deliveries.append(self.dispatcher.dispatch(alerts))
+            return
+        delivery = raise_alerts(self.store, self.dispatcher, alerts, now=at,
+                                events=[(at, *event)])
+        self._delivered(delivery, at)
+
+    def _delivered(self, delivery: Any, at: datetime) -> None:
+        from integrity.alerts.outbox import record_failures
+
+        if delivery is not None:
+            self.deliveries.append(delivery)
+            record_failures(self.store, delivery, at)
+
+    def drain(self, now: datetime | None) -> None:
+        """Deliver what the outbox holds (see the module docstring), at most every
+        DRAIN_EVERY; ``now`` None (end of input) drains regardless."""
+        from integrity.alerts.outbox import deliver_pending
+
+        if self.store is None or self.dispatcher is None:
+            return
+        if now is not None and self._next_drain is not None and now < self._next_drain:
+            return
+        self._next_drain = now + DRAIN_EVERY if now is not None else None
+        self._delivered(deliver_pending(self.store, self.dispatcher), now or datetime.now(timezone.utc))
 
     # -- deep checks ---------------------------------------------------------------------
     def tick(self, now: datetime | None) -> list[CheckResult]:
         """Run the checks that are due (all pending ones when ``now`` is None)."""
+        self.drain(now)
         due = self.settler.due(now)
         if not due or not self.check:
             return []
@@ -183,16 +222,14 @@ class WatchLoop:
         elif result.message:
             summary += f" ({result.message})"
         now = result.checked_at or datetime.now(timezone.utc)
-        if self.store is not None:
-            self.store.add_event(now, CHECK_KIND, json.dumps(
-                {"schema": 1, "device": result.device, "status": result.status.value,
-                 "operations": pending.operations, "summary": summary}, sort_keys=True))
-        self._send([Alert(kind=AlertKind.WIRE_CHECK, device=result.device, state=result.status,
+        detail = json.dumps({"schema": 1, "device": result.device, "status": result.status.value,
+                             "operations": pending.operations, "summary": summary}, sort_keys=True)
+        self._raise([Alert(kind=AlertKind.WIRE_CHECK, device=result.device, state=result.status,
                           at=now, since=now, summary=summary, protocol=self.devices[result.device].protocol,
                           operation=pending.operations[0] if pending.operations else None,
                           source=", ".join(sorted(pending.stations)) or None,
                           differences=tuple(d.key for d in result.differences),
-                          baseline_id=result.baseline_id)])
+                          baseline_id=result.baseline_id)], now, (CHECK_KIND, detail))
         if self.on_check is not None:
             self.on_check(result, pending)
 

@@ -129,6 +129,8 @@ REPORTING_TOO = [
     pytest.param(("checkpoint", "sign"), id="checkpoint-sign"),
     pytest.param(("baseline", "approve", "vfd-hoist"), id="baseline-approve"),
     pytest.param(("baseline", "reject", "vfd-hoist"), id="baseline-reject"),
+    pytest.param(("collectors", "list"), id="collectors-list"),
+    pytest.param(("collectors", "forget", "gw-1"), id="collectors-forget"),
 ]
 
 

@@ -8,6 +8,7 @@ stop completing, even while the process still beats.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -17,6 +18,7 @@ import pytest
 from baselines.signing import TrustStore
 from baselines.store import Store
 from drivers.base import Driver
+from integrity.alerts import Dispatcher, JsonlSink
 from integrity.check import read_many
 from integrity.inventory import load_site
 from integrity.model import Device, Mode
@@ -143,8 +145,10 @@ def test_status_says_stalled_when_checks_stop_completing_though_the_daemon_beats
     trust = TrustStore(loaded.trust_dir)
     clock = MovableClock()
     job = Job("hung-1", Mode.QUICK, parse_spec("15m"), timedelta(0))
+    alerts = site.root / "alerts.jsonl"
     daemon = Daemon(loaded.devices, [job], store, trust, clock=clock,
-                    heartbeat_every=timedelta(seconds=0.05), driver_factory=factory)
+                    heartbeat_every=timedelta(seconds=0.05), driver_factory=factory,
+                    dispatcher=Dispatcher([JsonlSink(alerts)]))
 
     def beat_after(t: datetime) -> tuple[datetime, dict]:
         for _ in range(1200):  # up to a minute: a loaded machine may be slow to beat
@@ -165,6 +169,14 @@ def test_status_says_stalled_when_checks_stop_completing_though_the_daemon_beats
         at, info = beat_after(clock.now() - timedelta(seconds=1))
         assert info["stalled"] is True  # the heartbeat itself says so
         assert [e for e in store.events() if e["kind"] == "checks-stalled"]
+        # ... and says so through the alert outbox, delivered by the beating thread.
+        for _ in range(1200):
+            if alerts.exists() and alerts.read_text().strip():
+                break
+            time.sleep(0.05)
+        [alert] = [json.loads(x) for x in alerts.read_text().splitlines()]
+        assert alert["kind"] == "SITE_WARNING" and alert["reason"] == "checks-stalled"
+        assert store.outbox_summary() == {}
         status = collect_status(loaded, store, trust, now=at)
         assert status.heartbeat_at >= at  # the daemon goes on beating meanwhile
         assert status.scheduler == "STALLED"

@@ -48,6 +48,21 @@ def drive():
         yield sim
 
 
+DRIVES = 6
+
+
+@pytest.fixture
+def drives():
+    """Six simulated drives, each its own Modbus simulator on an OS port."""
+    from contextlib import ExitStack
+
+    from simulators.modbus import ModbusSimulator
+
+    with ExitStack() as stack:
+        yield [stack.enter_context(ModbusSimulator(load_image(IMAGES / "crane" / "vfd-hoist.json")))
+               for _ in range(DRIVES)]
+
+
 @pytest.fixture
 def plant():
     """The 'crane' plant: Logix, S7, S7CommPlus and Modbus simulators on OS ports."""

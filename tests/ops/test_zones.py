@@ -14,7 +14,6 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import ExitStack
 from types import SimpleNamespace
 
 import pytest
@@ -25,17 +24,6 @@ from support.dbsql import rows
 
 DRIVES = 6
 WAIT = 90.0  # ceiling for a poll; each normally ends within seconds
-
-
-@pytest.fixture
-def drives():
-    """Six simulated drives, each its own Modbus simulator on an OS port."""
-    from simulators.base import IMAGES, load_image
-    from simulators.modbus import ModbusSimulator
-
-    with ExitStack() as stack:
-        yield [stack.enter_context(ModbusSimulator(load_image(IMAGES / "crane" / "vfd-hoist.json")))
-               for _ in range(DRIVES)]
 
 
 @pytest.fixture
@@ -166,22 +154,23 @@ def test_status_shows_each_zones_collectors_and_warns_for_an_unwatched_zone(
     assert "zone berth-1: STALLED (gw-1:99 STALLED" in text
     assert "zone berth-3: running (gw-3:17 running" in text
 
-    # The daemon's alert path: a collector of berth-3 alerts the unwatched berth-1 once.
+    # The daemon's alert path: a collector of berth-3 alerts the unwatched berth-1 once,
+    # and a restarted collector (a new watch on the same store) does not repeat it.
+    from integrity.alerts import Dispatcher, JsonlSink
     from integrity.evidence import EvidenceWatch
     from integrity.zones import site_zone_warnings
-    sent = []
 
-    class Sink:
-        def dispatch(self, alerts):
-            sent.extend(alerts)
-            return SimpleNamespace(failures=())
-
+    log = pg_site.root / "alerts.jsonl"
     with Store.open(pg_site.url) as store:
-        watch = EvidenceWatch(store, SimpleNamespace(keys=lambda: []), None, dispatcher=Sink(),
-                              more_warnings=lambda t: site_zone_warnings(store, loaded, t))
-        watch.step(now)
-        watch.step(now)
-    assert [a.summary for a in sent if "zone berth-1" in a.summary] == [warning["message"]]
+        for _ in range(2):
+            watch = EvidenceWatch(store, SimpleNamespace(keys=lambda: []), None,
+                                  dispatcher=Dispatcher([JsonlSink(log)]),
+                                  more_warnings=lambda t: site_zone_warnings(store, loaded, t))
+            watch.step(now)
+            watch.step(now + timedelta(minutes=1))
+        assert store.outbox_summary() == {}
+    sent = helpers.read_jsonl(log)
+    assert [a["summary"] for a in sent if "zone berth-1" in a["summary"]] == [warning["message"]]
 
 
 # -- a collector killed with -9 ----------------------------------------------------------------

@@ -8,6 +8,7 @@ The clock is moved by hand: nothing waits.
 from __future__ import annotations
 
 import ipaddress
+import json
 import struct
 from datetime import datetime, timedelta, timezone
 
@@ -111,3 +112,32 @@ def test_a_wire_alert_renders_as_cef_with_the_operation_as_event_class(watched, 
     cef = format_cef(loop.alerts[0])
     assert "|WIRE_EVENT:modbus.write-register|PLC change seen on the wire|7|" in cef
     assert "act=modbus.write-register" in cef and "src=127.0.0.9" in cef
+
+
+def test_a_watcher_without_a_collector_drains_the_outbox_itself(watched, tmp_path):
+    """What a killed watcher (or a collector) left pending is delivered at the
+    watcher's first tick, and a sink that failed is retried every DRAIN_EVERY,
+    not at every packet."""
+    from integrity.alerts import Alert, Dispatcher, JsonlSink
+    from integrity.alerts.outbox import outgoing
+    from integrity.watch.loop import DRAIN_EVERY
+
+    s, store, trust = watched
+    log = tmp_path / "alerts.jsonl"
+    left = Alert(kind=AlertKind.WIRE_EVENT, device="vfd-hoist", state=Status.OK, at=T0,
+                 since=T0, summary="write from a killed watcher's capture")
+    store.save_alert_records({}, now=T0, pending=outgoing([left]), sinks=["alerts"])
+    loop = WatchLoop(s.devices, WatchPolicy(), store=store, trust=trust,
+                     dispatcher=Dispatcher([JsonlSink(log, name="alerts")]), check=False)
+    loop.tick(T0)
+    assert [json.loads(x)["id"] for x in log.read_text().splitlines()] == [left.id]
+    assert store.outbox_summary() == {}
+
+    again = Alert(kind=AlertKind.WIRE_EVENT, device="vfd-hoist", state=Status.OK, at=T0,
+                  since=T0, summary="another")
+    store.save_alert_records({}, now=T0, pending=outgoing([again]), sinks=["alerts"])
+    loop.tick(T0 + DRAIN_EVERY / 2)
+    assert store.outbox_summary() == {"alerts": 1}  # not yet: at most every DRAIN_EVERY
+    loop.tick(T0 + DRAIN_EVERY)
+    assert store.outbox_summary() == {}
+    assert len(log.read_text().splitlines()) == 2

@@ -6,23 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from integrity.cli import cli
 
-SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"
-
-
-def validate(name: str, doc: dict) -> None:
-    jsonschema = pytest.importorskip("jsonschema")
-    referencing = pytest.importorskip("referencing")
-    registry = referencing.Registry().with_resources(
-        (p.name, referencing.Resource.from_contents(json.loads(p.read_text())))
-        for p in SCHEMAS.glob("*.json"))
-    schema = json.loads((SCHEMAS / name).read_text())
-    jsonschema.Draft202012Validator(schema, registry=registry,
-                                    format_checker=jsonschema.FormatChecker()).validate(doc)
+from support.schemas import validate
 
 
 def run(root: Path, *args: str) -> dict:
