@@ -12,6 +12,9 @@ and reports the best wall time, that process's CPU (wait4) and peak RSS, next
 to the bare start-up (the interpreter and the imports of the status command)
 measured the same way in the same run.  ``--profile DIR`` also runs each under
 cProfile and prints where the time goes (the .prof files stay in DIR).
+``--compare SRC`` also runs the same commands from another source tree (e.g.
+``git archive main | tar -x -C /tmp/main``), interleaved: before and after
+under the same load.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_site import build  # noqa: E402
@@ -51,10 +55,14 @@ PARTS = [
 ]
 
 
-def run(argv: list[str]) -> dict[str, Any]:
-    """One process: wall, its own CPU (wait4) and peak RSS; output discarded."""
+def run(argv: list[str], code: Path | None = None) -> dict[str, Any]:
+    """One process: wall, its own CPU (wait4) and peak RSS; output discarded.
+    ``code``: the source tree to import plc-integrity from (default: installed)."""
+    env = {**os.environ, "PYTHONPATH": str(code)} if code else None
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # Run in the tree itself: ``python -c`` puts the working folder first on sys.path.
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                            cwd=code or ROOT)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     err = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
@@ -69,11 +77,11 @@ def profile(root: Path, name: str, args: list[str], folder: Path) -> None:
     out = folder / f"status-{name}.prof"
     subprocess.run([sys.executable, "-c", "import cProfile; from integrity.cli import main; "
                     f"cProfile.run('main()', {str(out)!r})", "--site", str(root), *args],
-                   stdout=subprocess.DEVNULL, check=False)
+                   stdout=subprocess.DEVNULL, check=False, cwd=ROOT)
     stats = pstats.Stats(str(out))
     total = stats.total_tt  # type: ignore[attr-defined]
-    print(f"\ncProfile of status {' '.join(args[1:]) or '(table)'}: {total:.2f} s in Python "
-          f"after start-up ({out})")
+    print(f"\ncProfile of status {' '.join(args[1:])}: {total:.2f} s under cProfile, which "
+          f"slows Python code more than C ({out})")
     for label, suffix, func in PARTS:
         cum = sum(v[3] for (f, _line, fn), v in stats.stats.items()  # type: ignore[attr-defined]
                   if fn == func and f.endswith(suffix))
@@ -91,6 +99,8 @@ def main() -> None:
     ap.add_argument("--site", type=Path, help="Build (or reuse) the site here.")
     ap.add_argument("--profile", type=Path, metavar="DIR",
                     help="Also run each command under cProfile; .prof files go here.")
+    ap.add_argument("--compare", type=Path, metavar="SRC",
+                    help="Also run the commands from this source tree, interleaved.")
     args = ap.parse_args()
     root = args.site or (Path(tempfile.gettempdir())
                          / f"plc-status-bench-{args.devices}x{args.checks}" / "site")
@@ -100,18 +110,23 @@ def main() -> None:
         build(root, args.devices, args.checks)
         print(f"built {args.devices} devices x {args.checks} checks in "
               f"{time.perf_counter() - t:.0f} s ({root})", file=sys.stderr)
-    results: dict[str, list[dict[str, Any]]] = {"start-up": [], **{k: [] for k in COMMANDS}}
+    trees: dict[str, Path | None] = {"": None, **({f" {args.compare}": args.compare}
+                                                    if args.compare else {})}
+    results: dict[str, list[dict[str, Any]]] = {}
     for _ in range(args.runs):  # interleaved, so a burst of load hits every command alike
-        results["start-up"].append(run(STARTUP))
-        for name, cmd in COMMANDS.items():
-            results[name].append(run([*CLI, "--site", str(root), *cmd]))
+        for label, code in trees.items():
+            results.setdefault("start-up" + label, []).append(run(STARTUP, code))
+            for name, cmd in COMMANDS.items():
+                results.setdefault(name + label, []).append(
+                    run([*CLI, "--site", str(root), *cmd], code))
     print(f"{args.devices} devices, best of {args.runs} (load average "
           f"{os.getloadavg()[0]:.1f}):")
     for name, runs in results.items():
         b = min(runs, key=lambda r: r["wall"])
-        label = "start-up + imports" if name == "start-up" else f"status ({name})"
+        label = name.replace("start-up", "start-up + imports") if name.startswith("start-up") \
+            else f"status ({name.split()[0]}){name[len(name.split()[0]):]}"
         print(f"  {label:<20} wall {b['wall']:6.2f} s  cpu {b['cpu']:6.2f} s  "
-              f"rss {b['rss']:5.0f} MiB" + (f"  exit {b['exit']}" if name != "start-up" else ""))
+              f"rss {b['rss']:5.0f} MiB" + ("" if name.startswith("start-up") else f"  exit {b['exit']}"))
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
         for name, cmd in COMMANDS.items():
