@@ -5,6 +5,7 @@ ever contacted: the captures are made up in memory (tests/support/web.py).
 
 from __future__ import annotations
 
+import argparse
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -48,3 +49,12 @@ def build(root: Path, devices: int, checks: int) -> None:
                 print(f"  built {i + 1} devices", file=sys.stderr)
         store.save_alert_records({n: {"state": "DRIFT" if i % 50 == 0 else "OK",
                                       "since": start.isoformat()} for i, n in enumerate(names)})
+
+
+def site_arguments(doc: str, runs: int) -> argparse.ArgumentParser:
+    """The options every large-store benchmark shares: its site's size and its runs."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--devices", type=int, default=10000)
+    ap.add_argument("--checks", type=int, default=5, help="Recorded checks per device.")
+    ap.add_argument("--runs", type=int, default=runs)
+    return ap

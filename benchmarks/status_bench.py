@@ -19,7 +19,6 @@ under the same load.
 
 from __future__ import annotations
 
-import argparse
 import os
 import pstats
 import subprocess
@@ -32,7 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_site import build  # noqa: E402
+from bench_site import build, site_arguments  # noqa: E402
 
 CLI = [sys.executable, "-c", "from integrity.cli import main; main()"]
 # What every status process pays before reading anything.
@@ -92,10 +91,7 @@ def profile(root: Path, name: str, args: list[str], folder: Path) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--devices", type=int, default=10000)
-    ap.add_argument("--checks", type=int, default=5)
-    ap.add_argument("--runs", type=int, default=5)
+    ap = site_arguments(__doc__, runs=5)
     ap.add_argument("--site", type=Path, help="Build (or reuse) the site here.")
     ap.add_argument("--profile", type=Path, metavar="DIR",
                     help="Also run each command under cProfile; .prof files go here.")

@@ -16,7 +16,6 @@ the process's peak RSS.
 
 from __future__ import annotations
 
-import argparse
 import resource
 import shutil
 import sys
@@ -29,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_site import build  # noqa: E402
+from bench_site import build, site_arguments  # noqa: E402
 from support.web import get, serving  # noqa: E402
 
 PAGES = ["/", "/api/status", "/devices/vfd-00042", "/assets", "/metrics"]
@@ -65,10 +64,7 @@ def measure(root: Path, runs: int) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--devices", type=int, default=10000)
-    ap.add_argument("--checks", type=int, default=5)
-    ap.add_argument("--runs", type=int, default=3)
+    ap = site_arguments(__doc__, runs=3)
     ap.add_argument("--keep", type=Path, help="Build (or reuse) the site here and keep it.")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="plc-web-bench-"))
