@@ -100,10 +100,11 @@ def _peek_signer(data: bytes, keyid: str) -> Any:
     """The signer a manifest claims, read BEFORE verification and used only to
     tell an edited keyid column apart from a bad signature in the message."""
     if b'"signer":"%s"' % keyid.encode("utf-8", "replace") in data:
-        # The column's key id, as canonical JSON writes the field (a quote in
-        # a string value is escaped, so this is the field itself): the usual
-        # case, told without parsing every manifest twice.  Bytes crafted to
-        # fool this are still refused below, by signature or by parsing.
+        # The column's key id, as canonical JSON writes the field: the usual
+        # case, told without parsing every manifest twice.  Where the same text
+        # is not the top-level field (a nested "signer" key, crafted bytes), the
+        # row is still refused below, by its signature or by the column checks
+        # after parsing; only the message differs.
         return keyid
     try:
         doc = json.loads(bytes(data).decode("utf-8"))
