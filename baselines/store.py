@@ -17,15 +17,13 @@ failed.  SQLAlchemy and Alembic exceptions never leave the store's modules
 from __future__ import annotations
 
 import os
+import re
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
-from alembic import command
-from alembic.config import Config
-from alembic.util.exc import CommandError
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (ArgumentError, IntegrityError, NoSuchModuleError, OperationalError,
                             SQLAlchemyError)
@@ -52,6 +50,38 @@ DEFAULT_FILENAME = "plc-integrity.db"
 LOCK_WAIT = 30.0
 WRITE_ATTEMPTS = 3  # a transient write failure is retried this often in all, with backoff
 T = TypeVar("T")
+
+
+_REVISION_LINE = re.compile(r'^(down_revision|revision) = (None|"([^"\\]+)")$', re.M)
+
+
+def _alembic_config() -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def script_heads() -> set[str] | None:
+    """The head revisions of MIGRATIONS/versions, read from each script's
+    ``revision = "..."`` and ``down_revision = ...`` lines without importing
+    Alembic (a test holds this equal to Alembic's own answer).  None when a
+    script says anything else (a merge, a branch label): then Alembic decides."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        source = path.read_text("utf-8")
+        lines = _REVISION_LINE.findall(source)
+        found = {k: v for k, _, v in lines}
+        if len(lines) != 2 or set(found) != {"revision", "down_revision"} \
+                or not found["revision"] or "\nbranch_labels = None\n" not in source \
+                or "\ndepends_on = None\n" not in source:
+            return None
+        revisions.add(found["revision"])
+        if found["down_revision"]:
+            parents.add(found["down_revision"])
+    return (revisions - parents) or None
 
 
 def lock_wait_default() -> float:
@@ -182,10 +212,14 @@ class Store(BaselineHistoryMixin, ProposalsMixin, AnchorMixin, ContentsMixin, Ch
         return store
 
     def _migrate(self) -> None:
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        if self._schema_is_current(config):
+        if self._schema_is_current():
             return  # no write lock needed: opening never waits for another writer
+        # Alembic (and what it imports: mako, pygments) loads only to upgrade:
+        # a read-only command such as status does not pay for it.
+        from alembic import command
+        from alembic.util.exc import CommandError
+
+        config = _alembic_config()
         try:
             with self._engine.connect().execution_options(plc_write=True) as conn, conn.begin():
                 config.attributes["connection"] = conn
@@ -196,16 +230,22 @@ class Store(BaselineHistoryMixin, ProposalsMixin, AnchorMixin, ContentsMixin, Ch
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot open store {self.where}: {_why(exc)}") from exc
 
-    def _schema_is_current(self, config: Config) -> bool:
-        from alembic.runtime.migration import MigrationContext
-        from alembic.script import ScriptDirectory
-
+    def _schema_is_current(self) -> bool:
+        heads = script_heads()
         try:
             with self._engine.connect() as conn:
-                current = set(MigrationContext.configure(conn).get_current_heads())
+                if heads is None:  # a revision graph the quick reading does not follow
+                    from alembic.runtime.migration import MigrationContext
+                    from alembic.script import ScriptDirectory
+
+                    current = set(MigrationContext.configure(conn).get_current_heads())
+                    return current == set(ScriptDirectory.from_config(_alembic_config())
+                                          .get_heads())
+                current = {r[0] for r in conn.execute(text(
+                    "SELECT version_num FROM alembic_version"))}
         except SQLAlchemyError:
-            return False  # let the upgrade path report it
-        return current == set(ScriptDirectory.from_config(config).get_heads())
+            return False  # no version table yet, or unreadable: the upgrade path reports it
+        return current == heads
 
     def close(self) -> None:
         self._engine.dispose()

@@ -107,6 +107,31 @@ def test_verify_rejects_other_bytes_and_other_keys() -> None:
         alice.public_key.verify(sig[:-1], b"exact bytes")
 
 
+def test_verify_accepts_only_what_openssl_accepts_too() -> None:
+    # PublicKey verifies with libsodium; OpenSSL (cryptography) must agree on
+    # the genuine signature and on every one-bit change of signature or bytes.
+    from cryptography.exceptions import InvalidSignature
+
+    key = SigningKey.from_seed(b"\x03" * 32)
+    data = b'{"device":"vfd-1","sequence":1}'
+    sig = key.sign(data)
+    openssl = key.public_key._key
+    openssl.verify(sig, data)
+    key.public_key.verify(sig, data)
+    for i in range(len(sig) * 8):
+        bad = bytearray(sig)
+        bad[i // 8] ^= 1 << (i % 8)
+        with pytest.raises(SignatureInvalidError):
+            key.public_key.verify(bytes(bad), data)
+        with pytest.raises(InvalidSignature):
+            openssl.verify(bytes(bad), data)
+    for i in range(len(data) * 8):
+        bad = bytearray(data)
+        bad[i // 8] ^= 1 << (i % 8)
+        with pytest.raises(SignatureInvalidError):
+            key.public_key.verify(sig, bytes(bad))
+
+
 def test_trust_store_add_list_get(tmp_path: Path) -> None:
     _k, pub, keyid = generate_keypair("alice", tmp_path / "keys", None)
     trust = TrustStore(tmp_path / "trust")

@@ -177,6 +177,17 @@ def test_migrations_create_the_schema_and_are_idempotent(store_url) -> None:
     engine.dispose()
 
 
+def test_the_quick_schema_check_agrees_with_alembic() -> None:
+    # Store.open compares the database's version with script_heads(), read
+    # without importing Alembic; a new migration must keep it Alembic's answer.
+    from alembic.script import ScriptDirectory
+
+    from baselines.store import _alembic_config, script_heads
+
+    assert script_heads() == set(ScriptDirectory.from_config(_alembic_config()).get_heads()) \
+        == {HEAD_REVISION}
+
+
 def test_unique_device_sequence_is_enforced_by_the_schema(three) -> None:
     with pytest.raises((sqlite3.IntegrityError, IntegrityError)):
         sql(three.db, "UPDATE baselines SET sequence=1 WHERE device='vfd-hoist' AND sequence=2")

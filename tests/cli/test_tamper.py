@@ -111,3 +111,10 @@ def test_tampering_is_exit_5(request, run, site, drive, inventory, tamper, words
         # history verifies every manifest (not contents) and exits 5 on any problem
         h = run("baseline", "history", "vfd-hoist")
         assert h.exit_code == 5, h.output
+        # status reads every device's baseline in bulk (latest_many) and verifies
+        # each as verify does: the tampered one shows as INVALID, never its id.
+        code, doc = run.json("status")
+        [row] = doc["devices"]
+        assert code == 0 and row["baseline_id"] is None, row
+        assert row["baseline_problem"].startswith("INVALID ("), row
+        assert "INVALID (" in run("status").output
