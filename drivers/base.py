@@ -46,6 +46,11 @@ class Driver(ABC):
 
     def __init__(self, device: Device) -> None:
         self.device = device
+        # A quick capture may let a summary the device keeps (the S7 CPU's
+        # program checksums) stand for per-item reads.  The check sets this to
+        # False when the baseline predates the summary, so the quick check
+        # reads the items the baseline holds instead of comparing less.
+        self.quick_summaries = True
         self._pace_lock = threading.Lock()
         self._next_send = 0.0
         self._aborted = False

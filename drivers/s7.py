@@ -286,7 +286,7 @@ class S7Driver(Driver):
             checksums = {**checksums, "program": None}
         arts.append(Artifact.from_value("checksums", Kind.STATE, checksums))
 
-        if mode is Mode.QUICK and checksums["valid"] and not ignored:
+        if mode is Mode.QUICK and checksums["valid"] and not ignored and self.quick_summaries:
             return arts, True
         for block_type in READ_TYPES:
             for number in blocks[block_type]:

@@ -61,7 +61,7 @@ def compare(baseline_artifacts: Iterable[Entry], capture: Capture, *,
         baseline = {k: a for k, a in baseline.items() if a.quick}
         current = {k: a for k, a in current.items() if a.quick}
     notes = [note] if note else []
-    _summaries(baseline, current, capture, mode, Mode(baseline_mode), notes)
+    uncompared = _summaries(baseline, current, capture, mode, Mode(baseline_mode), notes)
 
     differences = []
     for key in sorted(set(baseline) | set(current)):
@@ -83,7 +83,7 @@ def compare(baseline_artifacts: Iterable[Entry], capture: Capture, *,
         notes += [f"{d.key} differs: it stands for every {summaries[d.key]}* artifact, which this "
                   "quick check did not read; a deep check names what changed"
                   for d in differences if d.key in summaries and d.change is Change.MODIFIED]
-    return Comparison(mode, tuple(differences), "; ".join(notes) or None)
+    return Comparison(mode, tuple(differences), "; ".join(notes) or None, uncompared)
 
 
 def _declared(capture: Capture) -> dict[str, str]:
@@ -91,7 +91,7 @@ def _declared(capture: Capture) -> dict[str, str]:
 
 
 def _summaries(baseline: dict[str, Any], current: dict[str, Any], capture: Capture, mode: Mode,
-               baseline_mode: Mode, notes: list[str]) -> None:
+               baseline_mode: Mode, notes: list[str]) -> tuple[str, ...]:
     """Leave out, in place, what a summary artifact stands for on one side only.
 
     A driver's capture policy may declare ``summaries`` (artifact key -> the
@@ -103,14 +103,17 @@ def _summaries(baseline: dict[str, Any], current: dict[str, Any], capture: Captu
       list, are compared instead); a quick baseline holding the summary and
       nothing under its prefix is likewise not held to the capture's;
     - a baseline captured before the driver read the summary is not drift: the
-      summary is left out, and a quick check says what it could not compare.
+      summary is left out, and the prefixes a quick capture therefore compared
+      with nothing are returned (integrity.check reads them again, unskipped).
     """
     skipped = tuple(capture.policy.get("quick_skipped") or ()) if mode is Mode.QUICK else ()
+    uncompared: list[str] = []
     for key, prefix in _declared(capture).items():
         under = lambda side: [k for k in side if k.startswith(prefix)]  # noqa: E731
         if key in current and key not in baseline:
             del current[key]
             if prefix in skipped and under(baseline):
+                uncompared.append(prefix)
                 notes.append(f"the baseline predates {key}: its {prefix}* artifacts were not "
                              "compared by this quick check (the others were); a deep check, or "
                              "a baseline captured now, covers them")
@@ -120,6 +123,7 @@ def _summaries(baseline: dict[str, Any], current: dict[str, Any], capture: Captu
         elif mode is Mode.QUICK and baseline_mode is Mode.QUICK and key in baseline and not under(baseline):
             for k in under(current):  # the baseline's quick read left them to the summary
                 del current[k]
+    return tuple(uncompared)
 
 
 def value_changes(old: Artifact, new: Artifact) -> tuple[tuple[ValueChange, ...], bool]:

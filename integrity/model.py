@@ -226,6 +226,9 @@ class Comparison:
     mode: Mode
     differences: tuple[Difference, ...]
     note: str | None = None  # e.g. why the effective mode was reduced
+    # Key prefixes a quick capture left to a summary the baseline does not
+    # hold (it predates it): compared by nothing, so the check reads them.
+    uncompared: tuple[str, ...] = ()
 
     @property
     def status(self) -> Status:
