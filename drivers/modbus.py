@@ -38,6 +38,7 @@ from pymodbus.pdu.bit_message import ReadCoilsRequest, ReadDiscreteInputsRequest
 from pymodbus.pdu.mei_message import ReadDeviceInformationRequest
 from pymodbus.pdu.register_message import ReadHoldingRegistersRequest, ReadInputRegistersRequest
 
+from drivers import modbus_decode
 from drivers.base import AsyncDriver
 from drivers.modbus_async import GuardedAsyncModbusClient
 from drivers.modbus_identity import (
@@ -230,6 +231,7 @@ class GuardedModbusClient(ModbusTcpClient):
         self._deadline = float("inf")
         super().__init__(dev.host, port=dev.port, name=dev.name, timeout=dev.timeout,
                          retries=dev.retries, trace_pdu=self._trace_pdu)
+        modbus_decode.install(self)
 
     def connect(self) -> bool:
         """Raises OSError (refused, unreachable, timeout) instead of returning False."""

@@ -27,6 +27,7 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException
 from pymodbus.pdu import ModbusPDU
 
+from drivers import modbus_decode
 from drivers.modbus_identity import holds_a_frame
 from integrity.model import Device
 
@@ -78,6 +79,7 @@ class GuardedAsyncModbusClient(AsyncModbusTcpClient):
         # reconnect behind our back.
         super().__init__(device.host, port=device.port, name=device.name, timeout=device.timeout,
                          retries=device.retries, reconnect_delay=0, trace_pdu=self._trace_pdu)
+        modbus_decode.install(self)
 
     async def connect(self) -> bool:
         """Raises OSError (refused, unreachable) or TimeoutError instead of returning False."""
