@@ -85,10 +85,10 @@ class GuardedAsyncModbusClient(AsyncModbusTcpClient):
         """Raises OSError (refused, unreachable) or TimeoutError instead of returning False."""
         if self.ctx.transport is None and not self._opened:
             loop = asyncio.get_running_loop()
-            await asyncio.wait_for(
-                loop.create_connection(lambda: _Recorder(self), self.comm_params.host,
-                                       self.comm_params.port),
-                timeout=self.comm_params.timeout_connect)
+            # Timeout scopes, not wait_for: no extra task per connection.
+            async with asyncio.timeout(self.comm_params.timeout_connect):
+                await loop.create_connection(lambda: _Recorder(self), self.comm_params.host,
+                                             self.comm_params.port)
             self._opened = True  # once only: a lost connection is not reopened
         return True
 
@@ -126,6 +126,7 @@ class GuardedAsyncModbusClient(AsyncModbusTcpClient):
         """Wait (briefly) until the transport has closed, so none is left behind."""
         if self._opened:
             try:
-                await asyncio.wait_for(self.lost.wait(), timeout=1.0)
+                async with asyncio.timeout(1.0):
+                    await self.lost.wait()
             except TimeoutError:
                 pass  # the transport is closed by then in practice; nothing to report

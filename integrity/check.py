@@ -203,15 +203,18 @@ def read_many(devices: Iterable[Device], mode: Mode, *, concurrency: int = 16,
         reading = _BlockingRead(device, mode, now, driver_factory, on_done=hand_back)
         reading.start()
         try:
-            return await asyncio.wait_for(handed, device.check_deadline)
+            async with asyncio.timeout(device.check_deadline):
+                return await handed
         except TimeoutError:
             reading.abandon()
             return _past_deadline(device)
 
     async def bounded_on_loop(device: Device) -> ReadOutcome:
         try:
-            # Cancelling the collect closes its connection (``async with``).
-            return await asyncio.wait_for(on_loop(device), device.check_deadline)
+            # Cancelling the collect closes its connection (``async with``).  A timeout
+            # scope rather than wait_for: no extra task per device.
+            async with asyncio.timeout(device.check_deadline):
+                return await on_loop(device)
         except TimeoutError:
             return _past_deadline(device)
 
