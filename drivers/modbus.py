@@ -25,6 +25,7 @@ whole collect instead of trying every other range.
 
 from __future__ import annotations
 
+import array
 import socket
 import time
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from pymodbus.pdu.bit_message import ReadCoilsRequest, ReadDiscreteInputsRequest
 from pymodbus.pdu.mei_message import ReadDeviceInformationRequest
 from pymodbus.pdu.register_message import ReadHoldingRegistersRequest, ReadInputRegistersRequest
 
+from drivers import modbus_decode
 from drivers.base import AsyncDriver
 from drivers.modbus_async import GuardedAsyncModbusClient
 from drivers.modbus_identity import (
@@ -50,6 +52,7 @@ from drivers.modbus_identity import (
     parse_page,
 )
 from drivers.modbus_options import BIT_TABLES, TABLES, ModbusOptions, Range, parse_options
+from integrity import canonical
 from integrity.clock import utcnow
 from integrity.errors import (
     ConfigError,
@@ -59,7 +62,7 @@ from integrity.errors import (
     DeviceTimeoutError,
     DeviceUnreachableError,
 )
-from integrity.model import Artifact, Capture, Device, Kind, Mode
+from integrity.model import Artifact, Capture, Device, Encoding, Kind, Mode
 
 READ_FC = {"holding": 3, "input": 4, "coils": 1, "discrete": 2}
 READ_REQUEST = {"holding": ReadHoldingRegistersRequest, "input": ReadInputRegistersRequest,
@@ -141,7 +144,7 @@ def read_steps(driver: "ModbusDriver") -> Generator[Step, Answer, list[Artifact]
 
 def _range_steps(driver: "ModbusDriver", table: str, rng: Range) -> Generator[Step, Answer, Artifact]:
     fc, unit = READ_FC[table], driver.options.unit
-    values: list[int] = []
+    values = array.array("H")  # registers and bits are 0..65535: canonical.encode_uint16_table
     # Chunks never cross a declared range's end: a gap between ranges may be
     # unreadable, and one unreadable address fails the whole request.
     for start in range(rng.start, rng.end + 1, CHUNK[table]):
@@ -158,8 +161,10 @@ def _range_steps(driver: "ModbusDriver", table: str, rng: Range) -> Generator[St
         if len(got) < count or (table not in BIT_TABLES and len(got) != count):
             raise driver.fail(DeviceProtocolError, f"{what}: asked for {count} values, got {len(got)}")
         values.extend(got[:count])
-    return Artifact.from_value(f"{table}/{rng.label}", Kind.CONFIG,
-                               {"start": rng.start, "values": values}, quick=True)
+    # The bytes of Artifact.from_value(key, CONFIG, {"start": ..., "values": [...]}), encoded
+    # without the generic JSON path (the same bytes, so baselines do not drift).
+    return Artifact(f"{table}/{rng.label}", Kind.CONFIG,
+                    canonical.encode_uint16_table(rng.start, values), Encoding.JSON, quick=True)
 
 
 def _identity_steps(driver: "ModbusDriver") -> Generator[Step, Answer, Artifact]:
@@ -230,6 +235,7 @@ class GuardedModbusClient(ModbusTcpClient):
         self._deadline = float("inf")
         super().__init__(dev.host, port=dev.port, name=dev.name, timeout=dev.timeout,
                          retries=dev.retries, trace_pdu=self._trace_pdu)
+        modbus_decode.install(self)
 
     def connect(self) -> bool:
         """Raises OSError (refused, unreachable, timeout) instead of returning False."""

@@ -27,6 +27,7 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException
 from pymodbus.pdu import ModbusPDU
 
+from drivers import modbus_decode
 from drivers.modbus_identity import holds_a_frame
 from integrity.model import Device
 
@@ -78,15 +79,16 @@ class GuardedAsyncModbusClient(AsyncModbusTcpClient):
         # reconnect behind our back.
         super().__init__(device.host, port=device.port, name=device.name, timeout=device.timeout,
                          retries=device.retries, reconnect_delay=0, trace_pdu=self._trace_pdu)
+        modbus_decode.install(self)
 
     async def connect(self) -> bool:
         """Raises OSError (refused, unreachable) or TimeoutError instead of returning False."""
         if self.ctx.transport is None and not self._opened:
             loop = asyncio.get_running_loop()
-            await asyncio.wait_for(
-                loop.create_connection(lambda: _Recorder(self), self.comm_params.host,
-                                       self.comm_params.port),
-                timeout=self.comm_params.timeout_connect)
+            # Timeout scopes, not wait_for: no extra task per connection.
+            async with asyncio.timeout(self.comm_params.timeout_connect):
+                await loop.create_connection(lambda: _Recorder(self), self.comm_params.host,
+                                             self.comm_params.port)
             self._opened = True  # once only: a lost connection is not reopened
         return True
 
@@ -124,6 +126,7 @@ class GuardedAsyncModbusClient(AsyncModbusTcpClient):
         """Wait (briefly) until the transport has closed, so none is left behind."""
         if self._opened:
             try:
-                await asyncio.wait_for(self.lost.wait(), timeout=1.0)
+                async with asyncio.timeout(1.0):
+                    await self.lost.wait()
             except TimeoutError:
                 pass  # the transport is closed by then in practice; nothing to report
