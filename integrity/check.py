@@ -387,7 +387,7 @@ def verify(devices: Iterable[Device], store, trust, *, mode: Mode = Mode.DEEP,
         unrecorded.append(result)
         # Recorded in batches: one commit (and one look-up of each device's last
         # row) per batch instead of per device, and a killed process loses at
-        # most one batch of history (128 devices: a second or two of reads).
+        # most one batch of history (32 devices).
         if record and not_written is None and len(unrecorded) >= RECORD_BATCH:
             not_written = _record(store, unrecorded)
             unrecorded = []
