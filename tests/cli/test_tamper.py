@@ -118,3 +118,43 @@ def test_tampering_is_exit_5(request, run, site, drive, inventory, tamper, words
         assert code == 0 and row["baseline_id"] is None, row
         assert row["baseline_problem"].startswith("INVALID ("), row
         assert "INVALID (" in run("status").output
+
+
+def _latest_both_ways(root):
+    """Every device's latest baseline, read with the rows checked in this
+    process only and with part of them checked in a forked worker."""
+    from integrity.cli._common import open_store, trust_store
+    from integrity.inventory import load_site
+
+    site = load_site(root)
+    trust = trust_store(site)
+    names = [d.name for d in site.devices]
+    with open_store(site) as store:
+        return [store.latest_many(names, trust, parallel=p) for p in (False, True)]
+
+
+def _same_answer(a, b):
+    from baselines.manifest import Baseline
+
+    assert a.keys() == b.keys()
+    for device in a:
+        x, y = a[device], b[device]
+        assert type(x) is type(y), device
+        if isinstance(x, Baseline):
+            assert (x.id, x.manifest, x.manifest_bytes, x.signature, x.keyid, x.signer_name) == \
+                (y.id, y.manifest, y.manifest_bytes, y.signature, y.keyid, y.signer_name)
+        else:
+            assert (str(x), getattr(x, "reason", None)) == (str(y), getattr(y, "reason", None))
+
+
+@pytest.mark.parametrize("tamper,words", [*TAMPERS, pytest.param(lambda s: None, "", id="untouched")])
+def test_parallel_verification_gives_the_same_answers(run, site, drive, inventory, tamper, words):
+    """status at scale checks the rows on two cores (baselines.parallel): on every
+    tamper case above it must say exactly what the in-process check says."""
+    inventory.write(inventory.table(drive))
+    for reason in ("first baseline", "second baseline"):
+        assert run("baseline", "capture", "--all", "--key", str(site.key),
+                   "--reason", reason).exit_code == 0
+    tamper(site)
+    alone, forked = _latest_both_ways(site.root)
+    _same_answer(alone, forked)
