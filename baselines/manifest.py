@@ -40,6 +40,7 @@ _TIME_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):(
                       r"\.([0-9]{6})Z")
 _FIELDS = {"artifacts", "captured_at", "device", "fingerprint", "format_version", "mode",
            "policy", "previous", "protocol", "reason", "sequence", "signed_at", "signer", "type"}
+_MODES, _KINDS, _ENCODINGS = ({m.value: m for m in e} for e in (Mode, Kind, Encoding))
 _ENTRY_FIELDS = {"digest", "encoding", "key", "kind", "quick", "size"}
 
 
@@ -252,31 +253,36 @@ class Manifest:
             raise StoreTamperedError("manifest does not re-encode to its stored bytes")
         return manifest
 
+    def pack(self) -> tuple[Any, ...]:
+        """The fields as plain values, for a verification worker to hand back
+        (baselines.parallel): a pickled Manifest (enums, a mapping proxy)
+        costs about as much to load as checking the row again."""
+        return (self.device, self.protocol, self.mode.value, self.captured_at, self.signed_at,
+                tuple((a.key, a.kind.value, a.digest, a.size, a.encoding.value, a.quick)
+                      for a in self.artifacts),
+                self.fingerprint, self.sequence, self.previous, self.signer, self.reason,
+                dict(self.policy), self.format_version)
+
     @classmethod
-    def rebuild(cls, data: bytes) -> "Manifest":
-        """The Manifest ``from_bytes(data)`` returned in a verification worker
-        (baselines.parallel), built again here WITHOUT its checks: only for
-        bytes that ``from_bytes`` accepted in that worker moments ago (the same
-        bytes object, copied by fork).  A Manifest does not pickle cheaply
-        (enums, a mapping proxy): unpickling one costs about as much as
-        verifying it, this about a fifth."""
-        doc = canonical.parse(data)
+    def unpack(cls, fields: tuple[Any, ...]) -> "Manifest":
+        """The Manifest ``pack`` was called on, built again WITHOUT its checks:
+        only for what a verification worker packed from a Manifest that
+        ``from_bytes`` built and checked there."""
+        (device, protocol, mode, captured_at, signed_at, artifacts, fp, sequence, previous,
+         signer, reason, policy, version) = fields
         new = object.__new__
         arts = []
-        for d in doc["artifacts"]:
+        for key, kind, digest, size, encoding, quick in artifacts:
             entry = new(ArtifactEntry)
-            entry.__dict__.update(key=d["key"], kind=Kind(d["kind"]), digest=d["digest"],
-                                  size=d["size"], encoding=Encoding(d["encoding"]),
-                                  quick=d["quick"])
+            entry.__dict__.update(key=key, kind=_KINDS[kind], digest=digest, size=size,
+                                  encoding=_ENCODINGS[encoding], quick=quick)
             arts.append(entry)
         manifest = new(cls)
         manifest.__dict__.update(
-            device=doc["device"], protocol=doc["protocol"], mode=Mode(doc["mode"]),
-            captured_at=parse_time(doc["captured_at"], "captured_at"),
-            signed_at=parse_time(doc["signed_at"], "signed_at"), artifacts=tuple(arts),
-            fingerprint=doc["fingerprint"], sequence=doc["sequence"], previous=doc["previous"],
-            signer=doc["signer"], reason=doc["reason"], policy=freeze(doc["policy"]),
-            format_version=FORMAT_VERSION)  # as _from_doc: the default, after checking it
+            device=device, protocol=protocol, mode=_MODES[mode], captured_at=captured_at,
+            signed_at=signed_at, artifacts=tuple(arts), fingerprint=fp, sequence=sequence,
+            previous=previous, signer=signer, reason=reason, policy=freeze(policy),
+            format_version=version)
         return manifest
 
     @classmethod

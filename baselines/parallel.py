@@ -9,16 +9,16 @@ the very same ``check_row`` over part of the rows while this process runs it
 over the rest; nothing is cached or skipped, each row is checked once, in full,
 by one of the two processes.
 
-What comes back from the worker is small: per row, whether the manifest parsed
-and the problem (an exception value, pickled).  The Manifest of a row the worker
-parsed is rebuilt here from the same bytes (``Manifest.rebuild``: a pickled
-Manifest costs as much to load as checking the row again).  A worker that dies,
+What comes back from the worker, pickled: per row, the manifest's fields as plain
+values (``Manifest.pack``: a pickled Manifest costs as much to load as checking
+the row again), the problem (an exception value) and the untrusted flag.  A worker that dies,
 exits non-zero or hands back anything but one verdict per row is an error
 (StoreError), never a row passed.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import threading
@@ -63,8 +63,13 @@ def check_rows(rows: Sequence[Any], trust: Any, check: Callable[[Any, Any], Chec
     if pid == 0:  # the worker: never returns, never runs the parent's exit handlers
         code = 70
         try:
+            # A collection would walk (and so copy, page by page) the whole
+            # inherited heap; this short-lived worker frees what it makes by
+            # reference counting and exits.
+            gc.disable()
             os.close(read_end)
-            verdicts = [(m is not None, p, u) for m, p, u in (check(r, trust) for r in theirs)]
+            verdicts = [(m.pack() if m is not None else None, p, u)
+                        for m, p, u in (check(r, trust) for r in theirs)]
             _write_all(write_end, pickle.dumps(verdicts, protocol=pickle.HIGHEST_PROTOCOL))
             code = 0
         finally:
@@ -94,8 +99,9 @@ def _rebuilt(rows: Sequence[Any], data: bytes, status: int) -> list[Checked]:
     if not ok:
         raise StoreError(f"verifying baselines: the verification worker handed back no complete "
                          f"answer for its {len(rows)} row(s); nothing it checked is used")
-    return [(Manifest.rebuild(row.manifest) if parsed else None, problem, untrusted)
-            for row, (parsed, problem, untrusted) in zip(rows, verdicts)]
+    unpack = Manifest.unpack
+    return [(unpack(packed) if packed is not None else None, problem, untrusted)
+            for packed, problem, untrusted in verdicts]
 
 
 def _write_all(fd: int, data: bytes) -> None:
