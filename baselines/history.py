@@ -8,7 +8,7 @@ still has its content row).  Mixed into ``Store``.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from sqlalchemy import Connection, select
 
@@ -160,7 +160,8 @@ class BaselineHistoryMixin:
             raise missing[device]
         return history[-1]
 
-    def latest_many(self, devices: list[str], trust: Trust, *, parallel: bool | None = None
+    def latest_many(self, devices: list[str], trust: Trust, *, parallel: bool | None = None,
+                    meanwhile: Callable[[], Any] | None = None
                     ) -> dict[str, Baseline | BaselineError]:
         """``latest`` for many devices, read in one transaction (a sweep's worth).
 
@@ -169,10 +170,13 @@ class BaselineHistoryMixin:
         verified Baseline or the NoBaselineError / BaselineInvalidError that
         ``latest`` would raise.  StoreError if the database cannot be read
         or a verification worker fails.  ``parallel``: check the rows in a
-        worker process too (baselines.parallel; default: when there are many).
+        worker process too (baselines.parallel; default: when there are many);
+        ``meanwhile``: the caller's other work, run once (while the worker checks).
         """
         snapshot = trust.snapshot()
         if isinstance(snapshot.policy, PolicyError):
+            if meanwhile is not None:
+                meanwhile()
             return {device: snapshot.policy for device in devices}  # every check stops
         t = tables.baselines
         rows: dict[str, list[Row]] = {d: [] for d in devices}
@@ -194,12 +198,14 @@ class BaselineHistoryMixin:
         try:
             heads, anchor = self._anchor()
         except BaselineInvalidError as exc:  # a damaged anchor vouches for no device
+            if meanwhile is not None:
+                meanwhile()
             return {device: exc for device in devices}
         # Every row checked up front, on two cores when there are many
         # (baselines.parallel); the chain, head and checkpoint checks follow per device.
         order = [d for d in rows if d not in broken]
         checked = check_rows([r for d in order for r in rows[d]], snapshot, check_row_caught,
-                             parallel=parallel)
+                             parallel=parallel, meanwhile=meanwhile)
         at, by_device = 0, {}
         for device in order:
             by_device[device], at = checked[at:at + len(rows[device])], at + len(rows[device])

@@ -131,10 +131,18 @@ def collect_status(site: Any, store: Any, trust: Any, *, now: datetime,
     """``latest``: store.latest_many of every device, when the caller already has it."""
     records = store.alert_records()
     due = store.schedule_rows()
-    # Every device's baseline verified in one transaction, exactly as latest() would.
+    names = [d.name for d in site.devices]
+    lasts: dict[str, Any] = {}
+
+    def read_lasts() -> None:
+        lasts.update(store.last_checks(names))  # one query, not one per device
+
+    # Every device's baseline verified in one transaction, exactly as latest()
+    # would; the last checks are read while a worker verifies (baselines.parallel).
     if latest is None:
-        latest = store.latest_many([d.name for d in site.devices], trust)
-    lasts = store.last_checks([d.name for d in site.devices])  # one query, not one per device
+        latest = store.latest_many(names, trust, meanwhile=read_lasts)
+    else:
+        read_lasts()
     next_due: dict[str, datetime] = {}  # per device, not a scan of every job per device
     for job, (n, _) in due.items():
         name = job.split("/")[0]

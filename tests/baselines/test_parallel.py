@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 from support.dbsql import one, sql
+from support.parallel import worker_checks_all
 
 from baselines.manifest import Manifest
 from baselines.parallel import check_rows, parallel_ok
@@ -45,9 +46,10 @@ def test_forked_check_agrees_with_in_process_check(three):
     rows = _read_rows(three)
     trust = three.trust.snapshot()
     alone = check_rows(rows, trust, check_row_caught, parallel=False)
-    forked = check_rows(rows, trust, check_row_caught, parallel=True)
+    forked = worker_checks_all(rows, trust)
     _same(alone, forked)
-    assert isinstance(forked[1][1], SignatureInvalidError)  # the worker's row, its own message
+    _same(alone, check_rows(rows, trust, check_row_caught, parallel=True, chunk=1))
+    assert isinstance(forked[1][1], SignatureInvalidError)  # the worker's message, as ours
     assert sum(p is None for _m, p, _u in forked) == len(rows) - 1
     # The chain and head checks over those answers are the same too.
     hoist = [r for r in rows if r.device == "vfd-hoist"]
@@ -59,8 +61,10 @@ def test_latest_many_agrees_forked_and_alone(three):
     _flip_signature(three, sequence=3)
     trust = three.trust.snapshot()
     names = ["vfd-hoist", "vfd-trolley", "vfd-nobody"]
-    alone = three.store.latest_many(names, trust, parallel=False)
-    forked = three.store.latest_many(names, trust, parallel=True)
+    ran = []
+    alone = three.store.latest_many(names, trust, parallel=False, meanwhile=lambda: ran.append(1))
+    forked = three.store.latest_many(names, trust, parallel=True, meanwhile=lambda: ran.append(2))
+    assert ran == [1, 2]  # the caller's other work, once each way
     assert str(alone["vfd-hoist"]) == str(forked["vfd-hoist"])
     assert isinstance(forked["vfd-hoist"], SignatureInvalidError)
     assert forked["vfd-trolley"].manifest == alone["vfd-trolley"].manifest
@@ -81,16 +85,12 @@ def test_unpacked_manifest_equals_the_parsed_one(site, make_capture):
         assert [type(a.kind) for a in rebuilt.artifacts] == [type(a.kind) for a in parsed.artifacts]
 
 
-def _in_worker(parent: int) -> bool:
-    return os.getpid() != parent
-
-
 @pytest.mark.parametrize("how", ["killed", "exit", "raises-base"])
 def test_a_failed_worker_is_an_error(three, how):
     parent = os.getpid()
 
     def check(row, trust):
-        if _in_worker(parent):
+        if os.getpid() != parent:
             if how == "killed":
                 os.kill(os.getpid(), signal.SIGKILL)
             if how == "exit":
@@ -99,7 +99,8 @@ def test_a_failed_worker_is_an_error(three, how):
         return check_row(row, trust)
 
     with pytest.raises(StoreError, match="verification worker"):
-        check_rows(_read_rows(three), three.trust.snapshot(), check, parallel=True)
+        # This process claims no row until the worker has failed (its pipe closes).
+        worker_checks_all(_read_rows(three), three.trust.snapshot(), check)
 
 
 def test_an_unexpected_exception_fails_the_device_the_same_way(three):
@@ -114,8 +115,8 @@ def test_an_unexpected_exception_fails_the_device_the_same_way(three):
 
     rows = _read_rows(three)
     trust = three.trust.snapshot()
-    for parallel in (False, True):
-        got = check_rows(rows, trust, check, parallel=parallel)
+    for got in (check_rows(rows, trust, check, parallel=False),
+                worker_checks_all(rows, trust, check)):
         assert isinstance(got[0][1], TypeError)
         with pytest.raises(StoreTamperedError, match="hostile row"):
             three.store._verify_history("vfd-hoist", rows[:3], trust, None, "", got[:3])
