@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from integrity.bulk import paused_collector
 from integrity.errors import BaselineInvalidError, NoBaselineError
 from integrity.evidence import SiteWarning, site_warnings
 from integrity.render import short, signer as signer_label
@@ -55,6 +56,10 @@ class SiteStatus:
         return stalled_since(self.now, self.heartbeat_info or {})
 
     def to_dict(self) -> dict[str, Any]:
+        with paused_collector():  # a dict per device (integrity.bulk)
+            return self._to_dict()
+
+    def _to_dict(self) -> dict[str, Any]:
         return {"now": self.now.isoformat(), "scheduler": self.scheduler,
                 "heartbeat_at": self.heartbeat_at.isoformat() if self.heartbeat_at else None,
                 "store_check": ({"at": self.store_check_at.isoformat(), "summary": self.store_check}
@@ -129,6 +134,12 @@ def _drift_baseline(check: dict[str, Any], *latest: Any) -> tuple[Any, Any, Any]
 def collect_status(site: Any, store: Any, trust: Any, *, now: datetime,
                    latest: dict[str, Any] | None = None) -> SiteStatus:
     """``latest``: store.latest_many of every device, when the caller already has it."""
+    with paused_collector():  # (integrity.bulk: 10,000 devices' rows, baselines, checks)
+        return _collect(site, store, trust, now, latest)
+
+
+def _collect(site: Any, store: Any, trust: Any, now: datetime,
+             latest: dict[str, Any] | None) -> SiteStatus:
     records = store.alert_records()
     due = store.schedule_rows()
     names = [d.name for d in site.devices]
