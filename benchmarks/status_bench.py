@@ -10,8 +10,9 @@ device is ever contacted), then runs ``plc-integrity status --all`` and
 ``status --all --json``, each as its own process, ``--runs`` times interleaved,
 and reports the best wall time, that process's CPU (wait4: with the
 verification worker it forks, baselines/parallel.py), the least CPU of the
-command's own process (without that worker: what its wall time is on an idle
-2-core box, where the worker runs beside it) and peak RSS, next to the bare
+command's own process (without that worker, which runs on the other core: on
+a busy box, a steadier figure than wall time for before/after) and peak RSS,
+next to the bare
 start-up (the interpreter and the imports of the status command)
 measured the same way in the same run.  ``--profile DIR`` also runs each under
 cProfile and prints where the time goes (the .prof files stay in DIR).
@@ -43,8 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_site import build, site_arguments  # noqa: E402
 
-# The command's own CPU (without any worker it forked) goes to stderr at exit:
-# with the worker on the other core, that is the wall time of an idle box.
+# The command's own CPU (without any worker it forked) goes to stderr at exit.
 CLI = [sys.executable, "-c", "import atexit, resource, sys; atexit.register(lambda: print("
        "'OWN-CPU', sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), file=sys.stderr)); "
        "from integrity.cli import main; main()"]
