@@ -140,20 +140,22 @@ def collect_status(site: Any, store: Any, trust: Any, *, now: datetime,
 
 def _collect(site: Any, store: Any, trust: Any, now: datetime,
              latest: dict[str, Any] | None) -> SiteStatus:
-    records = store.alert_records()
-    due = store.schedule_rows()
     names = [d.name for d in site.devices]
+    records: dict[str, Any] = {}
+    due: dict[str, Any] = {}
     lasts: dict[str, Any] = {}
 
-    def read_lasts() -> None:
+    def read_the_rest() -> None:
+        records.update(store.alert_records())
+        due.update(store.schedule_rows())
         lasts.update(store.last_checks(names))  # one query, not one per device
 
     # Every device's baseline verified in one transaction, exactly as latest()
-    # would; the last checks are read while a worker verifies (baselines.parallel).
+    # would; the rest is read while a worker verifies (baselines.parallel).
     if latest is None:
-        latest = store.latest_many(names, trust, meanwhile=read_lasts)
+        latest = store.latest_many(names, trust, meanwhile=read_the_rest)
     else:
-        read_lasts()
+        read_the_rest()
     next_due: dict[str, datetime] = {}  # per device, not a scan of every job per device
     for job, (n, _) in due.items():
         name = job.split("/")[0]
