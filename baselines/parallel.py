@@ -22,6 +22,7 @@ import gc
 import mmap
 import os
 import pickle
+import signal
 import threading
 from typing import Any, Callable, Sequence
 
@@ -105,6 +106,9 @@ def check_rows(rows: Sequence[Any], trust: Any, check: Callable[[Any, Any], Chec
             claimed[k] = 2
             a, b = chunks[k]
             mine[k] = [check(row, trust) for row in rows[a:b]]
+    except BaseException:
+        os.kill(pid, signal.SIGKILL)  # (Ctrl-C, an error of ``meanwhile``) its answers are moot
+        raise
     finally:
         # Read even when our own part raised, so the worker never blocks on a full pipe.
         with os.fdopen(read_end, "rb") as pipe:

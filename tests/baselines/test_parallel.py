@@ -103,6 +103,15 @@ def test_a_failed_worker_is_an_error(three, how):
         worker_checks_all(_read_rows(three), three.trust.snapshot(), check)
 
 
+def test_an_error_here_stops_the_worker_and_is_raised(three):
+    def meanwhile():
+        raise StoreError("the checks could not be read")
+
+    with pytest.raises(StoreError, match="could not be read"):
+        check_rows(_read_rows(three), three.trust.snapshot(), check_row_caught, parallel=True,
+                   meanwhile=meanwhile, chunk=1)
+
+
 def test_an_unexpected_exception_fails_the_device_the_same_way(three):
     """An exception nobody expected, in the worker or here, comes back as that
     row's value and makes its device fail closed the same way."""
