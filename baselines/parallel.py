@@ -1,6 +1,7 @@
 """Checking many baseline rows on more than one core.
 
-``status`` and a sweep read every device's baselines: at 10,000 devices the
+``status`` (``Store.latest_many`` of every device) verifies every device's
+baselines: at 10,000 devices the
 per-row check (Ed25519 over the exact stored bytes, the manifest parsed and
 proven canonical, the row columns against it: ``verify.check_row``) is most of
 the command, and it is CPU-bound in C and Python alike, so threads do not help
@@ -11,9 +12,10 @@ one of the two processes.
 
 What comes back from the worker, pickled: per row, the manifest's fields as plain
 values (``Manifest.pack``: a pickled Manifest costs as much to load as checking
-the row again), the problem (an exception value) and the untrusted flag.  A worker that dies,
-exits non-zero or hands back anything but one verdict per row is an error
-(StoreError), never a row passed.
+the row again), the problem (an exception value) and the untrusted flag.  A
+worker that dies, exits non-zero or hands back less than one verdict per row it
+took is an error (StoreError), never a row passed.  Small batches (a sweep's
+256 devices at a time), one core, or a process running threads: in-process.
 """
 
 from __future__ import annotations
