@@ -1,10 +1,9 @@
 """Checking many baseline rows on more than one core.
 
 ``status`` (``Store.latest_many`` of every device) verifies every device's
-baselines: at 10,000 devices the
-per-row check (Ed25519 over the exact stored bytes, the manifest parsed and
-proven canonical, the row columns against it: ``verify.check_row``) is most of
-the command, and it is CPU-bound in C and Python alike, so threads do not help
+baselines: at 10,000 devices the per-row check (Ed25519 over the exact stored
+bytes, the manifest parsed and proven canonical, the row columns against it:
+``verify.check_row``) is most of the command, and it is CPU-bound in C and Python alike, so threads do not help
 (the GIL; measured).  Over many rows, ``check_rows`` forks ONE worker that runs
 the very same ``check_row`` over part of the rows while this process runs it
 over the rest; nothing is cached or skipped, each row is checked in full by
