@@ -8,7 +8,7 @@ still has its content row).  Mixed into ``Store``.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 from sqlalchemy import Connection, select
 
@@ -21,8 +21,9 @@ from integrity.model import Capture
 from baselines import contents, tables
 from baselines.heads import Head
 from baselines.manifest import Baseline, Manifest, check_reason, format_time
+from baselines.parallel import check_rows
 from baselines.signing import Signer, TrustSnapshot, TrustStore, short_keyid
-from baselines.verify import HistoryEntry, Row, verify_rows
+from baselines.verify import HistoryEntry, Row, check_row_caught, verify_rows
 
 if TYPE_CHECKING:
     from baselines.proposals import Proposal
@@ -57,9 +58,10 @@ class BaselineHistoryMixin:
         return self._verify_history(device, self._rows(conn, device), snapshot, head, anchor)
 
     def _verify_history(self, device: str, rows: list[Row], snapshot: TrustSnapshot,
-                        head: Head | None, anchor: str) -> list[Baseline]:
+                        head: Head | None, anchor: str, checked: list[Any] | None = None
+                        ) -> list[Baseline]:
         try:
-            reports, extra = verify_rows(device, rows, snapshot, head, anchor)
+            reports, extra = verify_rows(device, rows, snapshot, head, anchor, checked)
         except BaselineInvalidError:
             raise
         except Exception as exc:  # noqa: BLE001 - fail closed on rows nobody expected
@@ -158,17 +160,23 @@ class BaselineHistoryMixin:
             raise missing[device]
         return history[-1]
 
-    def latest_many(self, devices: list[str], trust: Trust
+    def latest_many(self, devices: list[str], trust: Trust, *, parallel: bool | None = None,
+                    meanwhile: Callable[[], Any] | None = None
                     ) -> dict[str, Baseline | BaselineError]:
         """``latest`` for many devices, read in one transaction (a sweep's worth).
 
         Each device is verified exactly as ``latest`` does (missing contents
         included, looked up in one batch for all devices); its value is the
         verified Baseline or the NoBaselineError / BaselineInvalidError that
-        ``latest`` would raise.  StoreError if the database cannot be read.
+        ``latest`` would raise.  StoreError if the database cannot be read
+        or a verification worker fails.  ``parallel``: check the rows in a
+        worker process too (baselines.parallel; default: when there are many);
+        ``meanwhile``: the caller's other work, run once (while the worker checks).
         """
         snapshot = trust.snapshot()
         if isinstance(snapshot.policy, PolicyError):
+            if meanwhile is not None:
+                meanwhile()
             return {device: snapshot.policy for device in devices}  # every check stops
         t = tables.baselines
         rows: dict[str, list[Row]] = {d: [] for d in devices}
@@ -190,14 +198,25 @@ class BaselineHistoryMixin:
         try:
             heads, anchor = self._anchor()
         except BaselineInvalidError as exc:  # a damaged anchor vouches for no device
+            if meanwhile is not None:
+                meanwhile()
             return {device: exc for device in devices}
+        # Every row checked up front, on two cores when there are many
+        # (baselines.parallel); the chain, head and checkpoint checks follow per device.
+        order = [d for d in rows if d not in broken]
+        checked = check_rows([r for d in order for r in rows[d]], snapshot, check_row_caught,
+                             parallel=parallel, meanwhile=meanwhile)
+        at, by_device = 0, {}
+        for device in order:
+            by_device[device], at = checked[at:at + len(rows[device])], at + len(rows[device])
         for device in devices:
             if device in broken:
                 out[device] = broken[device]
                 continue
             try:
                 head = heads.get(device) if heads is not None else None
-                history = self._verify_history(device, rows[device], snapshot, head, anchor)
+                history = self._verify_history(device, rows[device], snapshot, head, anchor,
+                                               by_device[device])
                 if not history:
                     raise NoBaselineError(f"no baseline for {device}")
                 out[device] = history[-1]

@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from integrity import canonical
 from integrity.errors import (BaselineInvalidError, ChainBrokenError, SignatureInvalidError,
@@ -160,6 +160,18 @@ def check_row(row: Row, trust: TrustSnapshot) -> tuple[Manifest | None, Baseline
     return manifest, None, False
 
 
+def check_row_caught(row: Row, trust: TrustSnapshot, check: Callable[..., Any] = check_row
+                     ) -> tuple[Manifest | None, Exception | None, bool]:
+    """``check_row``, with an exception nobody expected returned in place of a
+    problem (``verify_rows`` raises it again for the row's device): rows
+    checked ahead of ``verify_rows`` (``baselines.parallel``) fail exactly as
+    the rows it checks itself."""
+    try:
+        return check(row, trust)  # type: ignore[no-any-return]
+    except Exception as exc:  # noqa: BLE001 - re-raised by verify_rows, for this device only
+        return None, exc, False
+
+
 def _worse(existing: BaselineInvalidError | None,
            found: BaselineInvalidError) -> BaselineInvalidError:
     """A row's problem after a chain check: a break in the history outranks an
@@ -170,12 +182,19 @@ def _worse(existing: BaselineInvalidError | None,
 
 
 def verify_rows(device: str, rows: Sequence[Row], trust: TrustSnapshot,
-                head: Head | None, anchor: str = "the head file"
+                head: Head | None, anchor: str = "the head file",
+                checked: Sequence[tuple[Manifest | None, Exception | None, bool]] | None = None
                 ) -> tuple[list[RowReport], list[BaselineInvalidError]]:
     """Check ``rows`` (ordered by their sequence column).  Returns one report
     per row, plus problems that belong to no row (a rollback).  ``anchor``
-    names where ``head`` came from, for messages."""
-    checked = [check_row(row, trust) for row in rows]
+    names where ``head`` came from, for messages.  ``checked``: what
+    ``check_row_caught`` gave for each row, when the caller checked them
+    already (``baselines.parallel``)."""
+    if checked is None:
+        checked = [check_row(row, trust) for row in rows]
+    for _m, raised, _u in checked:
+        if raised is not None and not isinstance(raised, BaselineInvalidError):
+            raise raised
     problems: list[BaselineInvalidError | None] = [p for _m, p, _u in checked]
     untrusted = [u for _m, _p, u in checked]
 

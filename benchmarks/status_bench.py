@@ -8,13 +8,24 @@ the next run with the same sizes) a site of N Modbus drives, each with one
 signed baseline and ``--checks`` recorded checks (benchmarks/bench_site.py: no
 device is ever contacted), then runs ``plc-integrity status --all`` and
 ``status --all --json``, each as its own process, ``--runs`` times interleaved,
-and reports the best wall time, that process's CPU (wait4) and peak RSS, next
-to the bare start-up (the interpreter and the imports of the status command)
+and reports the best wall time, that process's CPU (wait4: with the
+verification worker it forks, baselines/parallel.py), the least CPU of the
+command's own process (without that worker, which runs on the other core: on
+a busy box, a steadier figure than wall time for before/after) and peak RSS,
+next to the bare
+start-up (the interpreter and the imports of the status command)
 measured the same way in the same run.  ``--profile DIR`` also runs each under
 cProfile and prints where the time goes (the .prof files stay in DIR).
 ``--compare SRC`` also runs the same commands from another source tree (e.g.
 ``git archive main | tar -x -C /tmp/main``), interleaved: before and after
 under the same load.
+
+Measured as installed: an installed plc-integrity has its bytecode compiled
+(pip does it at install), so the measured processes may write and reuse .pyc
+files (under the cache folder, whatever PYTHONDONTWRITEBYTECODE says; one
+warm-up run per tree first).  ``--no-bytecode`` measures with every module
+compiled again at each start, as a shell with PYTHONDONTWRITEBYTECODE=1 does
+(about half a second more at start-up on a 2-core box).
 """
 
 from __future__ import annotations
@@ -33,7 +44,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_site import build, site_arguments  # noqa: E402
 
-CLI = [sys.executable, "-c", "from integrity.cli import main; main()"]
+# The command's own CPU (without any worker it forked) goes to stderr at exit.
+CLI = [sys.executable, "-c", "import atexit, resource, sys; atexit.register(lambda: print("
+       "'OWN-CPU', sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), file=sys.stderr)); "
+       "from integrity.cli import main; main()"]
 # What every status process pays before reading anything.
 STARTUP = [sys.executable, "-c", "import integrity.cli, integrity.cli.ops, integrity.status, "
            "baselines.store"]
@@ -54,10 +68,23 @@ PARTS = [
 ]
 
 
+# Set by main(): where measured processes keep bytecode (None: they compile every time).
+PYCACHE: Path | None = None
+
+
+def _env(code: Path | None) -> dict[str, str]:
+    env = {**os.environ, **({"PYTHONPATH": str(code)} if code else {})}
+    if PYCACHE is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)  # mirrors each source's absolute path
+    return env
+
+
 def run(argv: list[str], code: Path | None = None) -> dict[str, Any]:
-    """One process: wall, its own CPU (wait4) and peak RSS; output discarded.
-    ``code``: the source tree to import plc-integrity from (default: installed)."""
-    env = {**os.environ, "PYTHONPATH": str(code)} if code else None
+    """One process: wall, its own CPU (wait4, with any worker it waited for)
+    and peak RSS; output discarded.  ``code``: the source tree to import
+    plc-integrity from (default: installed)."""
+    env = _env(code)
     start = time.perf_counter()
     # Run in the tree itself: ``python -c`` puts the working folder first on sys.path.
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
@@ -68,7 +95,9 @@ def run(argv: list[str], code: Path | None = None) -> dict[str, Any]:
     code = os.waitstatus_to_exitcode(status)
     if code not in (0, 1, 4, 5):  # drift / no baseline / integrity are answers, not failures
         raise SystemExit(f"{' '.join(argv[3:])} exited {code}:\n{err[-2000:]}")
+    own = [float(line.split()[1]) for line in err.splitlines() if line.startswith("OWN-CPU ")]
     return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
+            "own": own[0] if own else usage.ru_utime + usage.ru_stime,
             "rss": usage.ru_maxrss / 1024, "exit": code}
 
 
@@ -76,7 +105,7 @@ def profile(root: Path, name: str, args: list[str], folder: Path) -> None:
     out = folder / f"status-{name}.prof"
     subprocess.run([sys.executable, "-c", "import cProfile; from integrity.cli import main; "
                     f"cProfile.run('main()', {str(out)!r})", "--site", str(root), *args],
-                   stdout=subprocess.DEVNULL, check=False, cwd=ROOT)
+                   stdout=subprocess.DEVNULL, check=False, cwd=ROOT, env=_env(None))
     stats = pstats.Stats(str(out))
     total = stats.total_tt  # type: ignore[attr-defined]
     print(f"\ncProfile of status {' '.join(args[1:])}: {total:.2f} s under cProfile, which "
@@ -97,6 +126,9 @@ def main() -> None:
                     help="Also run each command under cProfile; .prof files go here.")
     ap.add_argument("--compare", type=Path, metavar="SRC",
                     help="Also run the commands from this source tree, interleaved.")
+    ap.add_argument("--no-bytecode", action="store_true",
+                    help="Compile every module at each start (no .pyc), as with "
+                         "PYTHONDONTWRITEBYTECODE=1.")
     args = ap.parse_args()
     root = args.site or (Path(tempfile.gettempdir())
                          / f"plc-status-bench-{args.devices}x{args.checks}" / "site")
@@ -108,6 +140,10 @@ def main() -> None:
               f"{time.perf_counter() - t:.0f} s ({root})", file=sys.stderr)
     trees: dict[str, Path | None] = {"": None, **({f" {args.compare}": args.compare}
                                                     if args.compare else {})}
+    global PYCACHE
+    PYCACHE = None if args.no_bytecode else root.parent / "pycache"
+    for code in trees.values():  # warm-up: writes the bytecode the timed runs read
+        run(STARTUP, code)
     results: dict[str, list[dict[str, Any]]] = {}
     for _ in range(args.runs):  # interleaved, so a burst of load hits every command alike
         for label, code in trees.items():
@@ -116,12 +152,14 @@ def main() -> None:
                 results.setdefault(name + label, []).append(
                     run([*CLI, "--site", str(root), *cmd], code))
     print(f"{args.devices} devices, best of {args.runs} (load average "
-          f"{os.getloadavg()[0]:.1f}):")
+          f"{os.getloadavg()[0]:.1f}; "
+          f"{'no bytecode' if args.no_bytecode else 'bytecode cached, as installed'}):")
     for name, runs in results.items():
         b = min(runs, key=lambda r: r["wall"])
         label = name.replace("start-up", "start-up + imports") if name.startswith("start-up") \
             else f"status ({name.split()[0]}){name[len(name.split()[0]):]}"
-        print(f"  {label:<20} wall {b['wall']:6.2f} s  cpu {b['cpu']:6.2f} s  "
+        own = min(r["own"] for r in runs)
+        print(f"  {label:<20} wall {b['wall']:6.2f} s  cpu {b['cpu']:6.2f} s  own cpu {own:5.2f} s  "
               f"rss {b['rss']:5.0f} MiB" + ("" if name.startswith("start-up") else f"  exit {b['exit']}"))
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)

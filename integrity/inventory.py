@@ -28,6 +28,7 @@ from typing import Any, Iterable, Mapping
 import tomli
 
 from drivers.registry import driver_class
+from integrity.bulk import paused_collector
 from integrity.config_tables import checked_table
 from integrity.durations import config_seconds, parse_duration
 from integrity.errors import ConfigError
@@ -304,6 +305,11 @@ def load_site(root: str | Path, *, only: Iterable[str] | None = None) -> Site:
     ``only``: build just these devices (a command about one device need not
     validate ten thousand); the others are skipped unread beyond their name,
     so the site is then not checked for errors in them (``config check`` is)."""
+    with paused_collector():  # (integrity.bulk: a 10,000-device inventory)
+        return _load_site(root, only)
+
+
+def _load_site(root: str | Path, only: Iterable[str] | None) -> Site:
     wanted = set(only) if only is not None else None
     root = Path(root)
     site_file = root / SITE_FILE

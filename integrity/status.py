@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from integrity.bulk import paused_collector
 from integrity.errors import BaselineInvalidError, NoBaselineError
 from integrity.evidence import SiteWarning, site_warnings
 from integrity.render import short, signer as signer_label
@@ -55,6 +56,10 @@ class SiteStatus:
         return stalled_since(self.now, self.heartbeat_info or {})
 
     def to_dict(self) -> dict[str, Any]:
+        with paused_collector():  # a dict per device (integrity.bulk)
+            return self._to_dict()
+
+    def _to_dict(self) -> dict[str, Any]:
         return {"now": self.now.isoformat(), "scheduler": self.scheduler,
                 "heartbeat_at": self.heartbeat_at.isoformat() if self.heartbeat_at else None,
                 "store_check": ({"at": self.store_check_at.isoformat(), "summary": self.store_check}
@@ -129,12 +134,28 @@ def _drift_baseline(check: dict[str, Any], *latest: Any) -> tuple[Any, Any, Any]
 def collect_status(site: Any, store: Any, trust: Any, *, now: datetime,
                    latest: dict[str, Any] | None = None) -> SiteStatus:
     """``latest``: store.latest_many of every device, when the caller already has it."""
-    records = store.alert_records()
-    due = store.schedule_rows()
-    # Every device's baseline verified in one transaction, exactly as latest() would.
+    with paused_collector():  # (integrity.bulk: 10,000 devices' rows, baselines, checks)
+        return _collect(site, store, trust, now, latest)
+
+
+def _collect(site: Any, store: Any, trust: Any, now: datetime,
+             latest: dict[str, Any] | None) -> SiteStatus:
+    names = [d.name for d in site.devices]
+    records: dict[str, Any] = {}
+    due: dict[str, Any] = {}
+    lasts: dict[str, Any] = {}
+
+    def read_the_rest() -> None:
+        records.update(store.alert_records())
+        due.update(store.schedule_rows())
+        lasts.update(store.last_checks(names))  # one query, not one per device
+
+    # Every device's baseline verified in one transaction, exactly as latest()
+    # would; the rest is read while a worker verifies (baselines.parallel).
     if latest is None:
-        latest = store.latest_many([d.name for d in site.devices], trust)
-    lasts = store.last_checks([d.name for d in site.devices])  # one query, not one per device
+        latest = store.latest_many(names, trust, meanwhile=read_the_rest)
+    else:
+        read_the_rest()
     next_due: dict[str, datetime] = {}  # per device, not a scan of every job per device
     for job, (n, _) in due.items():
         name = job.split("/")[0]

@@ -118,3 +118,66 @@ def test_tampering_is_exit_5(request, run, site, drive, inventory, tamper, words
         assert code == 0 and row["baseline_id"] is None, row
         assert row["baseline_problem"].startswith("INVALID ("), row
         assert "INVALID (" in run("status").output
+
+
+def _both_ways(root):
+    """Every device's latest baseline, and vfd-hoist's history row by row,
+    verified with the rows checked in this process and in the forked
+    verification worker (baselines.parallel)."""
+    from baselines.verify import verify_rows
+    from integrity.cli._common import open_store, trust_store
+    from integrity.errors import BaselineInvalidError
+    from integrity.inventory import load_site
+    from support.parallel import worker_checks_all
+
+    site = load_site(root)
+    trust = trust_store(site)
+    names = [d.name for d in site.devices]
+    with open_store(site) as store:
+        latest = [store.latest_many(names, trust, parallel=p) for p in (False, True)]
+        with store._tx("reading rows") as conn:
+            rows = store._rows(conn, "vfd-hoist")
+        try:
+            head, anchor = store._head("vfd-hoist")
+        except BaselineInvalidError:
+            head, anchor = None, ""
+    reports = [verify_rows("vfd-hoist", rows, trust, head, anchor),
+               verify_rows("vfd-hoist", rows, trust, head, anchor,
+                           checked=worker_checks_all(rows, trust))]
+    return latest, reports
+
+
+def _same_answer(a, b):
+    from baselines.manifest import Baseline
+
+    assert a.keys() == b.keys()
+    for device in a:
+        x, y = a[device], b[device]
+        assert type(x) is type(y), device
+        if isinstance(x, Baseline):
+            assert (x.id, x.manifest, x.manifest_bytes, x.signature, x.keyid, x.signer_name) == \
+                (y.id, y.manifest, y.manifest_bytes, y.signature, y.keyid, y.signer_name)
+        else:
+            assert (str(x), getattr(x, "reason", None)) == (str(y), getattr(y, "reason", None))
+
+
+def _same_reports(a, b):
+    (rows_a, extra_a), (rows_b, extra_b) = a, b
+    assert [(r.row, r.manifest, r.signer_name, type(r.problem), str(r.problem), r.note)
+            for r in rows_a] == [(r.row, r.manifest, r.signer_name, type(r.problem),
+                                  str(r.problem), r.note) for r in rows_b]
+    assert [str(e) for e in extra_a] == [str(e) for e in extra_b]
+
+
+@pytest.mark.parametrize("tamper,words", [*TAMPERS, pytest.param(lambda s: None, "", id="untouched")])
+def test_parallel_verification_gives_the_same_answers(run, site, drive, inventory, tamper, words):
+    """status at scale checks the rows on two cores (baselines.parallel): on every
+    tamper case above it must say exactly what the in-process check says."""
+    inventory.write(inventory.table(drive))
+    for reason in ("first baseline", "second baseline"):
+        assert run("baseline", "capture", "--all", "--key", str(site.key),
+                   "--reason", reason).exit_code == 0
+    tamper(site)
+    (alone, forked), reports = _both_ways(site.root)
+    _same_answer(alone, forked)
+    _same_reports(*reports)

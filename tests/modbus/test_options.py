@@ -60,3 +60,19 @@ def test_driver_refuses_foreign_options():
 
     with pytest.raises(ConfigError):
         ModbusDriver(Device("x", "modbus", "127.0.0.1", 502, options={"unit": 1}))
+
+
+def test_remembered_ranges_tell_an_address_from_true_and_name_every_device():
+    """Range lists are parsed once per distinct list (a fleet repeats a few):
+    True == 1 must not pass as address 1, and a refused list names the device
+    that holds it each time."""
+    assert parse(holding=[1]).holding == (Range(1, 1),)
+    with pytest.raises(ConfigError, match="must be"):
+        parse(holding=[True])
+    for device in ("vfd-1", "vfd-2"):
+        with pytest.raises(ConfigError) as err:
+            ModbusDriver.parse_options({"holding": ["5", "5"]}, file="a.toml", device=device)
+        assert err.value.device == device and err.value.field == "holding"
+    with pytest.raises(ConfigError, match="must be"):
+        parse(holding=[{"start": 1}])  # unhashable: parsed without the memory, refused alike
+    assert parse(holding=["0-1999"]) == parse(holding=["0-1999"])
