@@ -15,7 +15,7 @@ from support.parallel import worker_checks_all
 
 from baselines.manifest import Manifest
 from baselines.parallel import check_rows, parallel_ok
-from baselines.verify import Row, check_row, check_row_caught, verify_rows
+from baselines.verify import check_row, check_row_caught, verify_rows
 from integrity.errors import SignatureInvalidError, StoreError, StoreTamperedError
 
 from .conftest import T0
