@@ -42,6 +42,18 @@ class AnchorMixin:
             return None, "the head file"
         return self._heads.read(), "the head file"
 
+    def _anchor_head(self, device: str) -> tuple[Head | None, str]:
+        """``_anchor`` for one device, looked up rather than copied: appending
+        N baselines asks N times, and a copy of every head each time was O(N²)."""
+        if self._checkpoint is not None:
+            signed, head = self._checkpoint.head(device)
+            if signed:
+                return head, f"checkpoint {self._checkpoint.path}"
+        if self._heads is None:
+            return None, "the head file"
+        heads = self._heads.read()
+        return (heads.get(device) if heads is not None else None), "the head file"
+
     def _record_head(self, device: str, head: Head, policy: int = 0, force: bool = False) -> None:
         """After a commit: move the anchors to the device's new head.  Raises
         StoreError (the baseline is stored, the anchor is behind: accepted on

@@ -31,10 +31,11 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -149,6 +150,16 @@ def read_checkpoint(path: Path) -> SignedCheckpoint | None:
     return parse_checkpoint(data, str(path))
 
 
+def _advance(heads: dict[str, Entry], entries: Mapping[str, Entry], replace: bool) -> None:
+    """Move ``heads`` forward to ``entries``, never back (``replace``: also the
+    same head, re-approved under another policy version)."""
+    for device, entry in entries.items():
+        current = heads.get(device)
+        if current is None or current.sequence < entry.sequence or (
+                replace and current.sequence == entry.sequence and current.id == entry.id):
+            heads[device] = entry
+
+
 class Checkpoint:
     """A site's checkpoint file, this host's memory of it, and its signing key.
 
@@ -165,6 +176,8 @@ class Checkpoint:
         self.expiry = expiry
         self.pinned_keyid = pinned_keyid
         self._cache: tuple[tuple[int, int, int], SignedCheckpoint] | None = None
+        # Inside ``deferred``: the advances to sign as one version at its end.
+        self._pending: list[tuple[dict[str, Entry], Any, bool]] | None = None
 
     @classmethod
     def for_site(cls, site_root: Path, *, state_folder: Path | None = None) -> "Checkpoint":
@@ -218,9 +231,57 @@ class Checkpoint:
     def read(self) -> dict[str, Head] | None:
         """Heads as the rollback anchor (same shape as ``HeadFile.read``)."""
         cp = self.load()
-        if cp is None:
+        if cp is None and not self._pending:
             return None
-        return {d: Head(e.sequence, e.id) for d, e in cp.heads.items()}
+        heads = {d: Head(e.sequence, e.id) for d, e in (cp.heads if cp else {}).items()}
+        for device in {d for entries, _, _ in self._pending or () for d in entries}:
+            heads[device] = self._pending_head(device, heads.get(device))  # type: ignore[assignment]
+        return heads
+
+    def head(self, device: str) -> tuple[bool, Head | None]:
+        """One device's head: (whether there is a checkpoint, its head or
+        None).  Looked up, not copied: a capture of N devices asks N times."""
+        cp = self.load()
+        if cp is None and not self._pending:
+            return False, None
+        entry = cp.heads.get(device) if cp is not None else None
+        head = Head(entry.sequence, entry.id) if entry is not None else None
+        return True, self._pending_head(device, head) if self._pending else head
+
+    def _pending_head(self, device: str, head: Head | None) -> Head | None:
+        for entries, _seed, replace in self._pending or ():
+            entry = entries.get(device)
+            if entry is not None and (head is None or head.sequence < entry.sequence or (
+                    replace and head.sequence == entry.sequence)):
+                head = Head(entry.sequence, entry.id)
+        return head
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Sign the advances made inside the block as one version at its end
+        (``baseline capture --all``: one signature and one rewrite of a file
+        naming every device, not one per device, which made capturing N devices
+        O(N²)).  Reads inside the block see the pending heads.  A crash inside
+        leaves the database ahead of the checkpoint, which is accepted on read
+        and said (as for a change made without the checkpoint key) until the
+        next signed checkpoint; it never falls behind."""
+        if self._pending is not None:
+            yield
+            return
+        self._pending = []
+        try:
+            yield
+        finally:
+            pending, self._pending = self._pending, None
+            if pending:
+                seeds = [seed for _, seed, _ in pending if seed is not None]
+
+                def change(old: dict[str, Entry] | None) -> dict[str, Entry]:
+                    heads = dict(old if old is not None else (seeds[0]() if seeds else {}))
+                    for entries, _seed, replace in pending:
+                        _advance(heads, entries, replace)
+                    return heads
+                self.update(change, create_key=True)
 
     def warning(self, now: datetime) -> str | None:
         """An expired checkpoint, said plainly (a frozen store)."""
@@ -275,7 +336,7 @@ class Checkpoint:
 
     def advance(self, device: str, entry: Entry, now: datetime | None = None,
                 *, seed: Callable[[], Mapping[str, Entry]] | None = None,
-                replace: bool = False) -> SignedCheckpoint:
+                replace: bool = False) -> SignedCheckpoint | None:
         """Record ``entry`` for ``device`` unless a newer one is recorded
         (``replace``: also the same head, re-approved under another policy
         version).  With no checkpoint yet, start from ``seed`` and create the
@@ -284,17 +345,16 @@ class Checkpoint:
 
     def advance_many(self, entries: Mapping[str, Entry], now: datetime | None = None,
                      *, seed: Callable[[], Mapping[str, Entry]] | None = None,
-                     replace: bool = False) -> SignedCheckpoint:
+                     replace: bool = False) -> SignedCheckpoint | None:
         """``advance`` for several devices at once, as one new version (an
         import of many histories signs once, not once per device)."""
+        if self._pending is not None:
+            self._pending.append((dict(entries), seed, replace))
+            return None  # signed when ``deferred`` ends
+
         def change(old: dict[str, Entry] | None) -> dict[str, Entry]:
             heads = dict(old if old is not None else (seed() if seed else {}))
-            for device, entry in entries.items():
-                current = heads.get(device)
-                if current is None or current.sequence < entry.sequence or (
-                        replace and current.sequence == entry.sequence
-                        and current.id == entry.id):
-                    heads[device] = entry
+            _advance(heads, entries, replace)
             return heads
         return self.update(change, now, create_key=True)
 

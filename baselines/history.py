@@ -47,8 +47,7 @@ class BaselineHistoryMixin:
 
     def _head(self, device: str) -> tuple[Head | None, str]:
         """Raises ChainBrokenError / CheckpointError if the anchor cannot be trusted."""
-        heads, name = self._anchor()
-        return (heads.get(device) if heads is not None else None), name
+        return self._anchor_head(device)
 
     def _verified(self, conn: Connection, device: str, trust: Trust
                   ) -> list[Baseline]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
@@ -250,11 +250,17 @@ class Store(BaselineHistoryMixin, ProposalsMixin, AnchorMixin, ContentsMixin, Ch
     def close(self) -> None:
         self._engine.dispose()
 
-    def deferred_heads(self) -> Any:
-        """A block whose baselines update the rollback anchor once, at its end
-        (HeadFile.deferred): capturing N devices stays linear in N."""
-        from contextlib import nullcontext
-        return self._heads.deferred() if self._heads is not None else nullcontext()
+    @contextmanager
+    def deferred_heads(self) -> Iterator[None]:
+        """A block whose baselines update the rollback anchors once, at its end
+        (HeadFile.deferred, Checkpoint.deferred: one rewrite and one signature):
+        capturing N devices stays linear in N."""
+        with ExitStack() as stack:
+            if self._heads is not None:
+                stack.enter_context(self._heads.deferred())
+            if self._checkpoint is not None:
+                stack.enter_context(self._checkpoint.deferred())
+            yield
 
     def __enter__(self) -> "Store":
         return self

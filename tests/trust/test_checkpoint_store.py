@@ -49,3 +49,32 @@ def test_concurrent_appends_all_reach_the_checkpoint(tmp_path) -> None:
     finally:
         for s in stores:
             s.close()
+
+
+def test_a_capture_of_many_devices_signs_one_checkpoint_version(tmp_path) -> None:
+    """``baseline capture --all`` appends inside ``deferred_heads``: one new
+    checkpoint version at the end instead of one per device (which rewrote and
+    re-signed a file naming every device for each: O(N²)), and appends inside
+    the block see the pending heads."""
+    key = SigningKey.from_seed(b"\x02" * 32)
+    (tmp_path / "trust").mkdir()
+    (tmp_path / "trust" / "alice.pub").write_bytes(key.public_key.pem())
+    trust = TrustStore(tmp_path / "trust").snapshot()
+    path = tmp_path / "state" / "checkpoint.json"
+    with Store.open(tmp_path / "plc-integrity.db", heads_path=tmp_path / "state" / "heads.json",
+                    checkpoint=Checkpoint.for_site(tmp_path)) as store:
+        store.append_baseline(_capture("dev-0", 0), key, "first", trust=trust)
+        before = read_checkpoint(path).version
+        with store.deferred_heads():
+            for i in range(40):
+                store.append_baseline(_capture(f"dev-{i}", i + 1), key, "all", trust=trust)
+            # a second link of one device in the same block builds on the pending head
+            store.append_baseline(_capture("dev-3", 99), key, "again", trust=trust)
+            assert read_checkpoint(path).version == before  # nothing signed yet
+            assert store.latest("dev-3", trust).sequence == 2
+        cp = read_checkpoint(path)
+        assert cp.version == before + 1
+        assert {d: e.sequence for d, e in cp.heads.items()} == {
+            f"dev-{i}": {0: 2, 3: 2}.get(i, 1) for i in range(40)}
+        assert store.latest("dev-0", trust).sequence == 2
+        assert store.latest("dev-3", trust).sequence == 2
