@@ -43,16 +43,22 @@ class AnchorMixin:
         return self._heads.read(), "the head file"
 
     def _anchor_head(self, device: str) -> tuple[Head | None, str]:
-        """``_anchor`` for one device, looked up rather than copied: appending
-        N baselines asks N times, and a copy of every head each time was O(N²)."""
+        """``_anchor`` for one device (see ``_anchor_heads``)."""
+        heads, name = self._anchor_heads([device])
+        return heads[device], name
+
+    def _anchor_heads(self, devices: list[str]) -> tuple[dict[str, Head | None], str]:
+        """``_anchor`` for some devices, looked up rather than copied: appending
+        N baselines asks N times and a sweep once per chunk, and a copy of
+        every head each time was O(N²).  Same errors as ``_anchor``."""
         if self._checkpoint is not None:
-            signed, head = self._checkpoint.head(device)
-            if signed:
-                return head, f"checkpoint {self._checkpoint.path}"
+            heads = self._checkpoint.heads_of(devices)
+            if heads is not None:
+                return heads, f"checkpoint {self._checkpoint.path}"
         if self._heads is None:
-            return None, "the head file"
-        heads = self._heads.read()
-        return (heads.get(device) if heads is not None else None), "the head file"
+            return dict.fromkeys(devices), "the head file"
+        every = self._heads.read() or {}
+        return {d: every.get(d) for d in devices}, "the head file"
 
     def _record_head(self, device: str, head: Head, policy: int = 0, force: bool = False) -> None:
         """After a commit: move the anchors to the device's new head.  Raises

@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -238,15 +238,20 @@ class Checkpoint:
             heads[device] = self._pending_head(device, heads.get(device))  # type: ignore[assignment]
         return heads
 
-    def head(self, device: str) -> tuple[bool, Head | None]:
-        """One device's head: (whether there is a checkpoint, its head or
-        None).  Looked up, not copied: a capture of N devices asks N times."""
+    def heads_of(self, devices: Iterable[str]) -> dict[str, Head | None] | None:
+        """The heads of ``devices`` only (None for one the checkpoint does not
+        name), or None when there is no checkpoint.  Looked up, not copied: a
+        capture asks once per device and a sweep once per chunk of devices,
+        and a copy of every head each time was O(N²)."""
         cp = self.load()
         if cp is None and not self._pending:
-            return False, None
-        entry = cp.heads.get(device) if cp is not None else None
-        head = Head(entry.sequence, entry.id) if entry is not None else None
-        return True, self._pending_head(device, head) if self._pending else head
+            return None
+        heads: dict[str, Head | None] = {}
+        for device in devices:
+            entry = cp.heads.get(device) if cp is not None else None
+            head = Head(entry.sequence, entry.id) if entry is not None else None
+            heads[device] = self._pending_head(device, head) if self._pending else head
+        return heads
 
     def _pending_head(self, device: str, head: Head | None) -> Head | None:
         for entries, _seed, replace in self._pending or ():

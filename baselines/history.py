@@ -195,7 +195,7 @@ class BaselineHistoryMixin:
                         broken.setdefault(r.device, exc)
         out: dict[str, Baseline | BaselineError] = {}
         try:
-            heads, anchor = self._anchor()
+            heads, anchor = self._anchor_heads(list(devices))
         except BaselineInvalidError as exc:  # a damaged anchor vouches for no device
             if meanwhile is not None:
                 meanwhile()
@@ -213,7 +213,7 @@ class BaselineHistoryMixin:
                 out[device] = broken[device]
                 continue
             try:
-                head = heads.get(device) if heads is not None else None
+                head = heads.get(device)
                 history = self._verify_history(device, rows[device], snapshot, head, anchor,
                                                by_device[device])
                 if not history:
