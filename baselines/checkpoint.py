@@ -150,13 +150,16 @@ def read_checkpoint(path: Path) -> SignedCheckpoint | None:
     return parse_checkpoint(data, str(path))
 
 
+def _moves(current: Head | Entry | None, entry: Entry, replace: bool) -> bool:
+    """Whether ``entry`` replaces ``current``: forward only, never back
+    (``replace``: also the same head, re-approved under another policy version)."""
+    return current is None or current.sequence < entry.sequence or (
+        replace and current.sequence == entry.sequence and current.id == entry.id)
+
+
 def _advance(heads: dict[str, Entry], entries: Mapping[str, Entry], replace: bool) -> None:
-    """Move ``heads`` forward to ``entries``, never back (``replace``: also the
-    same head, re-approved under another policy version)."""
     for device, entry in entries.items():
-        current = heads.get(device)
-        if current is None or current.sequence < entry.sequence or (
-                replace and current.sequence == entry.sequence and current.id == entry.id):
+        if _moves(heads.get(device), entry, replace):
             heads[device] = entry
 
 
@@ -233,10 +236,8 @@ class Checkpoint:
         cp = self.load()
         if cp is None and not self._pending:
             return None
-        heads = {d: Head(e.sequence, e.id) for d, e in (cp.heads if cp else {}).items()}
-        for device in {d for entries, _, _ in self._pending or () for d in entries}:
-            heads[device] = self._pending_head(device, heads.get(device))  # type: ignore[assignment]
-        return heads
+        pending = {d for entries, _, _ in self._pending or () for d in entries}
+        return self.heads_of(set(cp.heads if cp else ()) | pending)  # type: ignore[return-value]
 
     def heads_of(self, devices: Iterable[str]) -> dict[str, Head | None] | None:
         """The heads of ``devices`` only (None for one the checkpoint does not
@@ -256,8 +257,7 @@ class Checkpoint:
     def _pending_head(self, device: str, head: Head | None) -> Head | None:
         for entries, _seed, replace in self._pending or ():
             entry = entries.get(device)
-            if entry is not None and (head is None or head.sequence < entry.sequence or (
-                    replace and head.sequence == entry.sequence)):
+            if entry is not None and _moves(head, entry, replace):
                 head = Head(entry.sequence, entry.id)
         return head
 

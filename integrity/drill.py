@@ -130,8 +130,8 @@ def _drill_one(name: str, store: Any, trust: Any, now: datetime | None) -> Drill
     rebuilt = image_from_artifacts(name, m.protocol, values, m.policy)
     notes = tuple(rebuilt.notes)
     if m.mode != Mode.DEEP.value:
-        rebuilt.missing.append("the baseline is quick: it holds block info and identity, not "
-                               "the program itself")
+        rebuilt.missing.append("the baseline is quick: it holds identity and block info (or "
+                               "the CPU's checksums), not the program itself")
     if rebuilt.missing or not rebuilt.image:
         return _replace(base, missing=tuple(rebuilt.missing), notes=notes)
     try:
