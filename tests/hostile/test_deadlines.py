@@ -176,6 +176,12 @@ def test_status_says_stalled_when_checks_stop_completing_though_the_daemon_beats
             time.sleep(0.05)
         [alert] = [json.loads(x) for x in alerts.read_text().splitlines()]
         assert alert["kind"] == "SITE_WARNING" and alert["reason"] == "checks-stalled"
+        # The sink writes the line first and the row is marked sent after it
+        # accepted it (at least once), so wait for the mark instead of racing it.
+        for _ in range(1200):
+            if store.outbox_summary() == {}:
+                break
+            time.sleep(0.05)
         assert store.outbox_summary() == {}
         status = collect_status(loaded, store, trust, now=at)
         assert status.heartbeat_at >= at  # the daemon goes on beating meanwhile
