@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/scale_bench.py                   # 1,000 devices
     .venv/bin/python benchmarks/scale_bench.py --devices 10000 --json /tmp/scale-10k.json
     .venv/bin/python benchmarks/scale_bench.py --drives 300      # Modbus drives only
+    .venv/bin/python benchmarks/scale_bench.py --devices 3000 --skip-deep --compare /tmp/main
 
 The fleet is 80% Modbus drives (2,000 holding registers each), 15% S7 CPUs and
 5% Logix controllers, every reply held back by ``--latency`` seconds, served by
@@ -64,8 +65,10 @@ def mix(n: int) -> tuple[int, int, int]:
 
 
 def run_cli(root: Path | None, *args: str, argv: list[str] | None = None,
-            profile: Path | None = None, spy: str | None = None) -> dict[str, Any]:
-    """One plc-integrity command in its own process: wall, CPU and peak RSS."""
+            profile: Path | None = None, spy: str | None = None,
+            code: Path | None = None) -> dict[str, Any]:
+    """One plc-integrity command in its own process: wall, CPU and peak RSS.
+    ``code``: another source tree to run the command from (``--compare``)."""
     start = time.perf_counter()
     cmd = argv or [*CLI, "--site", str(root), *args]
     if profile is not None:  # the same command under cProfile
@@ -74,7 +77,9 @@ def run_cli(root: Path | None, *args: str, argv: list[str] | None = None,
     if spy is not None and profile is not None:  # py-spy: on-CPU samples of every thread
         cmd = [spy, "record", "--format", "raw", "-r", "200", "-o", str(profile), "--",
                *CLI, "--site", str(root), *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    env = {**os.environ, "PYTHONPATH": str(code)} if code else None
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            cwd=code)
     # wait4 gives this child's own rusage (not the fleet's, not other children's);
     # the pipes are read on threads so a large output cannot block it.
     out: list[bytes] = []
@@ -88,7 +93,8 @@ def run_cli(root: Path | None, *args: str, argv: list[str] | None = None,
     for r in readers:
         r.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime,
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "sys_s": usage.ru_stime,
+            "switches": usage.ru_nvcsw + usage.ru_nivcsw,
             "maxrss_mib": usage.ru_maxrss / 1024, "exit": proc.returncode,
             "output": b"".join(out).decode("utf-8", "replace")}
 
@@ -100,7 +106,8 @@ def bare_run(devices: list[Any], concurrency: int, quick: bool) -> dict[str, Any
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_SELF)
     return {"wall_s": wall, "cpu_s": (after.ru_utime - before.ru_utime)
-            + (after.ru_stime - before.ru_stime)}
+            + (after.ru_stime - before.ru_stime), "sys_s": after.ru_stime - before.ru_stime,
+            "switches": (after.ru_nvcsw - before.ru_nvcsw) + (after.ru_nivcsw - before.ru_nivcsw)}
 
 
 def best(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -122,6 +129,10 @@ def main() -> None:
     parser.add_argument("--py-spy", dest="spy", metavar="PY_SPY",
                         help="with --profile: sample with this py-spy (all threads) instead "
                              "of cProfile (the main thread only); writes collapsed stacks")
+    parser.add_argument("--compare", type=Path, metavar="SRC",
+                        help="also run each sweep from this source tree (e.g. `git worktree "
+                             "add /tmp/main main`), interleaved: before and after on the same "
+                             "fleet under the same load")
     parser.add_argument("--profile", type=Path,
                         help="also run each sweep and status once under cProfile; the "
                              ".prof files go in this folder (read them with pstats)")
@@ -184,13 +195,14 @@ def measure(root: Path, devices: list[Any], mode: str, args: argparse.Namespace,
     quick = mode == "quick"
     flags = ["--quick"] if quick else []
     bare.read_fleet(devices, args.concurrency, quick=quick)  # warm: imports, code paths
-    bares, sweeps = [], []
+    bares, sweeps, others = [], [], []
     for _ in range(args.rounds):  # interleaved: a noisy moment cannot favour one side
         bares.append(bare_run(devices, args.concurrency, quick))
-        sweep = run_cli(root, "sweep", "--all", *flags, "--json")
-        if sweep["exit"] != 0:
-            raise SystemExit(f"{mode} sweep exit {sweep['exit']}: {sweep['output'][-2000:]}")
-        sweeps.append(sweep)
+        for code, runs in ((None, sweeps), *(((args.compare, others),) if args.compare else ())):
+            sweep = run_cli(root, "sweep", "--all", *flags, "--json", code=code)
+            if sweep["exit"] != 0:
+                raise SystemExit(f"{mode} sweep exit {sweep['exit']}: {sweep['output'][-2000:]}")
+            runs.append(sweep)
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
         run_cli(root, "sweep", "--all", *flags, "--json", profile=args.profile / f"{mode}.prof",
@@ -200,11 +212,35 @@ def measure(root: Path, devices: list[Any], mode: str, args: argparse.Namespace,
     out = {"bare_s": b["wall_s"], "sweep_s": s["wall_s"], "ratio": s["wall_s"] / b["wall_s"],
            "bare_cpu_ms_per_device": b["cpu_s"] / n * 1000,
            "sweep_cpu_ms_per_device": (s["cpu_s"] - startup_cpu) / n * 1000,
-           "sweep_maxrss_mib": max(x["maxrss_mib"] for x in sweeps)}
+           "sweep_maxrss_mib": max(x["maxrss_mib"] for x in sweeps),
+           # Kernel time and context switches per device: where threads fight over
+           # the GIL or the CPUs, these grow while the Python work stays the same.
+           "bare_sys_ms_per_device": b["sys_s"] / n * 1000,
+           "sweep_sys_ms_per_device": s["sys_s"] / n * 1000,
+           "bare_switches_per_device": b["switches"] / n,
+           "sweep_switches_per_device": s["switches"] / n}
     out["cpu_ratio"] = out["sweep_cpu_ms_per_device"] / out["bare_cpu_ms_per_device"]
+    if others:
+        o = best(others)
+        out["compare"] = {"source": str(args.compare), "sweep_s": o["wall_s"],
+                          "ratio": o["wall_s"] / b["wall_s"],
+                          "sweep_cpu_ms_per_device": (o["cpu_s"] - startup_cpu) / n * 1000,
+                          "sweep_sys_ms_per_device": o["sys_s"] / n * 1000,
+                          "sweep_switches_per_device": o["switches"] / n,
+                          "sweep_maxrss_mib": max(x["maxrss_mib"] for x in others)}
+        c = out["compare"]
+        c["cpu_ratio"] = c["sweep_cpu_ms_per_device"] / out["bare_cpu_ms_per_device"]
+        print(f"{mode} from {args.compare}: sweep {c['sweep_s']:.1f} s (ratio {c['ratio']:.2f}); "
+              f"CPU/device {c['sweep_cpu_ms_per_device']:.2f} ms ({c['cpu_ratio']:.2f}x), of it kernel "
+              f"{c['sweep_sys_ms_per_device']:.2f} ms; context switches/device "
+              f"{c['sweep_switches_per_device']:.1f}; "
+              f"sweeper RSS {c['sweep_maxrss_mib']:.0f} MiB", flush=True)
     print(f"{mode}: sweep {out['sweep_s']:.1f} s vs bare {out['bare_s']:.1f} s "
           f"(ratio {out['ratio']:.2f}); CPU/device {out['sweep_cpu_ms_per_device']:.2f} ms vs "
-          f"{out['bare_cpu_ms_per_device']:.2f} ms ({out['cpu_ratio']:.2f}x); sweeper RSS "
+          f"{out['bare_cpu_ms_per_device']:.2f} ms ({out['cpu_ratio']:.2f}x), of it kernel "
+          f"{out['sweep_sys_ms_per_device']:.2f} vs {out['bare_sys_ms_per_device']:.2f} ms; "
+          f"context switches/device {out['sweep_switches_per_device']:.1f} vs "
+          f"{out['bare_switches_per_device']:.1f}; sweeper RSS "
           f"{out['sweep_maxrss_mib']:.0f} MiB", flush=True)
     return out
 
