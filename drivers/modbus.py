@@ -6,17 +6,19 @@ Artifacts, all of them also read in QUICK mode (Modbus has no cheaper subset):
                                         bits as 0/1; diffed by address by the core compare
 
 Two ways to run one collect, over the same read logic: ``collect`` (blocking, on
-pymodbus's sync client: one thread per device) and ``collect_async`` (on pymodbus's
-asyncio client: hundreds of devices on one event loop).  The requests to send, the
+pymodbus's sync client: one thread per device) and ``collect_async`` (on our own
+asyncio Modbus/TCP client over pymodbus's PDU classes, drivers/modbus_async.py:
+hundreds of devices on one event loop).  The requests to send, the
 checks on every reply and the artifacts built are written once, as a generator of
 ``Step``s (``read_steps``) that either path feeds with replies; only the send
 itself differs.  So both paths produce the same capture, byte for byte, and the
 same errors.
 
 Read-only is enforced twice before anything is sent: the client's ``execute``
-(every pymodbus request method goes through it) and its ``trace_pdu`` hook
-(every PDU that is about to be framed, retries included) both pass the function
-code through ``Driver.guard``.  Only FC 1, 2, 3, 4 and 43/14 get through.
+(every pymodbus request method goes through it) and, below it, the point where
+every attempt is framed (the sync client's ``trace_pdu`` hook, the async client's
+``transact``), retries included, both pass the function code through
+``Driver.guard``.  Only FC 1, 2, 3, 4 and 43/14 get through.
 
 Failure costs: a refused or closed port fails at once; a silent peer costs
 timeout x (retries + 1) once, because the first timed-out request ends the
