@@ -127,14 +127,20 @@ class GuardedAsyncModbusClient(ModbusClientMixin[Awaitable[ModbusPDU]], asyncio.
             await self._lost
 
     # --- requests ------------------------------------------------------------------
-    async def execute(self, no_response_expected: bool, request: ModbusPDU) -> ModbusPDU:
-        """Send ``request`` and return its reply.  Raises ReadOnlyViolationError before
-        sending anything that is not a read, ConnectionException / OSError when the
-        connection is gone, ModbusIOException on no reply or an undecodable one."""
+    def execute(self, no_response_expected: bool, request: ModbusPDU) -> Awaitable[ModbusPDU]:
+        """Send ``request``; await the result for its reply.  Raises (or the await
+        raises) ReadOnlyViolationError before sending anything that is not a read,
+        ConnectionException / OSError when the connection is gone, ModbusIOException
+        on no reply or an undecodable one.  A plain function returning the reply's
+        future: no coroutine per request unless pacing makes it wait."""
         # One pacing per request, before the single send point; retries follow a
         # full timeout, far longer than any pacing interval.
         if (wait := self._reserve()) > 0:
-            await asyncio.sleep(wait)
+            return self._paced(wait, request, no_response_expected)
+        return self.transact(request, no_response_expected)
+
+    async def _paced(self, wait: float, request: ModbusPDU, no_response_expected: bool) -> ModbusPDU:
+        await asyncio.sleep(wait)
         return await self.transact(request, no_response_expected)
 
     def transact(self, request: ModbusPDU,

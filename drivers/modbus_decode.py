@@ -1,4 +1,4 @@
-"""Register replies (FC 3 and 4) decoded in one ``struct.unpack`` instead of one per register.
+"""Register replies (FC 3 and 4) decoded in one step instead of one ``struct.unpack`` per register.
 
 pymodbus 3.16's ``ReadHoldingRegistersResponse.decode`` unpacks each register with
 its own ``struct.unpack`` call and its decoder formats every decoded reply with
@@ -7,12 +7,16 @@ about 35 us of a 125-register reply, most of the CPU a sweep spends per drive
 beyond the socket work (measured with benchmarks/scale_bench.py).  The response
 classes below give the same registers, and fail on the same frames with the same
 exceptions (tests/modbus/test_decode.py compares them with pymodbus's over
-generated replies), in one call; their ``str`` names the register count instead
-of listing every value.
+generated replies); they keep the registers as the reply's big-endian bytes until
+the list is asked for (a collect copies the bytes straight into its table), and
+their ``str`` names the register count instead of listing every value.
 
-``install`` puts them in one client's decoder.  pymodbus's public ``register``
-does the same but deep-copies the whole function table for each client (~100 us
-per device); the table here is built once and shared, read-only, by every client.
+``decode_reply`` is a client decoder's ``decode`` over these classes without its
+debug line (the asyncio client's; tests/modbus/test_async_client.py compares it
+with pymodbus's).  ``install`` puts the classes in one sync client's decoder.
+pymodbus's public ``register`` does the same but deep-copies the whole function
+table for each client (~100 us per device); the table here is built once and
+shared, read-only, by every client.
 """
 
 from __future__ import annotations
