@@ -47,7 +47,8 @@ from integrity.model import Device
 
 _MBAP = struct.Struct(">HHHBB")  # transaction, protocol 0, length, unit, function code
 _HEADER = struct.Struct(">HHH")  # transaction, protocol, length: what the unit byte follows
-_INBOX = 4096  # bytes per read: a whole reply is at most 260
+_INBOX = 4096  # bytes per read
+_MAX_FRAME = 260  # MBAP header (7) + the longest PDU (253)
 
 
 class GuardedAsyncModbusClient(ModbusClientMixin[Awaitable[ModbusPDU]], asyncio.BufferedProtocol):
@@ -74,6 +75,7 @@ class GuardedAsyncModbusClient(ModbusClientMixin[Awaitable[ModbusPDU]], asyncio.
         self._frame = b""
         self._left = 0
         self._buffer = b""
+        self._oversize = False  # this attempt's reply announced more than a frame can hold
         self._inbox: memoryview | None = None  # what the transport reads into
         # One timer for the connection, due at _timer_due; the attempt's own deadline
         # is _deadline, never earlier (deadlines only move forward on one connection).
@@ -172,7 +174,7 @@ class GuardedAsyncModbusClient(ModbusClientMixin[Awaitable[ModbusPDU]], asyncio.
         except BaseException as exc:  # noqa: BLE001 - the request's error, raised by its await
             self._finish(exc=exc)
             return
-        self._buffer = b""  # as pymodbus: each attempt starts on a fresh buffer
+        self._buffer, self._oversize = b"", False  # as pymodbus: each attempt starts afresh
         self.attempts += 1
         self._deadline = deadline = self._loop.time() + self._device.timeout
         if self._timer is None or self._timer_due > deadline:
@@ -226,8 +228,8 @@ class GuardedAsyncModbusClient(ModbusClientMixin[Awaitable[ModbusPDU]], asyncio.
 
     def data_received(self, data: bytes) -> None:
         self.received += data
-        if self._waiter is None:
-            return  # nothing asked: kept in ``received`` only, as pymodbus drops it
+        if self._waiter is None or self._oversize:
+            return  # nothing asked, or no reply can come of it: kept in ``received`` only
         buffer = self._buffer + data if self._buffer else data
         try:
             self._buffer = self._take_reply(buffer)
@@ -246,6 +248,12 @@ class GuardedAsyncModbusClient(ModbusClientMixin[Awaitable[ModbusPDU]], asyncio.
             if protocol:
                 return buffer  # not Modbus TCP: wait; ``received`` tells the translation
             end = length + 6
+            if end > _MAX_FRAME:
+                # Longer than any Modbus reply: never taken, even whole (pymodbus's
+                # asyncio client dropped its buffer past 264 bytes); the rest of the
+                # attempt's bytes are not buffered either.
+                self._oversize = True
+                return b""
             if len(buffer) < end:
                 return buffer  # a frame still coming in
             if end == 8 and len(buffer) == 9:

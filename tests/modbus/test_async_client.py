@@ -113,6 +113,19 @@ def test_every_attempt_gets_its_whole_timeout_after_earlier_requests(peer, devic
     assert len(p.received) == 1 + retries + 1
 
 
+def test_an_oversize_frame_is_never_taken_for_a_reply(both_paths, peer, device):
+    """A frame longer than any Modbus reply (260 bytes) is not a reply, even when all
+    of it comes and it starts like a good one: as pymodbus's asyncio client, which
+    dropped its buffer past 264 bytes."""
+    def serve(conn: socket.socket) -> None:
+        while request := p.recv_frame(conn):
+            conn.sendall(frame(request, registers(request) + bytes(300)))
+
+    p = peer(serve)
+    with pytest.raises(DeviceProtocolError, match="could not be decoded"):
+        both_paths["async"](device(p.port, timeout=0.3, retries=0, identity=False, holding=["0-4"]))
+
+
 def test_a_peer_closing_mid_session_fails_the_request_at_once(collect, peer, device):
     def serve(conn: socket.socket) -> None:
         request = p.recv_frame(conn)
