@@ -69,13 +69,13 @@ class GuardedAsyncModbusClient(ModbusClientMixin[Awaitable[ModbusPDU]], asyncio.
         self._lost_exc: BaseException | None = None
         self._lost: asyncio.Future[None] | None = None
         self._tid = 0
-        # The request in flight: its future, frame, unit, transaction and attempts left.
+        # The request in flight: its future, the request, its frame and the attempts left.
         self._waiter: asyncio.Future[ModbusPDU] | None = None
         self._request: ModbusPDU | None = None
         self._frame = b""
         self._left = 0
         self._buffer = b""
-        self._oversize = False  # this attempt's reply announced more than a frame can hold
+        self._junk = False  # no reply can come of this attempt's bytes any more
         self._inbox: memoryview | None = None  # what the transport reads into
         # One timer for the connection, due at _timer_due; the attempt's own deadline
         # is _deadline, never earlier (deadlines only move forward on one connection).
@@ -171,10 +171,10 @@ class GuardedAsyncModbusClient(ModbusClientMixin[Awaitable[ModbusPDU]], asyncio.
             self._guard(self._request)
             if self._transport is None:
                 raise self._lost_exc or ConnectionException(f"{self}: not connected")
-        except BaseException as exc:  # noqa: BLE001 - the request's error, raised by its await
+        except Exception as exc:  # noqa: BLE001 - the request's error, raised by its await
             self._finish(exc=exc)
             return
-        self._buffer, self._oversize = b"", False  # as pymodbus: each attempt starts afresh
+        self._buffer, self._junk = b"", False  # as pymodbus: each attempt starts afresh
         self.attempts += 1
         self._deadline = deadline = self._loop.time() + self._device.timeout
         if self._timer is None or self._timer_due > deadline:
@@ -228,7 +228,7 @@ class GuardedAsyncModbusClient(ModbusClientMixin[Awaitable[ModbusPDU]], asyncio.
 
     def data_received(self, data: bytes) -> None:
         self.received += data
-        if self._waiter is None or self._oversize:
+        if self._waiter is None or self._junk:
             return  # nothing asked, or no reply can come of it: kept in ``received`` only
         buffer = self._buffer + data if self._buffer else data
         try:
@@ -245,14 +245,13 @@ class GuardedAsyncModbusClient(ModbusClientMixin[Awaitable[ModbusPDU]], asyncio.
         assert request is not None
         while len(buffer) >= 8:
             tid, protocol, length = _HEADER.unpack_from(buffer)
-            if protocol:
-                return buffer  # not Modbus TCP: wait; ``received`` tells the translation
             end = length + 6
-            if end > _MAX_FRAME:
-                # Longer than any Modbus reply: never taken, even whole (pymodbus's
-                # asyncio client dropped its buffer past 264 bytes); the rest of the
-                # attempt's bytes are not buffered either.
-                self._oversize = True
+            if protocol or end > _MAX_FRAME:
+                # Not Modbus TCP (pymodbus's framer waits on such bytes for good:
+                # ``received`` tells the translation), or longer than any Modbus reply
+                # (never taken, even whole: pymodbus's asyncio client dropped its buffer
+                # past 264 bytes).  The attempt's later bytes are not buffered either.
+                self._junk = True
                 return b""
             if len(buffer) < end:
                 return buffer  # a frame still coming in
