@@ -9,6 +9,7 @@ import asyncio
 import random
 import socket
 import struct
+import threading
 import time
 
 import pytest
@@ -138,6 +139,33 @@ def test_a_peer_closing_mid_session_fails_the_request_at_once(collect, peer, dev
     with pytest.raises(DeviceRefusedError, match="closed by the device"):
         collect(device(p.port, timeout=PATIENT, identity=False, holding=["0-249"]))
     assert time.monotonic() - started < PATIENT / 3  # not a timeout (a generous bound)
+
+
+def test_a_cancelled_collect_closes_its_connection_at_once(peer, device):
+    """read_many bounds a whole check with an asyncio.timeout scope: cancelled while a
+    request waits on a silent peer, the collect ends and its connection is closed,
+    without waiting for the request's own (long) timeout."""
+    hung_up = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        p.recv_frame(conn)  # never answered
+        if p.recv_frame(conn) == b"":  # the client closed
+            hung_up.set()
+
+    p = peer(serve)
+
+    async def scenario() -> None:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.3):
+                async with ModbusDriver(device(p.port, timeout=PATIENT, retries=3,
+                                               identity=False, holding=["0-9"])) as drv:
+                    await drv.collect_async()
+
+    started = time.monotonic()
+    asyncio.run(scenario())
+    assert time.monotonic() - started < PATIENT / 3  # not the request's timeout (generous)
+    assert hung_up.wait(PATIENT)
+    assert len(p.received) == 1
 
 
 def test_register_values_are_byte_for_byte_the_generic_encoding(collect, simulator, device):
