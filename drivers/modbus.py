@@ -6,17 +6,19 @@ Artifacts, all of them also read in QUICK mode (Modbus has no cheaper subset):
                                         bits as 0/1; diffed by address by the core compare
 
 Two ways to run one collect, over the same read logic: ``collect`` (blocking, on
-pymodbus's sync client: one thread per device) and ``collect_async`` (on pymodbus's
-asyncio client: hundreds of devices on one event loop).  The requests to send, the
+pymodbus's sync client: one thread per device) and ``collect_async`` (on our own
+asyncio Modbus/TCP client over pymodbus's PDU classes, drivers/modbus_async.py:
+hundreds of devices on one event loop).  The requests to send, the
 checks on every reply and the artifacts built are written once, as a generator of
 ``Step``s (``read_steps``) that either path feeds with replies; only the send
 itself differs.  So both paths produce the same capture, byte for byte, and the
 same errors.
 
 Read-only is enforced twice before anything is sent: the client's ``execute``
-(every pymodbus request method goes through it) and its ``trace_pdu`` hook
-(every PDU that is about to be framed, retries included) both pass the function
-code through ``Driver.guard``.  Only FC 1, 2, 3, 4 and 43/14 get through.
+(every pymodbus request method goes through it) and, below it, the point where
+every attempt is framed (the sync client's ``trace_pdu`` hook, the async client's
+``transact``), retries included, both pass the function code through
+``Driver.guard``.  Only FC 1, 2, 3, 4 and 43/14 get through.
 
 Failure costs: a refused or closed port fails at once; a silent peer costs
 timeout x (retries + 1) once, because the first timed-out request ends the
@@ -27,10 +29,11 @@ from __future__ import annotations
 
 import array
 import socket
+import struct
+import sys
 import time
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, Generator, Mapping, Protocol
+from typing import Any, ClassVar, Generator, Mapping, NamedTuple, Protocol
 
 from pymodbus.client import ModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
@@ -65,6 +68,7 @@ from integrity.errors import (
 from integrity.model import Artifact, Capture, Device, Encoding, Kind, Mode
 
 READ_FC = {"holding": 3, "input": 4, "coils": 1, "discrete": 2}
+TABLE_OF_FC = {fc: table for table, fc in READ_FC.items()}
 READ_REQUEST = {"holding": ReadHoldingRegistersRequest, "input": ReadInputRegistersRequest,
                 "coils": ReadCoilsRequest, "discrete": ReadDiscreteInputsRequest}
 CHUNK = {"holding": 125, "input": 125, "coils": 2000, "discrete": 2000}  # protocol limits
@@ -111,17 +115,26 @@ class RecordingClient(Protocol):
 
 # --- the read logic, shared by both paths -------------------------------------------
 
-@dataclass(frozen=True)
 class Step:
-    """One request of a collect; ``what`` names it in errors."""
+    """One request of a collect; ``what`` names it in errors.  A register or bit read
+    leaves ``what`` to be built from its request when an error needs it: most
+    requests never fail, and formatting text for each cost more than the rest of
+    its bookkeeping."""
 
-    what: str
-    fc: int
-    request: ModbusPDU
+    __slots__ = ("fc", "request", "_what")
+
+    def __init__(self, what: str | None, fc: int, request: ModbusPDU) -> None:
+        self._what, self.fc, self.request = what, fc, request
+
+    @property
+    def what(self) -> str:
+        if self._what is None:
+            start, count = self.request.address, self.request.count
+            return f"reading {TABLE_OF_FC[self.fc]} {start}-{start + count - 1}"
+        return self._what
 
 
-@dataclass(frozen=True)
-class Answer:
+class Answer(NamedTuple):
     """A reply whose function code matched the request's (exception replies included),
     with the raw PDU for the FC 43 steps, which are parsed strictly from the bytes."""
 
@@ -143,24 +156,37 @@ def read_steps(driver: "ModbusDriver") -> Generator[Step, Answer, list[Artifact]
 
 
 def _range_steps(driver: "ModbusDriver", table: str, rng: Range) -> Generator[Step, Answer, Artifact]:
-    fc, unit = READ_FC[table], driver.options.unit
+    fc, unit, request_class, chunk = READ_FC[table], driver.options.unit, READ_REQUEST[table], CHUNK[table]
+    bits = table in BIT_TABLES
     values = array.array("H")  # registers and bits are 0..65535: canonical.encode_uint16_table
     # Chunks never cross a declared range's end: a gap between ranges may be
     # unreadable, and one unreadable address fails the whole request.
-    for start in range(rng.start, rng.end + 1, CHUNK[table]):
-        count = min(CHUNK[table], rng.end - start + 1)
-        what = f"reading {table} {start}-{start + count - 1}"
-        reply = (yield Step(what, fc, READ_REQUEST[table](address=start, count=count,
-                                                         dev_id=unit))).reply
+    for start in range(rng.start, rng.end + 1, chunk):
+        count = min(chunk, rng.end - start + 1)
+        step = Step(None, fc, request_class(address=start, count=count, dev_id=unit))
+        reply = (yield step).reply
         if reply.isError():
             raise driver.fail(DeviceProtocolError,
                               f"declared range {table} {rng.label} not readable: "
                               f"{_exception_text(reply.exception_code)} to FC{fc} at {start}+{count}")
-        got = [int(bool(b)) for b in reply.bits] if table in BIT_TABLES else list(reply.registers)
-        # .bits is padded to a multiple of 8; registers must match exactly.
-        if len(got) < count or (table not in BIT_TABLES and len(got) != count):
-            raise driver.fail(DeviceProtocolError, f"{what}: asked for {count} values, got {len(got)}")
-        values.extend(got[:count])
+        if bits:
+            got = [int(bool(b)) for b in reply.bits]  # .bits is padded to a multiple of 8
+            if len(got) < count:
+                raise driver.fail(DeviceProtocolError,
+                                  f"{step.what}: asked for {count} values, got {len(got)}")
+            values.extend(got[:count])
+            continue
+        # Registers must match exactly.  The reply's big-endian bytes go straight into
+        # the table, swapped to the machine's order once at the end.
+        raw = getattr(reply, "register_bytes", None)
+        if raw is None:  # a reply decoded by pymodbus's own class
+            raw = struct.pack(f">{len(reply.registers)}H", *reply.registers)
+        if len(raw) != 2 * count:
+            raise driver.fail(DeviceProtocolError,
+                              f"{step.what}: asked for {count} values, got {len(raw) // 2}")
+        values.frombytes(raw)
+    if not bits and sys.byteorder == "little":
+        values.byteswap()
     # The bytes of Artifact.from_value(key, CONFIG, {"start": ..., "values": [...]}), encoded
     # without the generic JSON path (the same bytes, so baselines do not drift).
     return Artifact(f"{table}/{rng.label}", Kind.CONFIG,

@@ -202,8 +202,8 @@ def test_write_through_the_async_client_is_refused_before_sending(simulator, dev
 
 
 def test_async_guard_also_sits_below_execute(simulator, device):
-    """A PDU pushed straight into pymodbus's async transaction manager is stopped
-    by the trace hook, before it is framed."""
+    """A PDU pushed straight into the async client's send point (below ``execute``,
+    where every attempt is framed and written) is stopped there, before it is framed."""
     from pymodbus.pdu.register_message import WriteSingleRegisterRequest
 
     sim = simulator()
@@ -212,8 +212,8 @@ def test_async_guard_also_sits_below_execute(simulator, device):
         async with ModbusDriver(device(sim.port, holding=["0-9"])) as drv:
             client = await drv.connect_async()
             with pytest.raises(ReadOnlyViolationError):
-                await client.ctx.execute(False, WriteSingleRegisterRequest(
-                    dev_id=1, address=17, registers=[1]))
+                await client.transact(WriteSingleRegisterRequest(dev_id=1, address=17,
+                                                                 registers=[1]))
             await asyncio.sleep(0.05)  # give a (wrongly) sent frame time to arrive
 
     asyncio.run(scenario())
