@@ -338,7 +338,8 @@ def _plain_entries(items: list[Any]) -> tuple[ArtifactEntry, ...] | None:
     exact JSON types (str, int, bool), in one loop, each entry then built
     without the dataclass's __init__: a stored S7 manifest lists dozens of
     entries and the constructor's per-entry overhead was most of its parsing."""
-    new, key_ok, hex_ok = object.__new__, KEY_RE.fullmatch, _HEX64.fullmatch
+    new, put = object.__new__, object.__setattr__
+    key_ok, hex_ok = KEY_RE.fullmatch, _HEX64.fullmatch
     kinds, encodings = _KINDS.get, _ENCODINGS.get
     out = []
     for d in items:
@@ -353,8 +354,15 @@ def _plain_entries(items: list[Any]) -> tuple[ArtifactEntry, ...] | None:
                 or type(size) is not int or size < 0 or type(quick) is not bool):
             return None
         entry = new(ArtifactEntry)
-        entry.__dict__.update(key=key, kind=kind, digest=digest, size=size, encoding=encoding,
-                              quick=quick)
+        # Attribute by attribute, as the dataclass's __init__ sets them: touching
+        # ``__dict__`` would give each entry a dict object of its own, a second
+        # object for the garbage collector to track (and twice the collections).
+        put(entry, "key", key)
+        put(entry, "kind", kind)
+        put(entry, "digest", digest)
+        put(entry, "size", size)
+        put(entry, "encoding", encoding)
+        put(entry, "quick", quick)
         out.append(entry)
     return tuple(out)
 
@@ -391,10 +399,12 @@ def _plain(cls: type[Manifest], doc: dict[str, Any]) -> Manifest | None:
     signed_at = parse_time(doc["signed_at"], "signed_at")
     canonical.encode(policy)  # refuse a policy we could not sign (CanonicalError)
     manifest = object.__new__(cls)
-    manifest.__dict__.update(
-        device=device, protocol=protocol, mode=mode, captured_at=captured_at, signed_at=signed_at,
-        artifacts=entries, fingerprint=fp, sequence=sequence, previous=previous, signer=signer,
-        reason=reason, policy=freeze(policy), format_version=FORMAT_VERSION)
+    for name, value in (("device", device), ("protocol", protocol), ("mode", mode),
+                        ("captured_at", captured_at), ("signed_at", signed_at),
+                        ("artifacts", entries), ("fingerprint", fp), ("sequence", sequence),
+                        ("previous", previous), ("signer", signer), ("reason", reason),
+                        ("policy", freeze(policy)), ("format_version", FORMAT_VERSION)):
+        object.__setattr__(manifest, name, value)  # (not via __dict__: see _plain_entries)
     return manifest
 
 

@@ -45,7 +45,8 @@ def _doc(rng: random.Random) -> dict:
 # Values tried in place of each field: wrong types, edge values, near misses.
 ODD = [None, True, False, 0, 1, -1, 2**70, 1.0, float("nan"), float("inf"), "", " ", "x", "X" * 201,
        "x" * 2001, HEX, HEX.upper(), HEX[:-1], Text("s"), Text(HEX), [], {}, ["a"], {"a": 1},
-       "quick", "deep", "code", "json", "raw", "holding/1", "bad key!", "2024-01-31T12:00:00.000000Z",
+       "quick", "deep", "code", "json", "raw", "holding/1", "bad key!",
+       "2024-01-31T12:00:00.000000Z",
        "2024-13-31T12:00:00.000000Z", "2024-01-31 12:00:00", "\ud800", {"k": float("nan")},
        {"k": b"x".hex()}, {1: 2}]
 ENTRY_FIELDS = ["key", "kind", "digest", "size", "encoding", "quick"]
