@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import sys
 from pathlib import Path
@@ -158,27 +157,6 @@ def mode_option(f: Any) -> Any:
     return click.option("--quick/--deep", "quick", default=False,
                         help="Quick: identity and metadata only (no block uploads). "
                              "Deep (default): read everything.")(f)
-
-
-@contextlib.contextmanager
-def few_collections() -> Iterator[None]:
-    """Garbage collection tuned for one command over many devices (``sweep``,
-    ``verify``), then put back as it was.
-
-    What exists on entry (the imports, the inventory: most of the process's
-    objects) is frozen out of the collector's walks, and the youngest
-    generation is collected every 50,000 new objects instead of 700: a
-    3,000-device sweep spent ~5% of its CPU in some 400 collections that
-    found almost nothing.  Cyclic garbage is still collected, only in larger
-    steps, so memory stays bounded (not for the daemon, whose state lives on)."""
-    threshold = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(50_000, *threshold[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
 
 
 # An indented document costs json's pure-Python encoder; without indent the C

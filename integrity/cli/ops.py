@@ -11,7 +11,8 @@ from typing import Any
 
 import click
 
-from integrity.cli._common import (EXIT_CODES_HELP, chosen_devices, emit_json, few_collections,
+from integrity.bulk import few_collections
+from integrity.cli._common import (EXIT_CODES_HELP, chosen_devices, emit_json,
                                    json_option, mode_option, open_site, open_store, selection_args,
                                    signer_names, trust_store, zone_option)
 from integrity.errors import ConfigError

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from integrity import check
-from integrity.cli._common import (EXIT_CODES_HELP, chosen_devices, emit_json, few_collections,
+from integrity.bulk import few_collections
+from integrity.cli._common import (EXIT_CODES_HELP, chosen_devices, emit_json,
                                    json_option, mode_option, open_site, open_store,
                                    selection_args, signer_names, trust_store)
 from integrity.model import Mode, overall_exit_code

@@ -1,7 +1,6 @@
-"""What a command over many devices costs besides its checks: --json output
-(one document, indented, each item of a top-level list on a line of its own,
-written by json's C encoder: the same values as the plain indented encoding)
-and the garbage collector's settings while it runs (put back afterwards)."""
+"""--json output: one document, indented, each item of a top-level list on a
+line of its own (written by json's C encoder): the same values as the plain
+indented encoding, so nothing a reader parses changes."""
 
 from __future__ import annotations
 
@@ -46,16 +45,3 @@ def test_a_list_item_per_line_and_the_rest_indented(capsys):
         '    "OK": 2\n'
         '  }\n'
         '}\n')
-
-
-def test_few_collections_puts_the_collector_back():
-    import gc
-
-    from integrity.cli._common import few_collections
-
-    before = gc.get_threshold()
-    with pytest.raises(RuntimeError):
-        with few_collections():
-            assert gc.get_threshold()[0] == 50_000 and gc.get_freeze_count() > 0
-            raise RuntimeError("a failing sweep")
-    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
