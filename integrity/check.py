@@ -40,9 +40,10 @@ from integrity.model import Capture, CheckResult, Device, Difference, Mode, Stat
 
 log = logging.getLogger(__name__)
 DriverFactory = Callable[[Device], Driver]
-# Results are recorded in batches that close at RECORD_BATCH results or once
-# the first is RECORD_WAIT seconds old: one commit per batch, and a killed
-# process loses at most one batch of history.  (32 a batch cost a sweep's main
+# Results are recorded in batches that close at RECORD_BATCH results, or with
+# the first result that comes once the batch's first is RECORD_WAIT seconds
+# old: one commit per batch, and a killed process loses at most one batch of
+# history.  (32 a batch cost a sweep's main
 # thread twice as much recording as 128 does: ~85 against ~45 us a device.)
 RECORD_BATCH = 128
 RECORD_WAIT = 1.0
