@@ -43,8 +43,8 @@ DriverFactory = Callable[[Device], Driver]
 # Results are recorded in batches that close at RECORD_BATCH results, or with
 # the first result that comes once the batch's first is RECORD_WAIT seconds
 # old: one commit per batch, and a killed process loses at most one batch of
-# history.  (32 a batch cost a sweep's main
-# thread twice as much recording as 128 does: ~85 against ~45 us a device.)
+# history.  (32 a batch cost a sweep's main thread twice as much recording
+# as 128 does: ~85 against ~45 us a device.)
 RECORD_BATCH = 128
 RECORD_WAIT = 1.0
 # Called as observer(device, mode, seconds, ok) after every read in read_many:
