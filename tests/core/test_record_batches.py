@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timezone
 
-from drivers.base import Driver
 from integrity import check
 from integrity.errors import NoBaselineError
-from integrity.model import Artifact, Capture, Device, Kind, Mode
+from integrity.model import Device, Mode
+from support.fakes import FakeDriver
 
 SEEN = {name: threading.Event() for name in "abc"}
 
@@ -30,16 +29,8 @@ class BatchStore:
         return list(range(len(results)))
 
 
-class PacedDriver(Driver):
+class PacedDriver(FakeDriver):
     """b answers RECORD_WAIT (and a little) after a's result was handled; c after b's."""
-
-    protocol = "modbus"
-    default_port = 502
-    READ_OPERATIONS = frozenset()
-
-    @classmethod
-    def parse_options(cls, table, *, file, device):
-        return None
 
     def collect(self, mode=Mode.DEEP, *, now=None):
         name = self.device.name
@@ -47,8 +38,7 @@ class PacedDriver(Driver):
             assert SEEN["a" if name == "b" else "b"].wait(30)
         if name == "b":
             time.sleep(check.RECORD_WAIT + 0.1)
-        return Capture(name, "modbus", mode, datetime.now(timezone.utc),
-                       (Artifact.from_value("identity", Kind.IDENTITY, {"ok": True}),))
+        return super().collect(mode, now=now)
 
 
 def test_a_batch_closes_when_its_first_result_has_waited_long_enough():
