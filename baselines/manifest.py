@@ -26,7 +26,8 @@ from typing import Any, Mapping
 
 from integrity import canonical
 from integrity.errors import ConfigError, StoreTamperedError
-from integrity.model import KEY_RE, Artifact, Capture, Encoding, Kind, Mode, fingerprint, freeze
+from integrity.model import (KEY_RE, Artifact, Capture, Encoding, Kind, Mode, fingerprint,
+                             fingerprint_of_checked, freeze)
 
 FORMAT_VERSION = 1
 DOC_TYPE = "plc-integrity/baseline"
@@ -133,8 +134,10 @@ class ArtifactEntry:
                    artifact.quick)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "kind": self.kind.value, "digest": self.digest, "size": self.size,
-                "encoding": self.encoding.value, "quick": self.quick}
+        # ``_value_`` is ``value`` without the enum property's lookup (once per
+        # entry of every manifest proven canonical).
+        return {"key": self.key, "kind": self.kind._value_, "digest": self.digest,
+                "size": self.size, "encoding": self.encoding._value_, "quick": self.quick}
 
     @classmethod
     def from_dict(cls, d: Any, index: int) -> "ArtifactEntry":
@@ -249,7 +252,11 @@ class Manifest:
                 raise StoreTamperedError(f"manifest is not canonical JSON: {not_canonical}") \
                     from not_canonical
             raise exc if isinstance(exc, StoreTamperedError) else StoreTamperedError(str(exc))
-        if _encode_built(manifest.to_dict()) != data:
+        try:
+            same = _encode_built(manifest.to_dict()) == data
+        except ValueError:  # e.g. an escaped lone surrogate, which UTF-8 cannot hold
+            same = False
+        if not same:
             raise StoreTamperedError("manifest does not re-encode to its stored bytes")
         return manifest
 
@@ -299,6 +306,17 @@ class Manifest:
         if missing or unknown:
             raise StoreTamperedError(f"manifest fields wrong: missing {missing}, unknown {unknown}")
         try:
+            manifest = _plain(cls, doc)
+        except (ValueError, TypeError, canonical.CanonicalError) as exc:
+            raise StoreTamperedError(f"manifest is invalid: {exc}") from exc
+        return manifest if manifest is not None else cls._constructed(doc)
+
+    @classmethod
+    def _constructed(cls, doc: dict[str, Any]) -> "Manifest":
+        """The document through the dataclasses' own constructors and checks:
+        the reference the plain-document path (``_plain``) must agree with,
+        and what names the problem in a document that path does not accept."""
+        try:
             if not isinstance(doc["artifacts"], list) or not isinstance(doc["policy"], dict):
                 raise ValueError("artifacts must be a list and policy an object")
             manifest = cls(device=doc["device"], protocol=doc["protocol"], mode=doc["mode"],
@@ -312,6 +330,82 @@ class Manifest:
         except (ValueError, TypeError, canonical.CanonicalError) as exc:
             raise StoreTamperedError(f"manifest is invalid: {exc}") from exc
         return manifest
+
+
+def _plain_entries(items: list[Any]) -> tuple[ArtifactEntry, ...] | None:
+    """ArtifactEntry.from_dict for each item, or None where any item is not
+    plainly valid.  The same checks as ArtifactEntry.__post_init__ on the
+    exact JSON types (str, int, bool), in one loop, each entry then built
+    without the dataclass's __init__: a stored S7 manifest lists dozens of
+    entries and the constructor's per-entry overhead was most of its parsing."""
+    new, put = object.__new__, object.__setattr__
+    key_ok, hex_ok = KEY_RE.fullmatch, _HEX64.fullmatch
+    kinds, encodings = _KINDS.get, _ENCODINGS.get
+    out = []
+    for d in items:
+        if type(d) is not dict or d.keys() != _ENTRY_FIELDS:
+            return None
+        key, digest, size, quick = d["key"], d["digest"], d["size"], d["quick"]
+        kind, encoding = d["kind"], d["encoding"]
+        kind = kinds(kind) if type(kind) is str else None
+        encoding = encodings(encoding) if type(encoding) is str else None
+        if (kind is None or encoding is None or type(key) is not str or not key_ok(key)
+                or type(digest) is not str or not hex_ok(digest)
+                or type(size) is not int or size < 0 or type(quick) is not bool):
+            return None
+        entry = new(ArtifactEntry)
+        # Attribute by attribute, as the dataclass's __init__ sets them: touching
+        # ``__dict__`` would give each entry a dict object of its own, a second
+        # object for the garbage collector to track (and twice the collections).
+        put(entry, "key", key)
+        put(entry, "kind", kind)
+        put(entry, "digest", digest)
+        put(entry, "size", size)
+        put(entry, "encoding", encoding)
+        put(entry, "quick", quick)
+        out.append(entry)
+    return tuple(out)
+
+
+def _plain(cls: type[Manifest], doc: dict[str, Any]) -> Manifest | None:
+    """The Manifest of a stored document whose every field is plainly valid,
+    built without the dataclasses' constructors; None for anything else, which
+    ``Manifest._constructed`` then refuses with its own message (or accepts,
+    where only an unusual form differs).  Accepts nothing the constructors
+    would refuse and builds the same value: tests/baselines/test_manifest_plain.py
+    runs both over generated and mutated documents.  Raises ValueError for a
+    time or policy that cannot be read, as the constructor path does."""
+    device, protocol, mode = doc["device"], doc["protocol"], doc["mode"]
+    arts, policy, sequence = doc["artifacts"], doc["policy"], doc["sequence"]
+    previous, signer, reason, fp = doc["previous"], doc["signer"], doc["reason"], doc["fingerprint"]
+    mode = _MODES.get(mode) if type(mode) is str else None
+    if (mode is None or type(arts) is not list or type(policy) is not dict
+            or type(device) is not str or not device or len(device) > 200
+            or type(protocol) is not str or not protocol or len(protocol) > 200
+            or type(sequence) is not int or sequence < 1
+            or (previous is not None if sequence == 1
+                else type(previous) is not str or not _HEX64.fullmatch(previous))
+            or type(signer) is not str or not _HEX64.fullmatch(signer)
+            or type(reason) is not str or not reason.strip() or len(reason) > REASON_MAX):
+        return None
+    entries = _plain_entries(arts)
+    if entries is None:
+        return None
+    keys = [e.key for e in entries]
+    if keys != sorted(set(keys)) or fp != fingerprint_of_checked([(e.key, e.digest)
+                                                                   for e in entries]):
+        return None
+    captured_at = parse_time(doc["captured_at"], "captured_at")
+    signed_at = parse_time(doc["signed_at"], "signed_at")
+    canonical.encode(policy)  # refuse a policy we could not sign (CanonicalError)
+    manifest = object.__new__(cls)
+    for name, value in (("device", device), ("protocol", protocol), ("mode", mode),
+                        ("captured_at", captured_at), ("signed_at", signed_at),
+                        ("artifacts", entries), ("fingerprint", fp), ("sequence", sequence),
+                        ("previous", previous), ("signer", signer), ("reason", reason),
+                        ("policy", freeze(policy)), ("format_version", FORMAT_VERSION)):
+        object.__setattr__(manifest, name, value)  # (not via __dict__: see _plain_entries)
+    return manifest
 
 
 @dataclass(frozen=True)

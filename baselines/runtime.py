@@ -8,7 +8,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 
 from baselines import tables
 from baselines.manifest import format_time, parse_time
@@ -94,10 +94,23 @@ class RuntimeStateMixin:
         stamp = format_time(now or datetime.now(timezone.utc))
         with self._tx(f"saving the alert state of {len(records)} devices",  # type: ignore[attr-defined]
                       write=True) as conn:
-            for device, record in records.items():
-                values = {"record": _dumps(record), "updated_at": stamp}
-                if not conn.execute(update(t).where(t.c.device == device).values(**values)).rowcount:
-                    conn.execute(insert(t).values(device=device, **values))
+            # Batched: which devices have a row (one query per 500), then one
+            # UPDATE and one INSERT for all (a sweep that changes every record,
+            # e.g. its first, or quick after deep, paid two statements a device).
+            names = sorted(records)
+            have: set[str] = set()
+            for i in range(0, len(names), 500):
+                have.update(conn.execute(select(t.c.device)
+                                         .where(t.c.device.in_(names[i:i + 500]))).scalars())
+            old = [{"key": d, "new_record": _dumps(records[d]), "new_at": stamp}
+                   for d in names if d in have]
+            new = [{"device": d, "record": _dumps(records[d]), "updated_at": stamp}
+                   for d in names if d not in have]
+            if old:
+                conn.execute(update(t).where(t.c.device == bindparam("key")).values(
+                    record=bindparam("new_record"), updated_at=bindparam("new_at")), old)
+            if new:
+                conn.execute(insert(t), new)
             for at, kind, detail in events:
                 conn.execute(insert(tables.events).values(at=format_time(at), kind=kind,
                                                           detail=detail))

@@ -199,6 +199,7 @@ def verify_rows(device: str, rows: Sequence[Row], trust: TrustSnapshot,
     untrusted = [u for _m, _p, u in checked]
 
     # The chain: contiguous sequences, each previous = id (hash) of the row before.
+    ids = [canonical.sha256(row.manifest) for row in rows]  # each hashed once, used thrice
     expected, prev_id = 1, None
     for i, (row, (manifest, _p, _u)) in enumerate(zip(rows, checked)):
         where = _where(device, row.sequence)
@@ -215,7 +216,7 @@ def verify_rows(device: str, rows: Sequence[Row], trust: TrustSnapshot,
             problems[i] = _worse(problems[i], ChainBrokenError(
                 f"{where}: previous names {str(manifest.previous)[:16]} but #{expected - 1} in the "
                 f"store has id {str(prev_id)[:16]} (history edited or replaced)"))
-        expected, prev_id = row.sequence + 1, canonical.sha256(row.manifest)
+        expected, prev_id = row.sequence + 1, ids[i]
 
     # Head file: the newest must not be behind, and the recorded head must be this chain's.
     extra: list[BaselineInvalidError] = []
@@ -227,7 +228,7 @@ def verify_rows(device: str, rows: Sequence[Row], trust: TrustSnapshot,
                 f"records #{head.sequence} ({head.id[:16]}): newer baselines were deleted "
                 "(rollback)"))
         for i, row in enumerate(rows):
-            if row.sequence == head.sequence and canonical.sha256(row.manifest) != head.id:
+            if row.sequence == head.sequence and ids[i] != head.id:
                 problems[i] = _worse(problems[i], ChainBrokenError(
                     f"{_where(device, row.sequence)}: id differs from {anchor}'s "
                     f"{head.id[:16]} (history replaced)"))
@@ -239,7 +240,7 @@ def verify_rows(device: str, rows: Sequence[Row], trust: TrustSnapshot,
             continue
         newer = i + 1
         if newer < len(rows) and problems[newer] is None and checked[newer][0] is not None \
-                and checked[newer][0].previous == canonical.sha256(rows[i].manifest):
+                and checked[newer][0].previous == ids[i]:
             problems[i] = None
             notes[i] = (f"signer {short_keyid(rows[i].keyid)} is no longer in trust/; vouched for "
                         f"by the hash chain from #{rows[newer].sequence}")

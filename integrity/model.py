@@ -103,6 +103,17 @@ def fingerprint(pairs: "list[tuple[str, str]] | tuple[tuple[str, str], ...]") ->
     return canonical.sha256(canonical.encode(sorted([list(p) for p in pairs])))
 
 
+def fingerprint_of_checked(pairs: "list[tuple[str, str]]") -> str:
+    """``fingerprint(pairs)`` for pairs already sorted by key, without duplicate
+    keys, each key a plain ``str`` matching KEY_RE and each digest a plain ``str``
+    of lowercase hex (a stored manifest's entries, checked).  No character of
+    either needs escaping in JSON, so the canonical list is written directly:
+    the same bytes without the encoder's walk (a sweep proves every stored manifest's fingerprint;
+    tests/core/test_fingerprint.py holds the two equal)."""
+    return canonical.sha256(("[" + ",".join(['["%s","%s"]' % p for p in pairs]) + "]")
+                            .encode("ascii"))
+
+
 def freeze(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping or {}))
 

@@ -98,7 +98,7 @@ class AlertRecord:
             raise ValueError("alert record device must not be empty")
         for name in ("state", "announced_state"):
             value = getattr(self, name)
-            if value is not None:
+            if value is not None and type(value) is not Status:  # (an Enum call costs)
                 object.__setattr__(self, name, Status(value))
         for name in ("since", "last_alert_at", "last_reminder_at", "maintenance_until"):
             object.__setattr__(self, name, _aware(getattr(self, name), f"alert record {name}"))
@@ -134,25 +134,32 @@ class AlertRecord:
             raise ValueError("alert record must be an object")
         if data.get("format") != RECORD_FORMAT:
             raise ValueError(f"alert record format {data.get('format')!r} is not supported")
-        known = {f.name for f in dataclasses.fields(cls)} | {"format"}
-        unknown = sorted(set(data) - known)
+        # (Field names listed once, statuses looked up: a sweep reads one
+        # record per device.)
+        unknown = sorted(set(data) - _KNOWN_FIELDS)
         if unknown:
             raise ValueError(f"alert record has unknown fields {unknown}")
         values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            value = data.get(f.name)
+        for name in _RECORD_FIELDS:
+            value = data.get(name)
             try:
-                if value is not None and f.name in ("state", "announced_state"):
-                    value = Status(value)
-                elif value is not None and f.name in ("since", "last_alert_at", "last_reminder_at",
-                                                      "maintenance_until"):
+                if value is not None and name in ("state", "announced_state"):
+                    value = (_STATUSES.get(value) if type(value) is str else None) \
+                        or Status(value)
+                elif value is not None and name in ("since", "last_alert_at", "last_reminder_at",
+                                                    "maintenance_until"):
                     value = datetime.fromisoformat(value)
             except (TypeError, ValueError) as exc:
-                raise ValueError(f"alert record field {f.name!r}: bad value {value!r}") from exc
-            values[f.name] = value
+                raise ValueError(f"alert record field {name!r}: bad value {value!r}") from exc
+            values[name] = value
         if not isinstance(values["device"], str):
             raise ValueError("alert record field 'device' must be a string")
         return cls(**values)
+
+
+_STATUSES = {s.value: s for s in Status}
+_RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(AlertRecord))
+_KNOWN_FIELDS = frozenset(_RECORD_FIELDS) | {"format"}
 
 
 def start_maintenance(record: AlertRecord | None, device: str, *, until: datetime, reason: str,

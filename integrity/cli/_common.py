@@ -159,10 +159,29 @@ def mode_option(f: Any) -> Any:
                              "Deep (default): read everything.")(f)
 
 
+# An indented document costs json's pure-Python encoder; without indent the C
+# encoder writes the same values about ten times faster.
+_JSON_PRETTY = json.JSONEncoder(indent=2, ensure_ascii=False, sort_keys=True)
+_JSON_LINE = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(", ", ": "))
+
+
 def emit_json(doc: dict[str, Any]) -> None:
-    """Print one --json document, stamped with the shape's version."""
-    sys.stdout.write(json.dumps({"schema": SCHEMA, **doc}, indent=2, ensure_ascii=False,
-                                sort_keys=True) + "\n")
+    """Print one --json document, stamped with the shape's version.
+
+    Indented, except that each item of a top-level list (a sweep's
+    ``results``: thousands of devices) is written on one line of its own by the
+    C encoder: still one JSON document, read a device per line, and a
+    10,000-device sweep's output no longer costs more CPU than its checks."""
+    full = {"schema": SCHEMA, **doc}
+    parts = []
+    for key in sorted(full):
+        value = full[key]
+        if type(value) is list and value:
+            text = "[\n" + ",\n".join("    " + _JSON_LINE.encode(item) for item in value) + "\n  ]"
+        else:
+            text = _JSON_PRETTY.encode(value).replace("\n", "\n  ")
+        parts.append(f"  {_JSON_LINE.encode(key)}: {text}")
+    sys.stdout.write("{\n" + ",\n".join(parts) + "\n}\n")
 
 
 # -- device selection: one way for every command (integrity.selection) --------------------------

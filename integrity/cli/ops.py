@@ -11,8 +11,9 @@ from typing import Any
 
 import click
 
-from integrity.cli._common import (EXIT_CODES_HELP, chosen_devices, emit_json, json_option,
-                                   mode_option, open_site, open_store, selection_args,
+from integrity.bulk import few_collections
+from integrity.cli._common import (EXIT_CODES_HELP, chosen_devices, emit_json,
+                                   json_option, mode_option, open_site, open_store, selection_args,
                                    signer_names, trust_store, zone_option)
 from integrity.errors import ConfigError
 from integrity.model import Device, Mode
@@ -80,7 +81,7 @@ def sweep_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, tags: tu
         if sys.stdout.isatty() and not as_json else None
     if progress:
         progress.start()
-    with open_store(site) as store:
+    with open_store(site) as store, few_collections():
         report = run_sweep(chosen, store, trust_store(site), mode=Mode.QUICK if quick else Mode.DEEP,
                            concurrency=site.settings.concurrency, tracker=tracker,
                            dispatcher=dispatcher, progress=progress)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import click
 
 from integrity import check
-from integrity.cli._common import (EXIT_CODES_HELP, chosen_devices, emit_json, json_option,
-                                   mode_option, open_site, open_store, selection_args,
-                                   signer_names, trust_store)
+from integrity.bulk import few_collections
+from integrity.cli._common import (EXIT_CODES_HELP, chosen_devices, emit_json,
+                                   json_option, mode_option, open_site, open_store,
+                                   selection_args, signer_names, trust_store)
 from integrity.model import Mode, overall_exit_code
 from integrity.render import diff_report, results_table
 
@@ -32,8 +33,10 @@ def verify_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, tags: t
     chosen = chosen_devices(site, devices, all_, tags)
     trust = trust_store(site)
     with open_store(site) as store:
-        results = check.verify(chosen, store, trust, mode=Mode.QUICK if quick else Mode.DEEP,
-                               concurrency=site.settings.concurrency)
+        with few_collections():
+            results = check.verify(chosen, store, trust,
+                                   mode=Mode.QUICK if quick else Mode.DEEP,
+                                   concurrency=site.settings.concurrency)
         warnings = site_warnings(store, trust, results[0].checked_at)
     code = overall_exit_code([r.status for r in results])
     for w in warnings:  # on stderr: the table (or the one JSON document) stays as it was
@@ -63,8 +66,10 @@ def diff_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, tags: tup
     chosen = chosen_devices(site, devices, all_, tags)
     trust = trust_store(site)
     with open_store(site) as store:
-        results = check.verify(chosen, store, trust, mode=Mode.QUICK if quick else Mode.DEEP,
-                               concurrency=site.settings.concurrency)
+        with few_collections():
+            results = check.verify(chosen, store, trust,
+                                   mode=Mode.QUICK if quick else Mode.DEEP,
+                                   concurrency=site.settings.concurrency)
     code = overall_exit_code([r.status for r in results])
     if as_json:
         emit_json({"exit_code": code, "results": [r.to_dict() for r in results]})

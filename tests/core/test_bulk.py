@@ -1,4 +1,5 @@
-"""integrity.bulk.paused_collector: off inside, restored as found after, errors included."""
+"""integrity.bulk: paused_collector off inside, restored as found after, errors included;
+few_collections puts the thresholds back and unfreezes."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import gc
 
 import pytest
 
-from integrity.bulk import paused_collector
+from integrity.bulk import few_collections, paused_collector
 
 
 def test_the_collector_is_off_inside_and_back_on_after():
@@ -30,3 +31,12 @@ def test_a_collector_turned_off_elsewhere_stays_off():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_few_collections_puts_the_collector_back():
+    before = gc.get_threshold()
+    with pytest.raises(RuntimeError):
+        with few_collections():
+            assert gc.get_threshold()[0] == 50_000 and gc.get_freeze_count() > 0
+            raise RuntimeError("a failing sweep")
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0

@@ -8,10 +8,10 @@ import pytest
 
 from drivers.registry import driver_class
 from integrity.check import read_many
-from drivers.base import Driver
 from integrity.errors import DeviceRefusedError, DeviceUnreachableError, DriverFailureError
 from integrity.model import Device, Mode
 from simulators.base import IMAGES, load_image, simulator_for
+from support.fakes import FakeDriver
 from support.peers import closed_port
 
 
@@ -50,16 +50,8 @@ def test_mixed_protocols_all_read_once(sims, ordered):
         assert by_name[sim.name].capture.device == sim.name
 
 
-class _BuggyDriver(Driver):
+class _BuggyDriver(FakeDriver):
     """A fake on our own interface: its collect fails the way a bug would."""
-
-    protocol = "modbus"
-    default_port = 502
-    READ_OPERATIONS = frozenset()
-
-    @classmethod
-    def parse_options(cls, table, *, file, device):
-        return None
 
     def collect(self, mode=Mode.DEEP, *, now=None):
         raise RuntimeError("boom")
