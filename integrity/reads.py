@@ -275,7 +275,9 @@ class _Reads:
         self.concurrency = concurrency
         self.limit = concurrency  # untaken finished reads before readers hold back
         self.finished: queue.SimpleQueue[Finished] = queue.SimpleQueue()
-        self._lock = threading.Lock()
+        # Re-entrant: ``Outcomes.__del__`` stops the readers, and the garbage collector
+        # may run it in a reader thread that holds this lock at that moment.
+        self._lock = threading.RLock()
         self._room = threading.Condition(self._lock)
         self._next = 0             # position of the next device to start
         self._untaken = 0          # finished reads the caller has not taken
