@@ -97,6 +97,7 @@ class _GuardedLogix(_PycommLogix):
         self._owner = owner
         self.violation: ReadOnlyViolationError | None = None
         self._pending = b""
+        self._connection: Connection | None = None
 
     def open(self) -> bool:
         if self._sock is None:  # pycomm3 keeps a socket it finds in place
@@ -120,8 +121,13 @@ class _GuardedLogix(_PycommLogix):
         (``drivers.logix_replies``); pycomm3 would take any frame as the answer."""
         reply = super()._receive()
         cfg = self._cfg
-        problem = mismatch(self._pending, reply, Connection(
-            cfg["cid"], cfg["csn"], cfg["vid"], cfg["vsn"], self._target_cid))
+        connection = self._connection
+        if connection is None or connection.o_t_id != self._target_cid \
+                or connection.t_o_id != cfg["cid"] or connection.originator_serial != cfg["vsn"]:
+            # Built when the ids change (open, Forward Open), not for every frame.
+            connection = self._connection = Connection(cfg["cid"], cfg["csn"], cfg["vid"],
+                                                       cfg["vsn"], self._target_cid)
+        problem = mismatch(self._pending, reply, connection)
         if problem is not None:
             raise MismatchedReplyError(f"the reply does not answer the request sent: {problem}")
         return reply

@@ -55,9 +55,8 @@ def _items(frame: bytes) -> dict[int, bytes]:
     return items
 
 
-def _cip(frame: bytes, command: int) -> tuple[bytes, bytes]:
-    """(CIP message, sequence count or b"") of a frame."""
-    items = _items(frame)
+def _cip(items: dict[int, bytes], command: int) -> tuple[bytes, bytes]:
+    """(CIP message, sequence count or b"") from a frame's items."""
     if command == SEND_RR_DATA:
         return items[0xB2], b""
     data = items[0xB1]
@@ -85,10 +84,11 @@ def mismatch(request: bytes, reply: bytes, connection: Connection) -> str | None
             return f"encapsulation command 0x{got:02x} answers 0x{command:02x}"
         if command not in (SEND_RR_DATA, SEND_UNIT_DATA):
             return None
-        sent, sequence = _cip(request, command)
-        answer, answer_sequence = _cip(reply, command)
+        sent, sequence = _cip(_items(request), command)
+        items = _items(reply)
+        answer, answer_sequence = _cip(items, command)
         if command == SEND_UNIT_DATA:
-            address = _items(reply).get(0xA1)
+            address = items.get(0xA1)
             if address not in (connection.t_o_id, connection.o_t_id):
                 shown = address.hex() if address is not None else "none"
                 return f"connected reply on connection {shown}, not ours"

@@ -6,6 +6,11 @@ something else and closes (an HTTP server, a port guard) ``recv`` returns b""
 forever and the loop never ends.  This replacement reads exactly one
 encapsulation frame within the timeout, says "closed" when the peer closes,
 and refuses a reply whose command is not an EtherNet/IP one.
+
+Cheap per frame, as the bare library is: one ``recv`` takes whatever has
+arrived (a whole reply, usually), bytes past the frame wait in ``_surplus`` for
+the next one, and the socket's timeout is changed only when a frame comes in
+pieces (the first wait of a frame uses the timeout the socket already has).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pycomm3.socket_ import Socket
 
 HEADER_SIZE = 24
 ENIP_COMMANDS = frozenset({0x00, 0x01, 0x04, 0x63, 0x64, 0x65, 0x66, 0x6F, 0x70})
+RECV_SIZE = 65536
 
 
 class NotEnipReplyError(ValueError):
@@ -26,8 +32,10 @@ class NotEnipReplyError(ValueError):
 
 class StrictSocket(Socket):
     def __init__(self, timeout: float) -> None:
-        super().__init__(timeout)
+        super().__init__(timeout)  # the socket's timeout: ``timeout``
         self.timeout = timeout
+        self._armed = timeout      # what the socket's timeout is now
+        self._surplus = b""
 
     def receive(self, timeout: float = 0) -> bytes:
         """One whole encapsulation frame.
@@ -35,21 +43,34 @@ class StrictSocket(Socket):
         Raises socket.timeout when the frame is not complete within the timeout,
         ConnectionResetError when the peer closes, NotEnipReplyError for other protocols.
         """
-        deadline = time.monotonic() + (timeout or self.timeout)
-        data = b""
-        need = HEADER_SIZE
-        while len(data) < need:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise socket.timeout(f"incomplete reply after {timeout or self.timeout:g} s")
-            self.sock.settimeout(remaining)
-            chunk = self.sock.recv(min(need - len(data), 65536))
+        limit = timeout or self.timeout
+        data, self._surplus = self._surplus, b""
+        deadline = 0.0
+        while True:
+            if len(data) >= 2 and struct.unpack_from("<H", data)[0] not in ENIP_COMMANDS:
+                raise NotEnipReplyError(f"not an EtherNet/IP reply (starts {data[:8]!r})")
+            need = HEADER_SIZE + struct.unpack_from("<H", data, 2)[0] \
+                if len(data) >= HEADER_SIZE else HEADER_SIZE
+            if len(data) >= need:
+                self._surplus = data[need:]
+                if self._armed != self.timeout:  # back to the timeout sends rely on
+                    self.sock.settimeout(self.timeout)
+                    self._armed = self.timeout
+                return data[:need]
+            if not deadline:
+                # The frame's wait starts here: the socket already times out after
+                # ``limit`` (unless the caller asked for another one).
+                deadline = time.monotonic() + limit
+                wait = limit
+            else:
+                wait = deadline - time.monotonic()
+                if wait <= 0:
+                    raise socket.timeout(f"incomplete reply after {limit:g} s")
+            if wait != self._armed:
+                self.sock.settimeout(wait)
+                self._armed = wait
+            chunk = self.sock.recv(RECV_SIZE)
             if not chunk:
                 raise ConnectionResetError("the device closed the connection"
                                            + (" mid-reply" if data else ""))
             data += chunk
-            if len(data) >= 2 and struct.unpack_from("<H", data)[0] not in ENIP_COMMANDS:
-                raise NotEnipReplyError(f"not an EtherNet/IP reply (starts {data[:8]!r})")
-            if len(data) >= HEADER_SIZE and need == HEADER_SIZE:
-                need = HEADER_SIZE + struct.unpack_from("<H", data, 2)[0]
-        return data

@@ -4,42 +4,41 @@ Every expected failure becomes a value (a CheckResult with its status, reason
 and message), so a sweep of many devices always reports every device, and a
 device that could not be checked is never counted as OK.
 
-Reading devices happens in worker threads (one driver, one connection per
-device); baselines are verified and results recorded on the calling thread,
-so the store is never shared across threads.
+Devices are read by integrity.reads (one driver, one connection per device,
+off the calling thread); baselines are verified and results recorded on the
+calling thread, so the store is never shared across threads.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import logging
-import queue
-import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
-from drivers.base import AsyncDriver, Driver
-from drivers.registry import driver_class
+from drivers.base import Driver
 from integrity.clock import utcnow
 from integrity.compare import compare
 from integrity.errors import (
     BaselineInvalidError,
     DeviceError,
-    DeviceTimeoutError,
-    DriverFailureError,
     NoBaselineError,
     PlcIntegrityError,
-    ReadOnlyViolationError,
     ResultsNotRecordedError,
     StoreError,
 )
 from integrity.model import Capture, CheckResult, Device, Difference, Mode, Status
+# Reading lives in integrity.reads; these names stay importable from here.
+from integrity.reads import (  # noqa: F401
+    READ_OBSERVERS,
+    DriverFactory,
+    ReadOutcome,
+    default_driver_factory,
+    read_device,
+    read_many,
+)
 
-log = logging.getLogger(__name__)
-DriverFactory = Callable[[Device], Driver]
 # Results are recorded in batches that close at RECORD_BATCH results, or with
 # the first result that comes once the batch's first is RECORD_WAIT seconds
 # old: one commit per batch, and a killed process loses at most one batch of
@@ -47,14 +46,7 @@ DriverFactory = Callable[[Device], Driver]
 # as 128 does: ~85 against ~45 us a device.)
 RECORD_BATCH = 128
 RECORD_WAIT = 1.0
-# Called as observer(device, mode, seconds, ok) after every read in read_many:
-# integrity.metrics registers one for the check-duration histograms of /metrics.
-READ_OBSERVERS: list[Callable[[Device, Mode, float, bool], None]] = []
 LATEST_CHUNK = 256  # devices whose baselines are verified and held at once
-
-
-def default_driver_factory(device: Device) -> Driver:
-    return driver_class(device.protocol)(device)
 
 
 def _without_quick_summaries(factory: DriverFactory) -> DriverFactory:
@@ -63,230 +55,6 @@ def _without_quick_summaries(factory: DriverFactory) -> DriverFactory:
         driver.quick_summaries = False
         return driver
     return make
-
-
-def read_device(device: Device, mode: Mode = Mode.DEEP, *, now: datetime | None = None,
-                driver_factory: DriverFactory = default_driver_factory) -> ReadOutcome:
-    """Read one device within its overall deadline (``Device.check_deadline``).
-
-    Never raises for a device problem or a driver bug: both are the outcome's
-    error.  Past the deadline the read is abandoned (its connection shut down)
-    and the outcome is a DeviceTimeoutError.
-    """
-    reading = _BlockingRead(device, mode, now, driver_factory)
-    reading.start()
-    if reading.done.wait(device.check_deadline):
-        assert reading.outcome is not None
-        return reading.outcome
-    reading.abandon()
-    return _past_deadline(device)
-
-
-def _check_capture(device: Device, capture: Capture) -> None:
-    if capture.device != device.name or capture.protocol != device.protocol:
-        raise DeviceError(f"{device.name}: driver returned a capture for "
-                          f"{capture.device}/{capture.protocol}", device=device.name)
-
-
-@dataclass(frozen=True)
-class ReadOutcome:
-    device: Device
-    capture: Capture | None
-    error: DeviceError | ReadOnlyViolationError | None
-
-
-def _past_deadline(device: Device) -> ReadOutcome:
-    return ReadOutcome(device, None, DeviceTimeoutError(
-        f"{device.name} ({device.endpoint}): the check did not finish within "
-        f"{device.check_deadline:g} s (check_timeout); it was abandoned and its connection "
-        "closed", device=device.name))
-
-
-class _BlockingRead:
-    """One blocking read (snap7, pycomm3, or a custom factory's driver) in a daemon
-    thread of its own, so its caller can give up on it at the device's deadline.
-
-    No driver, library or peer can hold the caller past that deadline: the
-    caller stops waiting, ``abandon`` shuts the connection down so a blocked
-    receive returns, and the thread ends on its own (its outcome is dropped).
-    """
-
-    def __init__(self, device: Device, mode: Mode, now: datetime | None,
-                 driver_factory: DriverFactory,
-                 on_done: Callable[[ReadOutcome], None] | None = None) -> None:
-        self.device, self.mode, self.now = device, mode, now
-        self.driver_factory = driver_factory
-        self.on_done = on_done
-        self.outcome: ReadOutcome | None = None
-        self.done = threading.Event()
-        self._lock = threading.Lock()
-        self._driver: Driver | None = None
-        self._abandoned = False
-
-    def start(self) -> None:
-        threading.Thread(target=self._run, name=f"plc-read-{self.device.name}",
-                         daemon=True).start()
-
-    def _run(self) -> None:
-        device = self.device
-        try:
-            with self.driver_factory(device) as driver:
-                with self._lock:
-                    self._driver = driver
-                    abandoned = self._abandoned
-                if abandoned:
-                    return
-                capture = driver.collect(self.mode, now=self.now)
-            _check_capture(device, capture)
-            outcome = ReadOutcome(device, capture, None)
-        except (DeviceError, ReadOnlyViolationError) as exc:
-            outcome = ReadOutcome(device, None, exc)
-        except Exception as exc:  # noqa: BLE001 - one driver's bug must not cost the sweep
-            if self._abandoned:
-                return  # an aborted read fails in whatever way its library fails: not a bug
-            outcome = ReadOutcome(device, None, _driver_failure(device, exc))
-        self.outcome = outcome
-        self.done.set()
-        if self.on_done is not None:
-            self.on_done(outcome)
-
-    def abandon(self) -> None:
-        """Give up: wake the read (``Driver.abort``) and let its thread end alone."""
-        with self._lock:
-            self._abandoned = True
-            driver = self._driver
-        if driver is not None:
-            driver.abort()
-
-
-def read_many(devices: Iterable[Device], mode: Mode, *, concurrency: int = 16,
-              now: datetime | None = None,
-              driver_factory: DriverFactory = default_driver_factory,
-              ordered: bool = True) -> Iterator[ReadOutcome]:
-    """Read devices concurrently, at most ``concurrency`` at a time; devices
-    are started in the order given, and outcomes come in that order too, or,
-    with ``ordered=False``, as each read finishes (so the caller's work on
-    fast devices need not wait behind a slow one).
-
-    Every device gets one outcome within its ``check_deadline`` of starting,
-    whatever its driver, library or peer does: past it the read is abandoned
-    and its outcome is a DeviceTimeoutError, so one device can never stall the
-    others.
-
-    All reads are driven from one event loop in one thread: drivers that can
-    read on it (``AsyncDriver``: Modbus) do, so hundreds of drives cost no
-    thread each; the others (snap7 and pycomm3 block) each run in a thread of
-    their own under the same limit.  The reads start at once, so the caller
-    can do its own work (verifying baselines) while the devices answer.
-    """
-    devices = list(devices)
-
-    if len(devices) <= 1 or concurrency <= 1:
-        # (arguments run left to right: the clock is read before the device)
-        return (_timed(time.monotonic(), mode, read_device(d, mode, now=now,
-                                                           driver_factory=driver_factory))
-                for d in devices)
-
-    # Finished reads arrive here as (position, outcome or exception).  Nothing
-    # else keeps a capture: once handed over it is the caller's alone, so a
-    # sweep holds only what it has not evaluated yet, never the whole fleet's.
-    finished: queue.SimpleQueue[tuple[int, ReadOutcome | BaseException]] = queue.SimpleQueue()
-
-    async def on_loop(device: Device) -> ReadOutcome:
-        try:
-            async with driver_class(device.protocol)(device) as driver:
-                capture = await driver.collect_async(mode, now=now)
-            _check_capture(device, capture)
-            return ReadOutcome(device, capture, None)
-        except (DeviceError, ReadOnlyViolationError) as exc:
-            return ReadOutcome(device, None, exc)
-        except Exception as exc:  # noqa: BLE001 - one driver's bug must not cost the sweep
-            return ReadOutcome(device, None, _driver_failure(device, exc))
-
-    async def in_thread(device: Device) -> ReadOutcome:
-        loop = asyncio.get_running_loop()
-        handed: asyncio.Future[ReadOutcome] = loop.create_future()
-
-        def hand_back(outcome: ReadOutcome) -> None:
-            try:
-                loop.call_soon_threadsafe(
-                    lambda: None if handed.done() else handed.set_result(outcome))
-            except RuntimeError:
-                pass  # the loop has ended: nobody waits for this read any more
-
-        reading = _BlockingRead(device, mode, now, driver_factory, on_done=hand_back)
-        reading.start()
-        try:
-            async with asyncio.timeout(device.check_deadline):
-                return await handed
-        except TimeoutError:
-            reading.abandon()
-            return _past_deadline(device)
-
-    async def bounded_on_loop(device: Device) -> ReadOutcome:
-        try:
-            # Cancelling the collect closes its connection (``async with``).  A timeout
-            # scope rather than wait_for: no extra task per device.
-            async with asyncio.timeout(device.check_deadline):
-                return await on_loop(device)
-        except TimeoutError:
-            return _past_deadline(device)
-
-    async def read_all() -> None:
-        gate = asyncio.Semaphore(concurrency)
-
-        async def one(position: int, device: Device) -> None:
-            async with gate:
-                started = time.monotonic()
-                try:
-                    if _reads_async(device, driver_factory):
-                        outcome = await bounded_on_loop(device)
-                    else:
-                        outcome = await in_thread(device)
-                    finished.put((position, _timed(started, mode, outcome)))
-                except BaseException as exc:  # a bug, not a device problem: to the caller
-                    finished.put((position, exc))
-
-        await asyncio.gather(*(one(i, d) for i, d in enumerate(devices)))
-
-    # A daemon thread: an abandoned sweep must never keep the process alive.
-    threading.Thread(target=asyncio.run, args=(read_all(),), name="plc-read-loop",
-                     daemon=True).start()
-
-    def hand_over() -> Iterator[ReadOutcome]:
-        early: dict[int, ReadOutcome | BaseException] = {}
-        for next_position in range(len(devices)):
-            if ordered:
-                while next_position not in early:
-                    position, item = finished.get()
-                    early[position] = item
-                item = early.pop(next_position)
-            else:
-                _, item = finished.get()
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-    return hand_over()
-
-
-def _timed(started: float, mode: Mode, outcome: ReadOutcome) -> ReadOutcome:
-    for observe in READ_OBSERVERS:
-        observe(outcome.device, mode, time.monotonic() - started, outcome.error is None)
-    return outcome
-
-
-def _driver_failure(device: Device, exc: Exception) -> DriverFailureError:
-    log.error("driver for %s failed unexpectedly", device.name, exc_info=exc)
-    return DriverFailureError(f"{device.name} ({device.endpoint}): internal driver error, a bug in "
-                              f"plc-integrity ({type(exc).__name__}: {exc}); the device was not "
-                              "checked", device=device.name)
-
-
-def _reads_async(device: Device, driver_factory: DriverFactory) -> bool:
-    # A custom factory (tests, fakes) decides its own drivers: keep to threads.
-    return (driver_factory is default_driver_factory
-            and issubclass(driver_class(device.protocol), AsyncDriver))
 
 
 def evaluate(device: Device, outcome: ReadOutcome | None, store,

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
+from datetime import datetime, timezone
 
 import pytest
 
 from drivers.registry import driver_class
 from integrity.check import read_many
 from integrity.errors import DeviceRefusedError, DeviceUnreachableError, DriverFailureError
-from integrity.model import Device, Mode
+from integrity.model import Artifact, Capture, Device, Kind, Mode
 from simulators.base import IMAGES, load_image, simulator_for
 from support.fakes import FakeDriver
 from support.peers import closed_port
@@ -85,3 +88,85 @@ def test_unusable_host_names_are_device_errors(host):
     both = list(read_many([device, dataclasses.replace(device, name="vfd-y")], Mode.DEEP,
                           concurrency=2))
     assert all(isinstance(o.error, DeviceUnreachableError) for o in both)
+
+
+class _CountingDriver(Driver):
+    """A fake on our own interface: counts the reads started, answers at once, or
+    (``device.name`` starting with "slow") once the test lets it."""
+
+    protocol = "modbus"
+    default_port = 502
+    READ_OPERATIONS = frozenset()
+    lock = threading.Lock()
+    started: list[str] = []
+    let_slow_go = threading.Event()
+
+    @classmethod
+    def parse_options(cls, table, *, file, device):
+        return None
+
+    def collect(self, mode=Mode.DEEP, *, now=None):
+        with self.lock:
+            self.started.append(self.device.name)
+        if self.device.name.startswith("slow"):
+            self.let_slow_go.wait(30)
+        return Capture(self.device.name, "modbus", mode, datetime.now(timezone.utc),
+                       (Artifact.from_value("identity", Kind.IDENTITY, {"ok": True}),))
+
+
+@pytest.fixture
+def counting():
+    _CountingDriver.started.clear()
+    _CountingDriver.let_slow_go.clear()
+    yield _CountingDriver
+    _CountingDriver.let_slow_go.set()
+
+
+def _fakes(n: int, first: str = "fake") -> list[Device]:
+    return [Device(first if i == 0 else f"fake-{i}", "modbus", "127.0.0.1", 1, None,
+                   timeout=5.0, retries=0) for i in range(n)]
+
+
+def _until(condition, what: str) -> None:
+    """Wait for something the code under test must reach (not a timed assertion)."""
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("ordered", [True, False], ids=["ordered", "as-finished"])
+def test_readers_hold_back_while_the_caller_does(counting, ordered):
+    """A caller that falls behind holds the readers back: at most 2 x concurrency
+    finished reads wait for it, however many devices are left."""
+    devices = _fakes(300)
+    outcomes = read_many(devices, Mode.DEEP, concurrency=4, driver_factory=counting,
+                         ordered=ordered)
+    taken = [next(outcomes).device.name]
+    _until(lambda: outcomes.waiting == 4, "every reader waits for the caller")
+    assert len(counting.started) <= len(taken) + 2 * 4
+    taken += [o.device.name for o in outcomes]  # taking again lets them go on
+    assert sorted(taken) == sorted(d.name for d in devices)
+    assert sorted(counting.started) == sorted(taken)  # each device read once
+
+
+def test_in_order_a_slow_first_device_holds_back_the_rest(counting):
+    """In order, the reads that finished behind a slow one wait for it, bounded too."""
+    devices = _fakes(300, first="slow")
+    outcomes = read_many(devices, Mode.DEEP, concurrency=4, driver_factory=counting)
+    _until(lambda: outcomes.waiting == 3, "the three other readers wait")
+    assert len(counting.started) <= 2 * 4
+    counting.let_slow_go.set()
+    assert [o.device.name for o in outcomes] == [d.name for d in devices]
+
+
+def test_a_caller_that_stops_taking_ends_the_readers(counting):
+    before = set(threading.enumerate())
+    outcomes = read_many(_fakes(300), Mode.DEEP, concurrency=4, driver_factory=counting,
+                         ordered=False)
+    next(outcomes)
+    _until(lambda: outcomes.waiting == 4, "every reader waits for the caller")
+    outcomes.close()
+    _until(lambda: not any(t.name.startswith("plc-read") for t in
+                           set(threading.enumerate()) - before), "every reader thread ends")
+    assert len(counting.started) <= 1 + 2 * 4

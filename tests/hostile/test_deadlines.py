@@ -89,6 +89,17 @@ def test_a_check_past_its_deadline_is_a_timeout_and_the_others_go_on(others):
     assert elapsed < devices[0].check_deadline + 2.0
 
 
+def test_hung_reads_do_not_starve_the_readers():
+    """Every reader stuck in a read that ignores the abort: past the deadline each
+    gets its timeout and a fresh reader goes on with the rest."""
+    devices = [fake("hung-1"), fake("hung-2")] + [fake(f"ok-{i}") for i in range(6)]
+    outcomes = {o.device.name: o for o in read_many(devices, Mode.DEEP, concurrency=2,
+                                                    driver_factory=factory, ordered=False)}
+    assert all(outcomes[f"hung-{i}"].error.reason == "timeout" for i in (1, 2))
+    assert all(outcomes[f"ok-{i}"].capture is not None for i in range(6))
+    assert sorted(HungDriver.aborted) == ["hung-1", "hung-2"]
+
+
 def test_check_deadline_is_never_shorter_than_one_request():
     assert fake("x", check_timeout=1.0).check_deadline == 1.1  # 0.1 x 1 + 1 s
     slow = Device("y", "s7", "h", 102, None, timeout=30.0, retries=2, check_timeout=10.0)
