@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from drivers.base import Driver
 from drivers.registry import driver_class
 from integrity.check import read_many
 from integrity.errors import DeviceRefusedError, DeviceUnreachableError, DriverFailureError
