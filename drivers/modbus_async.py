@@ -181,6 +181,8 @@ class GuardedAsyncModbusClient(ModbusClientMixin[Awaitable[ModbusPDU]], asyncio.
             self._stop_timer()
             self._timer = self._loop.call_at(deadline, self._on_timer)
             self._timer_due = deadline
+        # The one socket write of this client: the frame of a request the guard passed just
+        # above, on every attempt (a retry is guarded again). Nothing else reaches the device.
         self._transport.write(self._frame)
 
     def _on_timer(self) -> None:
