@@ -84,6 +84,9 @@ class DeadlineConnection(ISOTCPConnection):
     _armed = -1.0  # the socket's timeout as last set here (-1: not yet)
 
     def send_data(self, data: bytes) -> None:
+        """snap7's send, without its per-frame debug dump.  Called only by
+        ``S7Session._exchange``, after ``_check_read`` passed the request through the
+        driver's guard and matched its wire shape to the read it names."""
         if not self.connected or self.socket is None:
             raise S7ConnectionError("Not connected")
         try:
