@@ -64,7 +64,7 @@ def utc(now: datetime | None) -> datetime:
     return now.astimezone(timezone.utc)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per device, held for a whole command
 class Entry:
     """One device in a checkpoint: its newest baseline and the policy version
     it was approved under (0: no policy)."""

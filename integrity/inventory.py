@@ -32,7 +32,7 @@ from integrity.bulk import paused_collector
 from integrity.config_tables import checked_table
 from integrity.durations import config_seconds, parse_duration
 from integrity.errors import ConfigError
-from integrity.model import DEFAULT_CHECK_TIMEOUT, Device
+from integrity.model import DEFAULT_CHECK_TIMEOUT, NO_LABELS, Device
 
 SITE_FILE = "site.toml"
 STORE_FILE = "plc-integrity.db"
@@ -244,9 +244,11 @@ def _store_check(doc: Mapping[str, Any], file: str) -> timedelta | None:
 
 
 def _device(raw: Any, index: int, *, file: str, settings: Settings,
-            profiles: Mapping[str, Any], drivers: dict[str, Any] | None = None) -> Device:
+            profiles: Mapping[str, Any], drivers: dict[str, Any] | None = None,
+            shared: dict[Any, Any] | None = None) -> Device:
     """One [[devices]] entry, validated.  ``drivers``: protocol -> driver class,
-    filled as met (a site of 10,000 devices looks up a handful of protocols)."""
+    filled as met (a site of 10,000 devices looks up a handful of protocols).
+    ``shared``: the options and tags met so far in this load (see _one_of)."""
     if not isinstance(raw, dict):
         raise ConfigError(f"[[devices]] entry {index + 1} is not a table", file=file)
     name = raw.get("name")
@@ -284,15 +286,15 @@ def _device(raw: Any, index: int, *, file: str, settings: Settings,
         raise ConfigError('must be a table of value paths to names, e.g. '
                           '{ "holding[22]" = "maximum speed, rpm" }', file=file, device=name,
                           field="labels")
-    options = driver.parse_options({k: v for k, v in table.items() if k not in COMMON_KEYS},
-                                   file=file, device=name)
+    options = _one_of(shared, driver.parse_options(
+        {k: v for k, v in table.items() if k not in COMMON_KEYS}, file=file, device=name))
     return Device(
         name=name, protocol=protocol, host=host.strip(), port=port, options=options,
         timeout=config_seconds(table, "timeout", settings.timeout, 0.05, 300, file=file, device=name),
         retries=_number(table, "retries", settings.retries, int, 0, 10, file=file, device=name),
-        tags=tuple(tags), source=file,
+        tags=_one_of(shared, tuple(tags)), source=file,
         max_rps=_number(table, "max_rps", settings.max_rps, float, 1, 100000, file=file, device=name),
-        labels=dict(labels),
+        labels=dict(labels) if labels else NO_LABELS,
         check_timeout=_number(table, "check_timeout", settings.check_timeout, float, 1, 86400,
                               file=file, device=name),
         zone=_zone(table.get("zone", settings.zone), file=file, device=name),
@@ -307,6 +309,18 @@ def load_site(root: str | Path, *, only: Iterable[str] | None = None) -> Site:
     so the site is then not checked for errors in them (``config check`` is)."""
     with paused_collector():  # (integrity.bulk: a 10,000-device inventory)
         return _load_site(root, only)
+
+
+def _one_of(shared: dict[Any, Any] | None, value: Any) -> Any:
+    """``value``, or the equal one met earlier in the same load: devices declared
+    alike (one profile, a row of identical drives) then hold one options object
+    and one tags tuple between them, not one each.  Both are frozen."""
+    if shared is None:
+        return value
+    try:
+        return shared.setdefault((type(value), value), value)
+    except TypeError:  # options that cannot be hashed are kept as they are
+        return value
 
 
 def _load_site(root: str | Path, only: Iterable[str] | None) -> Site:
@@ -332,7 +346,29 @@ def _load_site(root: str | Path, only: Iterable[str] | None) -> Site:
             raise ConfigError(f"profile {pname!r} may not set {', '.join(bad)}",
                               file=str(site_file), field=bad[0])
 
-    sources: list[tuple[str, list[Any]]] = [(str(site_file), _device_list(doc, str(site_file)))]
+    devices: list[Device] = []
+    seen: dict[str, str] = {}
+    drivers: dict[str, Any] = {}
+    shared: dict[Any, Any] = {}
+
+    def add(file: str, entries: list[Any]) -> None:
+        # Each parsed table is dropped once its device is built, and each file
+        # is parsed only after the one before is done: what loading holds beyond
+        # the devices themselves is one file's tables at most, shrinking as
+        # they are read (the sweeper's memory is otherwise flat in fleet size).
+        for i, raw in enumerate(entries):
+            entries[i] = None
+            if wanted is not None and not (isinstance(raw, dict) and raw.get("name") in wanted):
+                continue
+            dev = _device(raw, i, file=file, settings=settings, profiles=profiles,
+                          drivers=drivers, shared=shared)
+            if dev.name in seen:
+                raise ConfigError(f"device name already used in {seen[dev.name]}", file=file,
+                                  device=dev.name, field="name")
+            seen[dev.name] = file
+            devices.append(dev)
+
+    add(str(site_file), _device_list(doc, str(site_file)))
     devices_dir = root / "devices"
     if devices_dir.is_dir():
         for path in sorted(devices_dir.glob("*.toml")):
@@ -341,22 +377,8 @@ def _load_site(root: str | Path, only: Iterable[str] | None) -> Site:
             if unknown:
                 raise ConfigError(f"a devices file holds only [[devices]] tables, found "
                                   f"{', '.join(unknown)}", file=str(path), field=unknown[0])
-            sources.append((str(path), _device_list(extra, str(path))))
-
-    devices: list[Device] = []
-    seen: dict[str, str] = {}
-    drivers: dict[str, Any] = {}
-    for file, entries in sources:
-        for i, raw in enumerate(entries):
-            if wanted is not None and not (isinstance(raw, dict) and raw.get("name") in wanted):
-                continue
-            dev = _device(raw, i, file=file, settings=settings, profiles=profiles,
-                          drivers=drivers)
-            if dev.name in seen:
-                raise ConfigError(f"device name already used in {seen[dev.name]}", file=file,
-                                  device=dev.name, field="name")
-            seen[dev.name] = file
-            devices.append(dev)
+            add(str(path), _device_list(extra, str(path)))
+            del extra
 
     alerts = doc.get("alerts", [])
     if not isinstance(alerts, list) or not all(isinstance(a, dict) for a in alerts):

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from integrity import canonical
 from integrity.clock import as_utc
@@ -246,7 +246,9 @@ class Comparison:
         return Status.DRIFT if self.differences else Status.OK
 
 
-@dataclass(frozen=True)
+# Slots on the per-device model objects: a sweep holds one Device and one
+# CheckResult per device, and an instance dict roughly doubles each.
+@dataclass(frozen=True, slots=True)
 class CheckResult:
     """One device, one check.  Every outcome is a value: a device that could
     not be read yields UNREACHABLE with ``reason`` and ``message``, never OK."""
@@ -282,7 +284,30 @@ class CheckResult:
                 "note": self.note, "differences": [d.to_dict() for d in self.differences]}
 
 
-@dataclass(frozen=True)
+class _NoLabels(Mapping[str, str]):
+    """The one empty, read-only labels mapping that every device without
+    labels shares (a dict each would cost 64 bytes a device); it pickles as itself."""
+
+    def __getitem__(self, key: str) -> str:
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return "{}"
+
+    def __reduce__(self) -> str:
+        return "NO_LABELS"
+
+
+NO_LABELS: Mapping[str, str] = _NoLabels()
+
+
+@dataclass(frozen=True, slots=True)
 class Device:
     """One inventory entry.  ``options`` is the protocol's own frozen options
     object, parsed and validated by its driver (see drivers.base.Driver.parse_options)."""
@@ -300,7 +325,7 @@ class Device:
     check_timeout: float = DEFAULT_CHECK_TIMEOUT  # seconds for the whole check (check_deadline)
     # Names for values in diffs and alerts, e.g. {"holding[22]": "maximum speed, rpm"}.
     # Display only: never hashed, never signed.
-    labels: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=lambda: NO_LABELS)
     # The network zone whose collector checks it (``run --zone``); see integrity/zones.py.
     zone: str = "default"
 

@@ -137,8 +137,10 @@ def trust_store(site: Site, *, live: bool = False) -> Any:
     from baselines.localstate import LocalState
     from baselines.signing import TrustStore
 
+    tag_sets: dict[tuple[str, ...], frozenset[str]] = {}  # one set per distinct tag list
     trust = TrustStore(site.trust_dir, local=LocalState(site.root),
-                       tags={d.name: frozenset(d.tags) for d in site.devices})
+                       tags={d.name: tag_sets.setdefault(d.tags, frozenset(d.tags))
+                             for d in site.devices})
     return trust if live else trust.snapshot()
 
 
