@@ -60,8 +60,16 @@ def alerting(site: Any) -> tuple[AlertTracker, Dispatcher | None]:
             Dispatcher(sinks) if sinks else None)
 
 
+# Devices whose alert records are read, advanced and written together: one read
+# and one write transaction per chunk, not two per device, and a sweep of
+# 10,000 holds a chunk's records at a time, not the fleet's.  Each chunk's
+# alerts are stored with the records that raised them, as ever.
+OBSERVE_CHUNK = 500
+
+
 def observe_results(results: Iterable[CheckResult], store: Any, tracker: AlertTracker,
-                    now: datetime, sinks: list[str] | None = None) -> list[Alert]:
+                    now: datetime, sinks: list[str] | None = None, *,
+                    chunk: int = OBSERVE_CHUNK) -> list[Alert]:
     """Advance each device's alert record; return the alerts raised.
 
     The alerts are stored as pending in the outbox for each of ``sinks`` in
@@ -70,7 +78,14 @@ def observe_results(results: Iterable[CheckResult], store: Any, tracker: AlertTr
     """
     results = list(results)
     alerts: list[Alert] = []
-    # One read and one write transaction for the whole sweep, not two per device.
+    for i in range(0, len(results), chunk):
+        alerts.extend(_observe_chunk(results[i:i + chunk], store, tracker, now, sinks))
+    return alerts
+
+
+def _observe_chunk(results: list[CheckResult], store: Any, tracker: AlertTracker,
+                   now: datetime, sinks: list[str] | None) -> list[Alert]:
+    alerts: list[Alert] = []
     records = store.alert_records([r.device for r in results])
     changed: dict[str, dict[str, Any]] = {}
     for result in results:
