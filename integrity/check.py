@@ -12,12 +12,14 @@ calling thread, so the store is never shared across threads.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping
 
 from drivers.base import Driver
+from integrity.bulk import device_done
 from integrity.clock import utcnow
 from integrity.compare import compare
 from integrity.errors import (
@@ -79,8 +81,9 @@ def evaluate(device: Device, outcome: ReadOutcome | None, store,
         return base.replace(status=Status.BASELINE_INVALID, reason=latest.reason,
                             message=str(latest))
     baseline = latest
+    # The signer is one of a few keys: interned, a sweep's results share one string each.
     held = {"baseline_id": baseline.id, "baseline_sequence": baseline.manifest.sequence,
-            "signer": baseline.keyid}
+            "signer": sys.intern(baseline.keyid)}
     if outcome is None or outcome.error is not None:
         err = outcome.error if outcome else DeviceError("not read")
         return base.replace(status=Status.UNREACHABLE, reason=getattr(err, "reason", "error"),
@@ -172,6 +175,7 @@ def verify(devices: Iterable[Device], store, trust, *, mode: Mode = Mode.DEEP,
             unrecorded = []
         if progress:
             progress(len(results), len(devices), result)
+        device_done()
     if record and not_written is None and unrecorded:
         not_written = _record(store, unrecorded)
     position = {d.name: i for i, d in enumerate(devices)}
