@@ -34,13 +34,16 @@ class SweepReport:
     def exit_code(self) -> int:
         return overall_exit_code([r.status for r in self.results])
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, lazy: bool = False) -> dict[str, Any]:
+        """``lazy``: ``results`` as a generator of the results' dicts, made one at a
+        time as they are written (``emit_json``), not a list of every device's."""
+        results = (r.to_dict() for r in self.results)
         return {
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat(),
             "mode": self.mode.value,
             "exit_code": self.exit_code,
-            "results": [r.to_dict() for r in self.results],
+            "results": results if lazy else list(results),
             "alerts": [a.to_dict() for a in self.alerts],
             "delivery": self.delivery.to_dict() if self.delivery else None,
         }

@@ -6,7 +6,7 @@ import contextlib
 import json
 import sys
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import click
 from click.shell_completion import CompletionItem
@@ -173,17 +173,30 @@ def emit_json(doc: dict[str, Any]) -> None:
     Indented, except that each item of a top-level list (a sweep's
     ``results``: thousands of devices) is written on one line of its own by the
     C encoder: still one JSON document, read a device per line, and a
-    10,000-device sweep's output no longer costs more CPU than its checks."""
+    10,000-device sweep's output no longer costs more CPU than its checks.
+    A top-level value may be an iterator (a generator of a sweep's results):
+    it is written as that list, each item as it is made, so the document is
+    never held whole (at 10,000 devices the items and their text were a
+    ~13 MiB peak at the very end of a sweep)."""
     full = {"schema": SCHEMA, **doc}
-    parts = []
-    for key in sorted(full):
+    write = sys.stdout.write
+    write("{\n")
+    for i, key in enumerate(sorted(full)):
         value = full[key]
-        if type(value) is list and value:
-            text = "[\n" + ",\n".join("    " + _JSON_LINE.encode(item) for item in value) + "\n  ]"
+        write((",\n" if i else "") + f"  {_JSON_LINE.encode(key)}: ")
+        if isinstance(value, Iterator) or (type(value) is list and value):
+            _write_items(write, value)
         else:
-            text = _JSON_PRETTY.encode(value).replace("\n", "\n  ")
-        parts.append(f"  {_JSON_LINE.encode(key)}: {text}")
-    sys.stdout.write("{\n" + ",\n".join(parts) + "\n}\n")
+            write(_JSON_PRETTY.encode(value).replace("\n", "\n  "))
+    write("\n}\n")
+
+
+def _write_items(write: Callable[[str], Any], items: Iterable[Any]) -> None:
+    first = True
+    for item in items:
+        write(("[\n    " if first else ",\n    ") + _JSON_LINE.encode(item))
+        first = False
+    write("[]" if first else "\n  ]")
 
 
 # -- device selection: one way for every command (integrity.selection) --------------------------

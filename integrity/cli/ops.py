@@ -88,7 +88,7 @@ def sweep_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, tags: tu
     if progress:
         progress.clear()
     if as_json:
-        emit_json(report.to_dict())
+        emit_json(report.to_dict(lazy=True))  # written a result at a time
     else:
         click.echo(results_table(report.results))
         if report.alerts:

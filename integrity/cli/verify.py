@@ -42,7 +42,7 @@ def verify_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, tags: t
     for w in warnings:  # on stderr: the table (or the one JSON document) stays as it was
         click.echo(f"warning: {w.message}", err=True)
     if as_json:
-        emit_json({"exit_code": code, "results": [r.to_dict() for r in results],
+        emit_json({"exit_code": code, "results": (r.to_dict() for r in results),
                    "warnings": [w.to_dict() for w in warnings]})
     else:
         click.echo(results_table(results))
@@ -72,7 +72,7 @@ def diff_cmd(ctx: click.Context, devices: tuple[str, ...], all_: bool, tags: tup
                                    concurrency=site.settings.concurrency)
     code = overall_exit_code([r.status for r in results])
     if as_json:
-        emit_json({"exit_code": code, "results": [r.to_dict() for r in results]})
+        emit_json({"exit_code": code, "results": (r.to_dict() for r in results)})
     else:
         names = signer_names(trust)
         click.echo("\n".join(diff_report(r, names=names) for r in results))

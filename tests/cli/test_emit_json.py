@@ -45,3 +45,27 @@ def test_a_list_item_per_line_and_the_rest_indented(capsys):
         '    "OK": 2\n'
         '  }\n'
         '}\n')
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_a_generator_is_written_as_the_same_list(capsys, doc):
+    emit_json(doc)
+    as_lists = capsys.readouterr().out
+    emit_json({k: (iter(v) if type(v) is list else v) for k, v in doc.items()})
+    assert capsys.readouterr().out == as_lists
+
+
+def test_generated_items_are_made_one_at_a_time_as_written(capsys):
+    made, out = [], []
+
+    def items():
+        for i in range(3):
+            # Each item is made only once the one before has been written out.
+            out.append(capsys.readouterr().out)
+            assert "".join(out).count('"device"') == i
+            made.append(i)
+            yield {"device": f"d{i}"}
+
+    emit_json({"results": items()})
+    out.append(capsys.readouterr().out)
+    assert made == [0, 1, 2] and json.loads("".join(out))["results"][2] == {"device": "d2"}
