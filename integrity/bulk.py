@@ -28,8 +28,8 @@ from typing import Callable, Iterator
 # the freed native heap goes back to the system (release_free_memory); every
 # 8th time all generations, for what was still in flight at a young collection
 # and so moved to the oldest (a full walk cost ~45 ms at 10,000 devices: every
-# 256 devices it added 0.18 ms a device).  What a sweep holds then stays flat
-# in the number of devices.
+# 256 devices it added 0.18 ms a device).  The garbage a sweep holds then stays
+# bounded, whatever the number of devices.
 COLLECT_EVERY = 256
 FULL_EVERY = 8  # young collections between two full ones
 _every = 0  # COLLECT_EVERY inside few_collections(), 0 (off) outside
@@ -59,8 +59,9 @@ def few_collections(collect_every: int = COLLECT_EVERY) -> Iterator[None]:
     generation is collected every 50,000 new objects instead of 700: a
     3,000-device sweep spent ~5% of its CPU in some 400 collections that
     found almost nothing.  Cyclic garbage is still collected: in larger steps,
-    and in full every ``collect_every`` devices checked (``device_done``), so
-    memory stays bounded (not for the daemon, whose state lives on)."""
+    the young generations every ``collect_every`` devices checked and all of
+    them every FULL_EVERY times that (``device_done``), so memory stays bounded
+    (not for the daemon, whose state lives on)."""
     global _every, _done
     threshold = gc.get_threshold()
     outer = _every, _done

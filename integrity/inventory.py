@@ -355,7 +355,7 @@ def _load_site(root: str | Path, only: Iterable[str] | None) -> Site:
         # Each parsed table is dropped once its device is built, and each file
         # is parsed only after the one before is done: what loading holds beyond
         # the devices themselves is one file's tables at most, shrinking as
-        # they are read (the sweeper's memory is otherwise flat in fleet size).
+        # they are read, not every file's at once.
         for i, raw in enumerate(entries):
             entries[i] = None
             if wanted is not None and not (isinstance(raw, dict) and raw.get("name") in wanted):
