@@ -16,8 +16,9 @@ manifest names the older one's id, i.e. the SHA-256 of its exact bytes.
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import datetime
 from typing import Any, Callable, Sequence
 
@@ -113,12 +114,48 @@ def _peek_signer(data: bytes, keyid: str) -> Any:
     return doc.get("signer") if isinstance(doc, dict) else None
 
 
-@lru_cache(maxsize=1024)
-def _parse(data: bytes) -> Manifest:
-    # Parsing is a pure function of the bytes and dominates the cost of
-    # verifying a long history on every read; signatures are still checked
-    # every time.  (lru_cache does not cache the StoreTamperedError raises.)
-    return Manifest.from_bytes(data)
+class _ParseCache:
+    """Parsed manifests by their exact bytes, least recently used out first, kept
+    to a total size of those bytes (``budget``).
+
+    Parsing is a pure function of the bytes and dominates the cost of verifying
+    a long history on every read (the daemon re-verifies each device's whole
+    chain every round); signatures are still checked every time.  It was an
+    ``lru_cache`` of 1,024 manifests: bounded in count, not in memory, it held
+    ~30 MiB once a sweep had passed a thousand S7 CPUs (9 KiB of manifest,
+    parsed to 21 KiB more, each).  A parse that raises is not kept."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._kept: OrderedDict[bytes, Manifest] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()  # the daemon's and web's threads share it
+
+    def __call__(self, data: bytes) -> Manifest:
+        with self._lock:
+            manifest = self._kept.get(data)
+            if manifest is not None:
+                self._kept.move_to_end(data)
+                return manifest
+        manifest = Manifest.from_bytes(data)
+        if len(data) <= self.budget // 8:  # none so large it pushes most others out
+            with self._lock:
+                if data not in self._kept:
+                    self._kept[data] = manifest
+                    self._size += len(data)
+                    while self._size > self.budget:
+                        self._size -= len(self._kept.popitem(last=False)[0])
+        return manifest
+
+    @property
+    def size(self) -> int:
+        """The bytes of the manifests kept now."""
+        return self._size
+
+
+# 2 MiB of manifests: ~8 MiB with their parsed form; a few hundred devices' whole
+# histories, so a small site's daemon parses each manifest once.
+_parse = _ParseCache(2 * 1024 * 1024)
 
 
 def check_row(row: Row, trust: TrustSnapshot) -> tuple[Manifest | None, BaselineInvalidError | None, bool]:
