@@ -179,16 +179,15 @@ def _signed_fields_as_written(signed: bytes) -> Fields | None:
     doc = _DOC.fullmatch(signed)
     if doc is None:
         return None
-    body = doc.group(2)
     heads: dict[str, Entry] = {}
-    at, last = 0, ""
-    while at < len(body):
-        head = _HEAD.match(body, at)
+    (at, end), last = doc.span(2), ""  # the heads, matched in place (no copy)
+    while at < end:
+        head = _HEAD.match(signed, at, end)
         if head is None:
             return None
         name, id_, policy, sequence, comma = head.groups()
         device = name.decode("ascii")
-        if device <= last or (comma == b"," and head.end() == len(body)):
+        if device <= last or (comma == b"," and head.end() == end):
             return None  # out of order, a duplicate, or a trailing comma
         heads[device] = Entry(int(sequence), id_.decode("ascii"), int(policy))
         at, last = head.end(), device
