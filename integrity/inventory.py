@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+from itertools import islice
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -190,7 +191,7 @@ def _devices_file_tables(path: Path) -> Iterator[Any]:
     text = _read_text(path)
     # Cut before every PIECE-th header: one parse per table cost a third more
     # time than one for the whole file, and 100 tables are ~110 KiB.
-    starts = [m.start() for m in _DEVICES_HEADER.finditer("\n" + text)][::PIECE]
+    starts = [m.start() for m in islice(_DEVICES_HEADER.finditer("\n" + text), 0, None, PIECE)]
     done = 0
     if len(starts) > 1:
         try:
