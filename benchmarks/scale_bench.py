@@ -17,7 +17,8 @@ share one event loop).  On that fleet, in one run, this script times:
   of ``--rounds``; wall time, the ratio, and CPU seconds per device of each
   (the sweep's from wait4 on its process, so the fleet's CPU is not counted,
   and less the CPU of starting the CLI at all, measured with ``--version``);
-- the sweeper's peak RSS (ru_maxrss of the sweep process);
+- the sweeper's peak RSS (ru_maxrss of the sweep process, started by a small launcher so
+  that this process's own peak does not floor it: benchmarks/own_usage.py);
 - ``plc-integrity status`` (a subprocess);
 - the store's size and bytes per recorded check.
 
@@ -49,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import bare  # noqa: E402
+from own_usage import Measured  # noqa: E402
 from sweep_bench import Fleet, make_site  # noqa: E402
 
 CLI = [sys.executable, "-c", "from integrity.cli import cli; cli()"]
@@ -78,25 +80,26 @@ def run_cli(root: Path | None, *args: str, argv: list[str] | None = None,
         cmd = [spy, "record", "--format", "raw", "-r", "200", "-o", str(profile), "--",
                *CLI, "--site", str(root), *args]
     env = {**os.environ, "PYTHONPATH": str(code)} if code else None
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                            cwd=code)
-    # wait4 gives this child's own rusage (not the fleet's, not other children's);
-    # the pipes are read on threads so a large output cannot block it.
+    # The command's own rusage (not the fleet's, not other children's), from a small
+    # launcher: started from this process, its peak RSS would start at this one's
+    # (benchmarks/own_usage.py).  The pipes are read on threads so a large output
+    # cannot block it.
+    measured = Measured(cmd)
+    proc = measured.start(stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=code)
     out: list[bytes] = []
     import threading
     readers = [threading.Thread(target=lambda s=s: out.append(s.read()), daemon=True)
                for s in (proc.stdout, proc.stderr)]
     for r in readers:
         r.start()
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc.wait()
     wall = time.perf_counter() - start
     for r in readers:
         r.join()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "sys_s": usage.ru_stime,
-            "switches": usage.ru_nvcsw + usage.ru_nivcsw,
-            "maxrss_mib": usage.ru_maxrss / 1024, "exit": proc.returncode,
-            "output": b"".join(out).decode("utf-8", "replace")}
+    usage = measured.usage()
+    return {"wall_s": wall, "cpu_s": usage["utime"] + usage["stime"], "sys_s": usage["stime"],
+            "switches": usage["switches"], "maxrss_mib": usage["maxrss_kib"] / 1024,
+            "exit": usage["exit"], "output": b"".join(out).decode("utf-8", "replace")}
 
 
 def bare_run(devices: list[Any], concurrency: int, quick: bool) -> dict[str, Any]:

@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_site import build, site_arguments  # noqa: E402
+from own_usage import Measured  # noqa: E402
 
 # The command's own CPU (without any worker it forked) goes to stderr at exit.
 CLI = [sys.executable, "-c", "import atexit, resource, sys; atexit.register(lambda: print("
@@ -87,18 +88,22 @@ def run(argv: list[str], code: Path | None = None) -> dict[str, Any]:
     env = _env(code)
     start = time.perf_counter()
     # Run in the tree itself: ``python -c`` puts the working folder first on sys.path.
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
-                            cwd=code or ROOT)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
+    # Through a small launcher: started from this process (which may have just built
+    # the site), its peak RSS would start at this one's (benchmarks/own_usage.py).
+    measured = Measured(argv)
+    proc = measured.start(stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                          cwd=code or ROOT)
     err = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
-    code = os.waitstatus_to_exitcode(status)
+    proc.wait()
+    wall = time.perf_counter() - start
+    u = measured.usage()
+    code = u["exit"]
     if code not in (0, 1, 4, 5):  # drift / no baseline / integrity are answers, not failures
         raise SystemExit(f"{' '.join(argv[3:])} exited {code}:\n{err[-2000:]}")
     own = [float(line.split()[1]) for line in err.splitlines() if line.startswith("OWN-CPU ")]
-    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
-            "own": own[0] if own else usage.ru_utime + usage.ru_stime,
-            "rss": usage.ru_maxrss / 1024, "exit": code}
+    return {"wall": wall, "cpu": u["utime"] + u["stime"],
+            "own": own[0] if own else u["utime"] + u["stime"],
+            "rss": u["maxrss_kib"] / 1024, "exit": code}
 
 
 def profile(root: Path, name: str, args: list[str], folder: Path) -> None:
