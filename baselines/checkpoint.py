@@ -175,7 +175,7 @@ def _signed_fields_as_written(signed: bytes) -> Fields | None:
     the proof is the pattern: bytes it matches, with the names strictly
     increasing, are the canonical encoding of what is read from them, so the
     same document parses to the same fields either way
-    (tests/baselines/test_checkpoint_fast.py compares the two)."""
+    (tests/trust/test_checkpoint_fast.py compares the two)."""
     doc = _DOC.fullmatch(signed)
     if doc is None:
         return None

@@ -428,9 +428,10 @@ def _load_site(root: str | Path, only: Iterable[str] | None) -> Site:
     shared: dict[Any, Any] = {}
 
     def add(file: str, tables: Iterable[Any]) -> None:
-        # One parsed table at a time, dropped once its device is built, and one
-        # file after another: what loading holds beyond the devices themselves
-        # is one table (a devices file read in pieces) or one file's tables.
+        # Each parsed table dropped once its device is built, one file after
+        # another: what loading holds beyond the devices themselves is a hundred
+        # tables (a devices file read in pieces) or one file's (site.toml, or a
+        # devices file the pieces could not take).
         for i, raw in enumerate(tables):
             if wanted is not None and not (isinstance(raw, dict) and raw.get("name") in wanted):
                 continue
