@@ -21,9 +21,28 @@ def _controlling_tty() -> None:
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
+def _until_echo_off(probe: int, limit: float = 30.0) -> None:
+    """Wait until the program has turned echo off on its terminal for a hidden
+    prompt.  click writes the prompt first, then getpass sets the terminal with
+    TCSAFLUSH, which throws away input not yet read: a ^C or an answer sent on
+    seeing the prompt's text could be lost (the kernel handles pty input on a
+    worker of its own, later under load), and the program would wait forever."""
+    deadline = time.monotonic() + limit
+    while termios.tcgetattr(probe)[3] & termios.ECHO:
+        assert time.monotonic() < deadline, "the prompt never turned the terminal's echo off"
+        time.sleep(0.01)
+
+
+def _probe(slave: int) -> int:
+    """A second handle on the program's terminal, to read its settings from."""
+    return os.open(os.ttyname(slave), os.O_RDWR | os.O_NOCTTY)
+
+
 def run_on_tty(args: list[str], answers: list[str], timeout: float = 60.0) -> tuple[int, str]:
-    """Run the CLI on a pty; send each answer when a prompt ending in ':' appears."""
+    """Run the CLI on a pty; answer each hidden prompt (text ending in ':', then
+    echo off) with the next of ``answers``."""
     master, slave = os.openpty()
+    probe = _probe(slave)
     proc = subprocess.Popen(CLI + args, stdin=slave, stdout=slave, stderr=slave,
                             preexec_fn=_controlling_tty, close_fds=True)
     os.close(slave)
@@ -44,6 +63,7 @@ def run_on_tty(args: list[str], answers: list[str], timeout: float = 60.0) -> tu
                 out += chunk
                 since_answer += chunk
                 if pending and since_answer.rstrip().endswith(b":"):
+                    _until_echo_off(probe)
                     os.write(master, pending.pop(0).encode() + b"\n")
                     since_answer = b""
             elif proc.poll() is not None:
@@ -56,6 +76,7 @@ def run_on_tty(args: list[str], answers: list[str], timeout: float = 60.0) -> tu
         if proc.poll() is None:
             proc.kill()
         os.close(master)
+        os.close(probe)
 
 
 def test_keys_create_prompts_twice_on_a_terminal_then_capture_prompts(tmp_path: Path, run, site,
@@ -77,6 +98,7 @@ def test_keys_create_prompts_twice_on_a_terminal_then_capture_prompts(tmp_path: 
 def test_ctrl_c_at_a_prompt_exits_130_not_1(tmp_path: Path):
     """1 means drift: an interrupted command must never look like a finding."""
     master, slave = os.openpty()
+    probe = _probe(slave)
     proc = subprocess.Popen(CLI + ["keys", "create", "x", "--out", str(tmp_path / "k")],
                             stdin=slave, stdout=slave, stderr=slave,
                             preexec_fn=_controlling_tty, close_fds=True)
@@ -87,10 +109,12 @@ def test_ctrl_c_at_a_prompt_exits_130_not_1(tmp_path: Path):
             ready, _, _ = select.select([master], [], [], 30)
             assert ready, out
             out += os.read(master, 4096)
+        _until_echo_off(probe)  # sent earlier, the ^C could be flushed away unread
         os.write(master, b"\x03")  # the terminal turns this into SIGINT
         assert proc.wait(timeout=30) == 130
     finally:
         if proc.poll() is None:
             proc.kill()
         os.close(master)
+        os.close(probe)
     assert not (tmp_path / "k" / "x.key").exists()
